@@ -1,0 +1,8 @@
+"""Root conftest: the real local servers every test may use (HTTP, Slack stand-in, SMTP, Kafka)."""
+
+pytest_plugins = [
+    "tests.servers.http",
+    "tests.servers.slack",
+    "tests.servers.smtp",
+    "tests.servers.kafka",
+]

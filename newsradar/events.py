@@ -1,0 +1,229 @@
+"""The event model: what flows between stages over the bus.
+
+Every stage talks to the next only through these frozen dataclasses, encoded as
+versioned JSON (``{"v": 1, "type": "RawItem", "data": {...}}``) so that a process
+of another version, or a Kafka consumer, can read them. Times are always
+timezone-aware; naive datetimes are rejected at construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+def stable_id(*parts: str) -> str:
+    """A short stable id (16 hex chars of sha256) for a guid or canonical URL."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+def _check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One item as a collector saw it: a feed entry or an article page.
+
+    ``body`` is the feed's summary/description (may hold HTML); ``html`` is the
+    whole article page when the collector fetched it (HTML sources).
+    """
+
+    id: str
+    source: str
+    outlet: str
+    url: str
+    canonical_url: str
+    title: str
+    body: str = ""
+    html: str | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    guid: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware("published_at", self.published_at)
+        _check_aware("fetched_at", self.fetched_at)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One watchlist hit: ``start``/``end`` index the article's ``document`` text."""
+
+    term: str
+    surface: str
+    start: int
+    end: int
+    score: float
+    alias: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned article: main text only (no page furniture), with its matches."""
+
+    id: str
+    source: str
+    outlet: str
+    url: str
+    title: str
+    text: str
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    matches: tuple[Match, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_aware("published_at", self.published_at)
+        _check_aware("fetched_at", self.fetched_at)
+
+    @property
+    def document(self) -> str:
+        """The text the matcher reads and match spans point into: title, newline, text."""
+        return f"{self.title}\n{self.text}" if self.text else self.title
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(sorted({m.term for m in self.matches}))
+
+
+@dataclass(frozen=True)
+class Story:
+    """A cluster of copies of one event. The lead is the earliest published copy."""
+
+    id: str
+    lead: Article
+    first_seen: datetime
+    outlets: tuple[str, ...] = ()
+    copies: int = 1
+    terms: tuple[str, ...] = ()
+    matches: tuple[Match, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_aware("first_seen", self.first_seen)
+
+
+@dataclass(frozen=True)
+class StoryUpdate:
+    """Published by the grouping stage each time an article joins (or starts) a relevant story."""
+
+    story: Story
+    article_id: str
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A record of an alert delivered (or printed) for a story on one channel."""
+
+    story_id: str
+    channel: str
+    outlets: int
+    ref: str = ""
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that kept failing, with the reason; published to the dead-letter topic."""
+
+    topic: str
+    key: str
+    payload: str
+    reason: str
+    attempts: int
+    failed_at: datetime | None = None
+    TYPE: ClassVar[str] = "DeadLetter"
+
+
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (RawItem, Match, Article, Story, StoryUpdate, Notification, DeadLetter)
+}
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _from_plain(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        if name not in hints:
+            continue  # a newer writer added a field: ignore it (forward compatible)
+        kwargs[name] = _convert(cls, name, value)
+    return cls(**kwargs)
+
+
+_NESTED = {
+    ("Article", "matches"): Match,
+    ("Story", "lead"): Article,
+    ("Story", "matches"): Match,
+    ("StoryUpdate", "story"): Story,
+}
+_TIMES = {"published_at", "fetched_at", "first_seen", "sent_at", "failed_at"}
+_TUPLES = {"outlets", "terms", "matches"}
+
+
+def _convert(cls: type, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    nested = _NESTED.get((cls.__name__, name))
+    if nested is not None:
+        if isinstance(value, list):
+            return tuple(_from_plain(nested, v) for v in value)
+        return _from_plain(nested, value)
+    if name in _TIMES:
+        return datetime.fromisoformat(value)
+    if name in _TUPLES:
+        return tuple(value)
+    return value
+
+
+def encode(event: Any) -> bytes:
+    """Serialise an event to versioned JSON bytes (UTF-8)."""
+    name = type(event).__name__
+    if name not in EVENT_TYPES:
+        raise TypeError(f"not an event: {type(event)!r}")
+    envelope = {"v": SCHEMA_VERSION, "type": name, "data": _to_plain(event)}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(payload: bytes | str) -> Any:
+    """Parse versioned JSON back into its event; raises ValueError on an unknown type or version."""
+    envelope = json.loads(payload)
+    version = envelope.get("v")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported event schema version {version!r}")
+    cls = EVENT_TYPES.get(envelope.get("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown event type {envelope.get('type')!r}")
+    return _from_plain(cls, envelope["data"])
+
+
+__all__ = [
+    "Article",
+    "DeadLetter",
+    "Match",
+    "Notification",
+    "RawItem",
+    "SCHEMA_VERSION",
+    "Story",
+    "StoryUpdate",
+    "decode",
+    "encode",
+    "stable_id",
+]

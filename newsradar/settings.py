@@ -1,0 +1,279 @@
+"""Validated configuration: one pydantic model per section, loaded from YAML.
+
+Every model forbids unknown keys, so a typo is an error naming the file, the
+key and what was expected. Secrets never live in YAML: the config names the
+environment variable, and ``secret()`` reads it at the moment of use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from newsradar.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Asia/Seoul')") from exc
+    return value
+
+
+class HttpSettings(_Model):
+    """The one HTTP client every collector uses."""
+
+    user_agent: str = Field(
+        "newsradar/0.1 (+https://github.com/newsradar/newsradar; news monitoring bot)",
+        description="User-Agent header; names the project so site owners can reach us.",
+    )
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to establish a connection.")
+    read_timeout: float = Field(15.0, gt=0, description="Seconds to wait for any one read.")
+    total_timeout: float = Field(60.0, gt=0, description="Deadline in seconds for a whole response, body included.")
+    max_bytes: int = Field(5_000_000, gt=0, description="Cap on a decompressed response body, in bytes.")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed before giving up.")
+    per_host_concurrency: int = Field(2, ge=1, description="Requests in flight to one host at once.")
+    per_host_delay: float = Field(1.0, ge=0, description="Seconds between two requests to one host.")
+    respect_robots: bool = Field(True, description="Honour robots.txt for HTML sources.")
+    max_retry_after: float = Field(600.0, ge=0, description="Longest Retry-After (seconds) we wait for.")
+
+
+class SourceSettings(_Model):
+    """One news source: an RSS/Atom feed or an HTML list page."""
+
+    name: str = Field(..., min_length=1, description="Unique name, used in logs, metrics and state.")
+    kind: Literal["rss", "html"] = Field("rss", description="'rss' (RSS or Atom) or 'html' (list page + article pages).")
+    url: str = Field(..., description="Feed URL, list-page URL, or file:// path for offline use.")
+    outlet: str | None = Field(None, description="Outlet name; for feeds defaults to the entry's source or feed title.")
+    interval: float = Field(600.0, ge=5, description="Seconds between polls.")
+    jitter: float = Field(30.0, ge=0, description="Random extra delay (seconds) added to each poll.")
+    timezone: str = Field("Asia/Seoul", description="Zone for published times that carry none.")
+    encoding: str | None = Field(None, description="Force a charset when the source lies about it.")
+    link_selector: str | None = Field(None, description="HTML sources: CSS selector for article links on the list page.")
+    content_selector: str | None = Field(None, description="HTML sources: CSS selector for the article body, if known.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Other hosts article links may go to.")
+    max_articles: int = Field(30, ge=1, description="HTML sources: newest article links fetched per poll.")
+    fetch_articles: bool = Field(False, description="RSS sources: also fetch each new item's page for its full text.")
+    enabled: bool = Field(True, description="Set false to keep a source in config without polling it.")
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
+
+    @model_validator(mode="after")
+    def _html_needs_selector(self) -> SourceSettings:
+        if self.kind == "html" and not self.link_selector:
+            raise ValueError("an html source needs 'link_selector' (CSS selector for article links)")
+        return self
+
+
+class TermSettings(_Model):
+    """A watched term: canonical name, aliases, exclusions, fuzzy tolerance."""
+
+    name: str = Field(..., min_length=1, description="Canonical name reported in alerts and classify output.")
+    aliases: list[str] = Field(default_factory=list, description="Other spellings: numerals, hanja, English.")
+    exclude: list[str] = Field(default_factory=list, description="Phrases that must not count as this term.")
+    tolerance: int | None = Field(
+        None, ge=0, le=2, description="Jamo-level edits tolerated; default by length (short Hangul: exact)."
+    )
+
+
+class RuleSettings(_Model):
+    """A rule over terms with its own routing: all / any / none."""
+
+    name: str = Field(..., description="Rule name, shown in alerts.")
+    all: list[str] = Field(default_factory=list, description="Every one of these terms must match.")
+    any: list[str] = Field(default_factory=list, description="At least one of these terms must match.")
+    none: list[str] = Field(default_factory=list, description="None of these terms may match.")
+    channel: str | None = Field(None, description="Slack channel for stories that satisfy the rule.")
+
+
+class WatchlistSettings(_Model):
+    """What we watch for."""
+
+    terms: list[TermSettings] = Field(default_factory=list, description="The watched terms.")
+    rules: list[RuleSettings] = Field(default_factory=list, description="Optional rules over terms.")
+    snippet_chars: int = Field(160, ge=40, description="Length of the snippet around the first match.")
+
+
+class GroupingSettings(_Model):
+    """How syndicated copies are grouped into stories."""
+
+    window_days: float = Field(7.0, gt=0, description="Copies further apart than this are different stories.")
+
+
+class RouteSettings(_Model):
+    """Send stories matching any of ``terms`` to ``channel``."""
+
+    terms: list[str] = Field(..., min_length=1, description="Canonical term names.")
+    channel: str = Field(..., description="Slack channel id or name.")
+
+
+class SlackSettings(_Model):
+    """Slack delivery. With neither secret set, alerts are printed and written under var/."""
+
+    token_env: str = Field("SLACK_BOT_TOKEN", description="Env var holding the bot token (xoxb-...).")
+    webhook_url_env: str = Field("SLACK_WEBHOOK_URL", description="Env var holding an incoming-webhook URL.")
+    base_url: str = Field("https://slack.com/api/", description="Web API base URL (a stand-in in tests).")
+    default_channel: str = Field("#news-radar", description="Channel for stories no route claims.")
+    routes: list[RouteSettings] = Field(default_factory=list, description="Per-term channels.")
+    min_interval: float = Field(1.0, ge=0, description="Seconds between two messages to one channel.")
+    timeout: float = Field(10.0, gt=0, description="Seconds per Slack API call.")
+    max_attempts: int = Field(5, ge=1, description="Attempts per message before it is dead-lettered.")
+
+
+class SmtpSettings(_Model):
+    """Mail server for the digest. Credentials come from the environment."""
+
+    host: str | None = Field(None, description="SMTP host; unset means digests are written under var/.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    security: Literal["starttls", "ssl", "none"] = Field("starttls", description="Transport security.")
+    username_env: str = Field("SMTP_USERNAME", description="Env var holding the login name.")
+    password_env: str = Field("SMTP_PASSWORD", description="Env var holding the password.")
+    timeout: float = Field(30.0, gt=0, description="Seconds per SMTP operation.")
+
+
+class DigestSettings(_Model):
+    """The daily email digest."""
+
+    time: str = Field("08:00", description="Local send time, HH:MM.")
+    timezone: str = Field("Asia/Seoul", description="Zone of 'time'.")
+    recipients: list[str] = Field(default_factory=list, description="Email addresses.")
+    sender: str = Field("newsradar@localhost", description="From address.")
+    subject: str = Field("[newsradar] {date} 뉴스 다이제스트 ({count}건)", description="Subject; {date}, {count}.")
+    misfire_grace: float = Field(6 * 3600, ge=0, description="Seconds a late digest may still run.")
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
+
+    @field_validator("time")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,2}:\d{2}", value):
+            raise ValueError("expected HH:MM, e.g. '08:00'")
+        hour, minute = map(int, value.split(":"))
+        dtime(hour, minute)  # raises on 25:00
+        return value
+
+    @property
+    def at(self) -> dtime:
+        hour, minute = map(int, self.time.split(":"))
+        return dtime(hour, minute)
+
+
+class KafkaSettings(_Model):
+    """The Kafka bus."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    topic_prefix: str = Field("newsradar.", description="Prefix for every topic name.")
+    partitions: dict[str, int] = Field(
+        default_factory=lambda: {"raw-items": 4, "articles": 1, "story-updates": 4, "dead-letter": 1},
+        description="Partitions per topic, created at start-up if missing.",
+    )
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    client_id: str = Field("newsradar", description="Client id reported to the broker.")
+
+
+class BusSettings(_Model):
+    """Which bus carries events between stages."""
+
+    kind: Literal["embedded", "kafka"] = Field("embedded", description="'embedded' (SQLite) or 'kafka'.")
+    path: str = Field("bus.db", description="Embedded bus file, relative to state_dir.")
+    session_timeout: float = Field(10.0, gt=0, description="Seconds before a silent consumer loses its partitions.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="Kafka settings (kind: kafka).")
+    max_attempts: int = Field(5, ge=1, description="Attempts before an event goes to the dead-letter topic.")
+
+
+class Settings(_Model):
+    """The whole configuration file."""
+
+    state_dir: str = Field("var", description="Where state, the embedded bus and printed alerts live.")
+    timezone: str = Field("Asia/Seoul", description="Zone used to show times to people.")
+    seen_days: float = Field(30.0, gt=0, description="Days a seen item id is remembered.")
+    bus: BusSettings = Field(default_factory=BusSettings, description="Event bus.")
+    http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
+    sources: list[SourceSettings] = Field(default_factory=list, description="News sources.")
+    watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings, description="Watched terms.")
+    grouping: GroupingSettings = Field(default_factory=GroupingSettings, description="Story grouping.")
+    slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="Mail server.")
+    digest: DigestSettings = Field(default_factory=DigestSettings, description="Daily digest.")
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+
+DEFAULT_WATCHLIST: list[dict[str, Any]] = [
+    {"name": "이차전지", "aliases": ["2차전지", "二次電池", "secondary battery", "secondary batteries"]},
+    {"name": "특화단지", "aliases": []},
+    {"name": "CIBF", "aliases": ["China International Battery Fair", "중국국제배터리박람회"]},
+    {"name": "포항", "aliases": ["Pohang"]},
+]
+
+
+def secret(env_name: str) -> str | None:
+    """Read a secret from the environment at the moment of use; empty counts as unset."""
+    value = os.environ.get(env_name, "")
+    return value or None
+
+
+def _format_errors(path: str, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see README config reference)"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse(data: Any, path: str = "<config>") -> Settings:
+    """Validate a parsed YAML document; raises ConfigError naming the file and keys."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    if not settings.watchlist.terms:
+        settings = settings.model_copy(
+            update={"watchlist": WatchlistSettings(terms=[TermSettings(**t) for t in DEFAULT_WATCHLIST])}
+        )
+    return settings
+
+
+def load(path: str | Path) -> Settings:
+    """Load and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return parse(data, str(p))

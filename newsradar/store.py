@@ -1,0 +1,203 @@
+"""The state store: everything that must survive a restart, in one SQLite file (WAL).
+
+Holds HTTP validators and seen item ids per source (collectors), story records
+(grouping stage), and the idempotency keys of every alert and digest
+(notifiers). Several processes may share the file. Every write is its own
+transaction with synchronous=FULL, so a stage can acknowledge a bus delivery as
+soon as the write returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from newsradar import events
+from newsradar.errors import PermanentError
+from newsradar.events import Story
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS validators (
+    source TEXT NOT NULL, url TEXT NOT NULL, etag TEXT, last_modified TEXT, PRIMARY KEY (source, url));
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL, item_id TEXT NOT NULL, seen_at REAL NOT NULL, PRIMARY KEY (source, item_id));
+CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_at);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY, payload TEXT NOT NULL, first_seen REAL NOT NULL,
+    relevant_at REAL, updated_at REAL NOT NULL, copies INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS stories_by_relevance ON stories (relevant_at);
+CREATE TABLE IF NOT EXISTS story_articles (
+    story_id TEXT NOT NULL, article_id TEXT NOT NULL, PRIMARY KEY (story_id, article_id));
+CREATE TABLE IF NOT EXISTS alerts (
+    story_id TEXT NOT NULL, channel TEXT NOT NULL, ref TEXT, outlets INTEGER NOT NULL,
+    state TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (story_id, channel));
+CREATE TABLE IF NOT EXISTS digests (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, sent_at REAL,
+    cutoff REAL NOT NULL, PRIMARY KEY (day, recipient));
+"""
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+class Store:
+    """Durable pipeline state. Thread-safe (one connection behind a lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise PermanentError(f"state store {self.path}: cannot open: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        """Run one write in its own transaction; a failing disk is a loud PermanentError, never silent."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).rowcount
+            except sqlite3.Error as exc:
+                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- collectors: HTTP validators and seen ids ---------------------------------------------
+    def validators(self, source: str, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for this URL, for a conditional GET."""
+        rows = self._read("SELECT etag, last_modified FROM validators WHERE source=? AND url=?", (source, url))
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    def set_validators(self, source: str, url: str, etag: str | None, last_modified: str | None) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO validators VALUES (?, ?, ?, ?)", (source, url, etag, last_modified)
+        )
+
+    def is_seen(self, source: str, item_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM seen WHERE source=? AND item_id=?", (source, item_id)))
+
+    def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
+        """Remember these ids; called only after the items are durably on the bus."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", [(source, i, _ts(when)) for i in item_ids]
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+
+    def prune_seen(self, older_than: timedelta, now: datetime) -> int:
+        """Forget seen ids older than the retention (by time, not by count)."""
+        return self._write("DELETE FROM seen WHERE seen_at < ?", (_ts(now - older_than),))
+
+    # -- grouping stage: story records ----------------------------------------------------------
+    def story(self, story_id: str) -> Story | None:
+        rows = self._read("SELECT payload FROM stories WHERE id=?", (story_id,))
+        return events.decode(rows[0][0]) if rows else None
+
+    def story_has_article(self, story_id: str, article_id: str) -> bool:
+        return bool(
+            self._read("SELECT 1 FROM story_articles WHERE story_id=? AND article_id=?", (story_id, article_id))
+        )
+
+    def save_story(self, story: Story, article_id: str, now: datetime) -> None:
+        """Store the story and the membership of ``article_id`` in one transaction."""
+        relevant_at = _ts(now) if story.terms else None
+        payload = events.encode(story).decode("utf-8")
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
+                       copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
+                    (story.id, payload, _ts(story.first_seen), relevant_at, _ts(now), story.copies),
+                )
+                self._conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+
+    def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
+        """Stories that became relevant in (after, until], for the digest."""
+        low = _ts(after) if after else 0.0
+        rows = self._read(
+            "SELECT payload FROM stories WHERE relevant_at > ? AND relevant_at <= ? ORDER BY relevant_at",
+            (low, _ts(until)),
+        )
+        return [events.decode(r[0]) for r in rows]
+
+    def prune_stories(self, older_than: timedelta, now: datetime) -> int:
+        cutoff = _ts(now - older_than)
+        with self._lock:
+            self._conn.execute(
+                "DELETE FROM story_articles WHERE story_id IN (SELECT id FROM stories WHERE updated_at < ?)",
+                (cutoff,),
+            )
+            return self._conn.execute("DELETE FROM stories WHERE updated_at < ?", (cutoff,)).rowcount
+
+    # -- notifiers: alert and digest idempotency keys ----------------------------------------------
+    def alert(self, story_id: str, channel: str) -> tuple[str, str | None, int] | None:
+        """(state, ref, outlets shown) of the alert for (story, channel), or None if never attempted."""
+        rows = self._read("SELECT state, ref, outlets FROM alerts WHERE story_id=? AND channel=?", (story_id, channel))
+        return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
+
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+        """state: 'pending' before the send (outbox), 'sent' once delivered (ref = Slack ts or file path)."""
+        self._write(
+            "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, strftime('%s','now'))",
+            (story_id, channel, ref, outlets, state),
+        )
+
+    def digest_state(self, day: str, recipient: str) -> str | None:
+        rows = self._read("SELECT state FROM digests WHERE day=? AND recipient=?", (day, recipient))
+        return rows[0][0] if rows else None
+
+    def record_digest(self, day: str, recipient: str, state: str, cutoff: datetime, sent_at: datetime | None) -> None:
+        """state: 'pending' before SMTP, 'sent' after the server accepted the message."""
+        self._write(
+            "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)",
+            (day, recipient, state, _ts(sent_at) if sent_at else None, _ts(cutoff)),
+        )
+
+    def last_digest_cutoff(self, recipient: str) -> datetime | None:
+        """The cut-off of the last digest actually sent to ``recipient`` (stories after it are due)."""
+        rows = self._read(
+            "SELECT MAX(cutoff) FROM digests WHERE recipient=? AND state='sent'", (recipient,)
+        )
+        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def stats(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for table in ("seen", "stories", "alerts", "digests"):
+            out[table] = int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - fixed names
+        out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
+        return out
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False)

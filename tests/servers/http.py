@@ -1,0 +1,1 @@
+"""Placeholder: real local http server fixtures (being written)."""

@@ -1,0 +1,1 @@
+"""Placeholder: real local kafka server fixtures (being written)."""

@@ -1,0 +1,1 @@
+"""Placeholder: real local slack server fixtures (being written)."""

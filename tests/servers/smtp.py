@@ -1,0 +1,1 @@
+"""Placeholder: real local smtp server fixtures (being written)."""
