@@ -96,7 +96,13 @@ class Article:
 
 @dataclass(frozen=True)
 class Story:
-    """A cluster of copies of one event. The lead is the earliest published copy."""
+    """A cluster of copies of one event. The lead is the earliest published copy.
+
+    ``snippet`` is a short excerpt around the first match in the lead and
+    ``highlights`` the (start, end) spans of matched words inside it, so
+    notifiers can bold them without re-running the matcher. ``rules`` names the
+    watchlist rules the story satisfies (for routing).
+    """
 
     id: str
     lead: Article
@@ -105,9 +111,17 @@ class Story:
     copies: int = 1
     terms: tuple[str, ...] = ()
     matches: tuple[Match, ...] = ()
+    snippet: str = ""
+    highlights: tuple[tuple[int, int], ...] = ()
+    rules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_aware("first_seen", self.first_seen)
+
+    @property
+    def carried_by(self) -> int:
+        """Number of distinct outlets carrying the story."""
+        return max(1, len(self.outlets))
 
 
 @dataclass(frozen=True)
@@ -175,7 +189,7 @@ _NESTED = {
     ("StoryUpdate", "story"): Story,
 }
 _TIMES = {"published_at", "fetched_at", "first_seen", "sent_at", "failed_at"}
-_TUPLES = {"outlets", "terms", "matches"}
+_TUPLES = {"outlets", "terms", "matches", "rules"}
 
 
 def _convert(cls: type, name: str, value: Any) -> Any:
@@ -188,6 +202,8 @@ def _convert(cls: type, name: str, value: Any) -> Any:
         return _from_plain(nested, value)
     if name in _TIMES:
         return datetime.fromisoformat(value)
+    if name == "highlights":
+        return tuple((int(a), int(b)) for a, b in value)
     if name in _TUPLES:
         return tuple(value)
     return value
