@@ -276,4 +276,25 @@ def load(path: str | Path) -> Settings:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    if isinstance(data, dict):
+        _resolve_file_urls(data, p.resolve().parent)
     return parse(data, str(p))
+
+
+def _resolve_file_urls(data: dict[str, Any], base: Path) -> None:
+    """``url: file:demo/feed.xml`` (relative) is read relative to the config file's folder."""
+    for source in data.get("sources") or []:
+        if isinstance(source, dict):
+            url = source.get("url")
+            if isinstance(url, str) and url.startswith("file:") and not url.startswith("file://"):
+                source["url"] = (base / url[len("file:"):]).resolve().as_uri()
+
+
+def secret_env_names(settings: Settings) -> list[str]:
+    """Names of every environment variable that holds a secret, for log redaction."""
+    return [
+        settings.slack.token_env,
+        settings.slack.webhook_url_env,
+        settings.smtp.username_env,
+        settings.smtp.password_env,
+    ]

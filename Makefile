@@ -1,0 +1,42 @@
+# newsradar — everything a fresh machine needs comes from here (Python venv from PyPI, Kafka from Maven Central).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/default.yaml
+PYTEST_ARGS ?=
+
+.PHONY: setup run demo test test-fast kafka-fetch lint bench clean
+
+$(BIN)/newsradar: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench,dev]'
+	touch $@
+
+setup: $(BIN)/newsradar   ## create .venv with the project and its test tools
+
+run: setup                ## run the daemon (CONFIG=config/demo.yaml for the offline try-out)
+	$(BIN)/newsradar --config $(CONFIG) run
+
+demo: setup               ## one offline sweep of the demo sources, then today's demo digest
+	$(BIN)/newsradar --config config/demo.yaml run --once
+	$(BIN)/newsradar --config config/demo.yaml digest --send
+
+kafka-fetch:              ## download Apache Kafka's jars through Maven (cached in ~/.m2 and deploy/kafka/lib)
+	bash deploy/kafka/fetch.sh
+
+test: setup kafka-fetch   ## every test; the Kafka tests start (and stop) a real broker from deploy/kafka
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup          ## tests without the Kafka broker
+	$(BIN)/python -m pytest -m "not kafka" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check newsradar collectors processors notifiers tests bench
+	$(BIN)/mypy newsradar collectors processors notifiers
+
+bench: setup              ## benchmarks print figures and ratios; they assert nothing
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf var .pytest_cache

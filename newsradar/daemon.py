@@ -1,0 +1,206 @@
+"""The daemon: wires the stages from settings and runs them until SIGTERM/SIGINT.
+
+Roles decide what one process runs: ``collector`` (poll jobs), ``processor``
+(extract+match and the story grouper), ``notifier`` (Slack alerts and the daily
+digest), or ``all`` (everything, as threads, the embedded default). Shutdown
+order: stop polling, let the stage runners finish and commit their batch in
+hand, then close the bus and the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from newsradar.bus import open_bus
+from newsradar.metrics import Metrics
+from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, NotifyStage, PollSummary, utcnow
+from newsradar.progress import Progress
+from newsradar.runner import StageRunner
+from newsradar.settings import Settings
+from newsradar.store import Store
+
+log = logging.getLogger(__name__)
+
+ROLES = ("collector", "processor", "notifier", "all")
+
+
+class Daemon:
+    """One process of newsradar. Build with settings and roles; call ``run_once`` or ``run_forever``."""
+
+    def __init__(self, settings: Settings, role: str = "all") -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        self.settings = settings
+        self.role = role
+        self.state_dir = Path(settings.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = Metrics()
+        self.stop = threading.Event()
+        self.store = Store(self.state_dir / "state.db")
+        self.bus = open_bus(settings)
+        self.collect: CollectStage | None = None
+        self.runners: list[StageRunner] = []
+        self.closers: list[Any] = []
+        self.mailer: Any = None
+        self._wire()
+
+    def _has(self, role: str) -> bool:
+        return self.role in (role, "all")
+
+    def _wire(self) -> None:
+        attempts = self.settings.bus.max_attempts
+        if self._has("collector"):
+            self.collect = CollectStage(self.settings, self.store, self.bus, self.metrics)
+            for source in self.settings.sources:
+                self.metrics.component(f"source:{source.name}", source.interval)
+        if self._has("processor"):
+            group = GroupStage.from_settings(self.settings, self.store)
+            self.closers.append(group)
+            for stage in (ExtractMatchStage.from_settings(self.settings), group):
+                self.runners.append(StageRunner(stage, self.bus, self.metrics, self.stop, attempts))
+        if self._has("notifier"):
+            from notifiers import digest_mailer
+
+            notify = NotifyStage.from_settings(self.settings, self.store)
+            self.closers.append(notify)
+            self.runners.append(StageRunner(notify, self.bus, self.metrics, self.stop, attempts))
+            self.mailer = digest_mailer(self.settings, self.store)
+
+    # -- one sweep -----------------------------------------------------------------------------
+    def poll_all(self) -> list[PollSummary]:
+        """Poll every enabled source once, a few at a time, with progress on a terminal."""
+        if self.collect is None:
+            return []
+        names = list(self.collect.collectors)
+        summaries: list[PollSummary] = []
+        with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(max_workers=4) as pool:
+            for summary in pool.map(self.collect.poll, names):
+                summaries.append(summary)
+                progress.advance(note=summary.source)
+        return summaries
+
+    def drain(self) -> int:
+        """Run every local stage until its topic is empty (in pipeline order)."""
+        return sum(runner.drain() for runner in self.runners)
+
+    def run_once(self) -> list[PollSummary]:
+        """Poll every source once, process and notify everything, then close."""
+        try:
+            summaries = self.poll_all()
+            self.drain()
+            return summaries
+        finally:
+            self.close()
+
+    # -- forever -------------------------------------------------------------------------------
+    def run_forever(self, install_signals: bool = True) -> None:
+        """Initial sweep, then scheduled polls, stage threads and the digest, until stopped."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.request_stop())
+        scheduler = BackgroundScheduler(timezone=ZoneInfo(self.settings.timezone))
+        threads = [
+            threading.Thread(target=r.run, name=f"stage-{r.stage.name}", daemon=True) for r in self.runners
+        ]
+        try:
+            if self.collect is not None and not self.stop.is_set():
+                self.poll_all()
+                self.drain()  # the first sweep is processed before the catch-up digest looks at stories
+            for thread in threads:
+                thread.start()
+            self._schedule(scheduler)
+            scheduler.start()
+            if self.mailer is not None:
+                self._catch_up_digest()
+            log.info("newsradar running (role %s); stop with SIGTERM or Ctrl-C", self.role)
+            while not self.stop.wait(30):
+                self.metrics.write(self.state_dir / "health.json")
+        finally:
+            self.stop.set()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)  # in-flight polls finish; no new ones start
+            for thread in threads:
+                thread.join(timeout=60)
+            self.close()
+
+    def request_stop(self) -> None:
+        log.info("stop requested: finishing work in hand")
+        self.stop.set()
+
+    def _schedule(self, scheduler: BackgroundScheduler) -> None:
+        if self.collect is not None:
+            for source in self.settings.sources:
+                if not source.enabled:
+                    continue
+                scheduler.add_job(
+                    self.collect.poll,
+                    IntervalTrigger(seconds=source.interval, jitter=source.jitter or None),
+                    args=[source.name],
+                    id=f"poll:{source.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=utcnow() + timedelta(seconds=source.interval * random.uniform(0.5, 1.0)),
+                )
+        if self.mailer is not None:
+            digest = self.settings.digest
+            scheduler.add_job(
+                self.send_digest,
+                CronTrigger(hour=digest.at.hour, minute=digest.at.minute, timezone=ZoneInfo(digest.timezone)),
+                id="digest",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(digest.misfire_grace),
+            )
+        scheduler.add_job(self.maintain, IntervalTrigger(hours=1), id="maintenance", coalesce=True)
+
+    def _catch_up_digest(self) -> None:
+        """Send today's digest now if its time passed within the misfire grace while we were down."""
+        digest = self.settings.digest
+        zone = ZoneInfo(digest.timezone)
+        now = datetime.now(zone)
+        scheduled = now.replace(hour=digest.at.hour, minute=digest.at.minute, second=0, microsecond=0)
+        if scheduled <= now <= scheduled + timedelta(seconds=digest.misfire_grace):
+            self.send_digest()
+
+    def send_digest(self) -> None:
+        """The digest job: send to every recipient not yet served today (idempotent across restarts)."""
+        try:
+            sent = self.mailer.send_due(utcnow())
+            if sent:
+                log.info("digest sent to %s", ", ".join(sent))
+            self.metrics.success("digest")
+        except Exception as exc:  # noqa: BLE001 - the scheduler must keep running; the next run retries
+            self.metrics.error("digest", f"{type(exc).__name__}: {exc}")
+            log.error("digest failed: %s: %s", type(exc).__name__, exc)
+
+    def maintain(self) -> None:
+        """Hourly: forget old seen ids and stories (by time), trim the embedded bus."""
+        now = utcnow()
+        self.store.prune_seen(timedelta(days=self.settings.seen_days), now)
+        self.store.prune_stories(timedelta(days=max(self.settings.seen_days, self.settings.grouping.window_days)), now)
+        prune = getattr(self.bus, "prune", None)
+        if prune is not None:
+            prune(7 * 86400)
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.close()
+        for closer in self.closers:
+            closer.close()
+        if self.collect is not None:
+            self.collect.close()
+        self.metrics.write(self.state_dir / "health.json")
+        self.bus.close()
+        self.store.close()

@@ -1,0 +1,226 @@
+"""The concrete stages, wired once from validated settings.
+
+    collector  ──RawItem──▶ raw-items ──▶ extract+match ──Article──▶ articles
+    articles ──▶ group (story index + story records) ──StoryUpdate──▶ story-updates ──▶ notify (Slack)
+    state store ──▶ digest job (email, daily)
+
+Each stage reads one topic in its own consumer group and writes the next, so
+the embedded daemon runs them as threads and the Kafka roles run them as
+separate processes with no change. This module is the only place that knows
+the collectors, processors and notifiers together.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from collectors.fetch import Fetcher
+from collectors.html import HtmlCollector
+from collectors.rss import RssCollector
+from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
+from newsradar.events import Article, RawItem, Story, StoryUpdate
+from newsradar.metrics import Metrics
+from newsradar.runner import Output
+from newsradar.settings import Settings, SourceSettings
+from newsradar.store import Store
+from processors.dedup import Grouper
+from processors.extract import extract
+from processors.match import Matcher
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class PollSummary:
+    """What one poll of one source did, for the per-source summary and health."""
+
+    source: str
+    new_items: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class CollectStage:
+    """Polls sources and publishes new items; marks them seen only once they are on the bus."""
+
+    def __init__(self, settings: Settings, store: Store, bus: Bus, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.metrics = metrics
+        self.fetcher = Fetcher(settings.http)
+        self.collectors = {s.name: self._collector(s) for s in settings.sources if s.enabled}
+
+    def _collector(self, source: SourceSettings) -> Any:
+        cls = HtmlCollector if source.kind == "html" else RssCollector
+        return cls.from_settings(source, self.fetcher, self.store)
+
+    def poll(self, name: str) -> PollSummary:
+        """Poll one source once. Errors are logged and counted here; they never escape to the scheduler."""
+        component = f"source:{name}"
+        summary = PollSummary(name)
+        started = utcnow()
+        try:
+            batch = self.collectors[name].collect(started)
+            summary.not_modified = bool(batch.not_modified)
+            if batch.items:
+                self.bus.publish_many(RAW, [(item.id, item) for item in batch.items])
+            batch.finalize(self.store, started)  # after the publish: a crash before it re-fetches, never loses
+            summary.new_items = len(batch.items)
+            self.metrics.count(component, "emitted", len(batch.items))
+            for err in batch.errors:
+                self.metrics.error(component, err)
+            self.metrics.success(component)
+        except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
+            summary.error = f"{type(exc).__name__}: {exc}"
+            self.metrics.error(component, summary.error)
+            log.error("source %s: poll failed: %s", name, summary.error)
+        summary.seconds = (utcnow() - started).total_seconds()
+        return summary
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+
+class ExtractMatchStage:
+    """raw-items → articles: main text only, then the watchlist matches. Stateless: scale by adding instances."""
+
+    name = "processor"
+    topic = RAW
+    group = "newsradar-processor"
+
+    def __init__(self, settings: Settings, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self.selectors = {s.name: s.content_selector for s in settings.sources}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractMatchStage:
+        return cls(settings, Matcher.from_settings(settings.watchlist))
+
+    def article(self, raw: RawItem) -> Article:
+        """Extract and match one raw item (also used by batch classify)."""
+        article = extract(raw, content_selector=self.selectors.get(raw.source))
+        return _with_matches(article, self.matcher)
+
+    def process(self, event: Any) -> list[Output]:
+        if not isinstance(event, RawItem):
+            raise ValueError(f"expected RawItem, got {type(event).__name__}")
+        article = self.article(event)
+        return [(ARTICLES, article.id, article)]
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+
+def _with_matches(article: Article, matcher: Matcher) -> Article:
+    matches = tuple(matcher.find(article.document))
+    return Article(**{**article.__dict__, "matches": matches})
+
+
+class GroupStage:
+    """articles → story-updates: assigns each article to a story and keeps the story record.
+
+    Must run as a single active member (the articles topic has one partition);
+    its state lives in the state store and the grouping index, so a stand-by
+    that takes over continues where the last one stopped.
+    """
+
+    name = "grouper"
+    topic = ARTICLES
+    group = "newsradar-grouper"
+
+    def __init__(self, settings: Settings, store: Store, grouper: Grouper, matcher: Matcher) -> None:
+        self.settings = settings
+        self.store = store
+        self.grouper = grouper
+        self.matcher = matcher
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> GroupStage:
+        grouper = Grouper.from_settings(settings.grouping, Path(settings.state_dir) / "grouping")
+        return cls(settings, store, grouper, Matcher.from_settings(settings.watchlist))
+
+    def process(self, event: Any) -> list[Output]:
+        if not isinstance(event, Article):
+            raise ValueError(f"expected Article, got {type(event).__name__}")
+        story_id = self.grouper.assign(event)
+        now = utcnow()
+        story = self.store.story(story_id)
+        if story is None:
+            story = self._decorate(
+                Story(id=story_id, lead=event, first_seen=now, outlets=(event.outlet,), terms=event.terms)
+            )
+        elif not self.store.story_has_article(story_id, event.id):
+            story = self._decorate(merge(story, event))
+        # else: a redelivery; the record already holds this article, publish its state again (idempotent downstream)
+        self.store.save_story(story, event.id, now)
+        if not story.terms:
+            return []
+        return [(STORIES, story.id, StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1))]
+
+    def _decorate(self, story: Story) -> Story:
+        """Terms, lead matches, snippet with highlight spans and satisfied rules, from the current copies."""
+        lead = story.lead
+        snippet, spans = self.matcher.snippet(lead.document, lead.matches, self.settings.watchlist.snippet_chars)
+        rules = tuple(r.name for r in self.matcher.rules_matched(story.terms))
+        return Story(
+            **{**story.__dict__, "matches": lead.matches, "snippet": snippet, "highlights": tuple(spans),
+               "rules": rules}
+        )
+
+    def flush(self) -> None:
+        """Every write is already durable."""
+
+    def close(self) -> None:
+        self.grouper.close()
+
+
+def _published(article: Article) -> datetime:
+    return article.published_at or article.fetched_at or datetime.max.replace(tzinfo=timezone.utc)
+
+
+def merge(story: Story, article: Article) -> Story:
+    """Add a copy: the earliest published copy is the lead; outlets and terms accumulate."""
+    lead = article if _published(article) < _published(story.lead) else story.lead
+    outlets = story.outlets + ((article.outlet,) if article.outlet not in story.outlets else ())
+    terms = tuple(sorted(set(story.terms) | set(article.terms)))
+    return Story(**{**story.__dict__, "lead": lead, "outlets": outlets, "copies": story.copies + 1, "terms": terms})
+
+
+class NotifyStage:
+    """story-updates → Slack (or the console): one alert per story per channel, edited as copies arrive."""
+
+    name = "notifier"
+    terminal = True  # its effect is the alert, not an output event
+    topic = STORIES
+    group = "newsradar-notifier"
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store) -> NotifyStage:
+        from notifiers import alert_sink
+
+        return cls(alert_sink(settings, store))
+
+    def process(self, event: Any) -> list[Output]:
+        if not isinstance(event, StoryUpdate):
+            raise ValueError(f"expected StoryUpdate, got {type(event).__name__}")
+        self.sink.add(event)
+        return []
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        self.sink.close()
