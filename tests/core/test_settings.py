@@ -78,3 +78,26 @@ def test_secrets_come_from_the_environment(monkeypatch):
     assert config.secret("SLACK_BOT_TOKEN") == "xoxb-test"
     monkeypatch.setenv("SLACK_BOT_TOKEN", "")
     assert config.secret("SLACK_BOT_TOKEN") is None
+
+
+def _keys(model: type[BaseModel], prefix: str = ""):
+    for name, field in model.model_fields.items():
+        yield prefix + name
+        for arg in getattr(field.annotation, "__args__", ()) + (field.annotation,):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                inner = "[]." if getattr(field.annotation, "__origin__", None) is list else "."
+                yield from _keys(arg, prefix + name + inner)
+
+
+def test_readme_config_reference_lists_every_key():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reference = readme.split("## Config reference", 1)[1]
+    missing = [key for key in _keys(config.Settings) if f"`{key}`" not in reference]
+    assert not missing, f"README config reference lacks: {missing}"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    assert "make run" in first_block.splitlines()[1] and "make test" in first_block.splitlines()[2]
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
