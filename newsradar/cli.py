@@ -106,8 +106,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             digest = mailer.preview(utcnow(), Path(args.preview))
             print(f"wrote {args.preview}: {digest.subject}")
             return 0
-        sent = mailer.send_due(utcnow())
-        print(f"digest sent to: {', '.join(sent)}" if sent else "digest: nothing due (already sent today)")
+        now = utcnow()
+        sent = [r for r in mailer.recipients() if mailer.send(r, now)]  # on demand; still once per day
+        print(f"digest sent to: {', '.join(sent)}" if sent else "digest: nothing to send (already sent today)")
         return 0
     finally:
         store.close()

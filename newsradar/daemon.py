@@ -21,13 +21,15 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsradar.bus import open_bus
 from newsradar.metrics import Metrics
 from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, NotifyStage, PollSummary, utcnow
 from newsradar.progress import Progress
-from newsradar.runner import StageRunner
+from newsradar.errors import TransientError
+from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
 from newsradar.store import Store
 
@@ -54,6 +56,8 @@ class Daemon:
         self.runners: list[StageRunner] = []
         self.closers: list[Any] = []
         self.mailer: Any = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._digest_attempts = 0
         self._wire()
 
     def _has(self, role: str) -> bool:
@@ -110,7 +114,7 @@ class Daemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.request_stop())
-        scheduler = BackgroundScheduler(timezone=ZoneInfo(self.settings.timezone))
+        scheduler = self._scheduler = BackgroundScheduler(timezone=ZoneInfo(self.settings.timezone))
         threads = [
             threading.Thread(target=r.run, name=f"stage-{r.stage.name}", daemon=True) for r in self.runners
         ]
@@ -175,15 +179,29 @@ class Daemon:
             self.send_digest()
 
     def send_digest(self) -> None:
-        """The digest job: send to every recipient not yet served today (idempotent across restarts)."""
+        """The digest job: send to every recipient not yet served today (idempotent across restarts).
+
+        A transient failure (mail server down) schedules a one-off retry; the (day, recipient)
+        keys make the retry send only what is still missing.
+        """
         try:
             sent = self.mailer.send_due(utcnow())
             if sent:
                 log.info("digest sent to %s", ", ".join(sent))
             self.metrics.success("digest")
-        except Exception as exc:  # noqa: BLE001 - the scheduler must keep running; the next run retries
+        except TransientError as exc:
+            delay = backoff(self._digest_attempts, exc.retry_after, cap=900)
+            self._digest_attempts += 1
             self.metrics.error("digest", f"{type(exc).__name__}: {exc}")
+            log.warning("digest failed (transient), retrying in %.0fs: %s", delay, exc)
+            if self._scheduler is not None and self._scheduler.running and not self.stop.is_set():
+                self._scheduler.add_job(self.send_digest, DateTrigger(utcnow() + timedelta(seconds=delay)),
+                                        id="digest-retry", replace_existing=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - the scheduler must keep running
+            self.metrics.error("digest", f"{type(exc).__name__}: {exc}", permanent=True)
             log.error("digest failed: %s: %s", type(exc).__name__, exc)
+        self._digest_attempts = 0
 
     def maintain(self) -> None:
         """Hourly: forget old seen ids and stories (by time), trim the embedded bus."""

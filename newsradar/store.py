@@ -9,7 +9,6 @@ soon as the write returns.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from datetime import datetime, timedelta, timezone
@@ -167,7 +166,10 @@ class Store:
         return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
     def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
-        """state: 'pending' before the send (outbox), 'sent' once delivered (ref = Slack ts or file path)."""
+        """state: 'pending' before the send (outbox), 'sent' once delivered.
+
+        ref: "<channel id>/<ts>" for Slack bot messages, "webhook" for webhooks, a file path for the console.
+        """
         self._write(
             "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, strftime('%s','now'))",
             (story_id, channel, ref, outlets, state),
@@ -198,6 +200,3 @@ class Store:
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out
 
-
-def dumps(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False)

@@ -1,1 +1,298 @@
-"""Placeholder: real local slack server fixtures (being written)."""
+"""A Slack Web API stand-in on 127.0.0.1: a real HTTP server speaking enough of the API for slack-sdk.
+
+It checks the bot token, resolves channel names to ids like Slack (chat.update and
+conversations.history accept ids only), validates Block Kit limits (invalid_blocks), keeps every
+message with its edits and metadata, records every call, and can be told to fail the next N calls
+(429 + Retry-After, 500, ratelimited, invalid_auth, channel_not_found) or to answer late.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+TOKEN = "xoxb-test-token-0000"
+WEBHOOK_PATH = "/services/T000TEST/B000TEST/webhooksecret0000"
+WEBHOOK_CHANNEL = "#webhook-channel"
+FAILURES = ("429", "500", "ratelimited", "invalid_auth", "channel_not_found")
+
+
+@dataclass
+class Call:
+    """One request as the stand-in saw it; ``at`` is time.monotonic() on arrival."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    outcome: str = "ok"
+
+    @property
+    def channel(self) -> str | None:
+        return self.params.get("channel")
+
+
+@dataclass
+class Message:
+    """A message in its current state; ``edits`` holds every previous (text, blocks)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+    edits: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+
+class SlackStandIn:
+    """State and behaviour of the fake workspace; the HTTP handler calls ``handle``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.store: dict[tuple[str, str], Message] = {}
+        self.channel_ids: dict[str, str] = {}
+        self._failures: list[tuple[str, float]] = []
+        self._delays: list[float] = []
+        self._ts = 0
+        self.base_url = ""
+        self.webhook_url = ""
+
+    # -- test controls -----------------------------------------------------------------------
+    def fail_next(self, count: int, kind: str, retry_after: float = 1.0) -> None:
+        """Answer the next ``count`` calls with ``kind`` (one of FAILURES) instead of doing them."""
+        assert kind in FAILURES, kind
+        with self.lock:
+            self._failures += [(kind, retry_after)] * count
+
+    def delay_next(self, count: int, seconds: float) -> None:
+        """Do the next ``count`` calls, but answer only after ``seconds`` (a client timeout after success)."""
+        with self.lock:
+            self._delays += [seconds] * count
+
+    def channel_id(self, name: str) -> str:
+        """The id Slack would give this channel name (created on first use)."""
+        key = name.lstrip("#")
+        if re.fullmatch(r"C[A-Z0-9]{8,}", key):  # already an id
+            if key not in self.channel_ids.values():
+                self.channel_ids[key] = key
+            return key
+        if key not in self.channel_ids:
+            self.channel_ids[key] = "C" + hashlib.sha256(key.encode()).hexdigest()[:9].upper()
+        return self.channel_ids[key]
+
+    def messages(self, channel: str) -> list[Message]:
+        """Current state (after edits) of every message in a channel (name or id), oldest first."""
+        with self.lock:
+            cid = self.channel_id(channel)
+            return [m for (c, _), m in sorted(self.store.items(), key=lambda kv: float(kv[0][1])) if c == cid]
+
+    @property
+    def posts(self) -> list[Call]:
+        """Successful chat.postMessage and webhook calls."""
+        return [c for c in self.calls if c.method in ("chat.postMessage", "webhook") and c.outcome == "ok"]
+
+    @property
+    def updates(self) -> list[Call]:
+        return [c for c in self.calls if c.method == "chat.update" and c.outcome == "ok"]
+
+    # -- request handling --------------------------------------------------------------------
+    def handle(self, method: str, params: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], float]:
+        """(status, JSON body, delay) for one API call; records it."""
+        with self.lock:
+            call = Call(method, params, time.monotonic())
+            self.calls.append(call)
+            delay = self._delays.pop(0) if self._delays else 0.0
+            if self._failures:
+                kind, retry_after = self._failures.pop(0)
+                call.outcome = kind
+                return (*_failure(kind, retry_after), delay)
+            if method != "webhook" and token != TOKEN:
+                call.outcome = "invalid_auth"
+                return 200, {"ok": False, "error": "invalid_auth"}, delay
+            handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+            if handler is None:
+                call.outcome = "unknown_method"
+                return 404, {"ok": False, "error": "unknown_method"}, delay
+            body = handler(params)
+            if not body.get("ok", True):
+                call.outcome = body["error"]
+            return 200, body, delay
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{int(time.time())}.{self._ts:06d}"
+
+    def _api_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "team": "test", "user": "newsradar", "team_id": "T000TEST", "user_id": "U000BOT"}
+
+    def _api_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        problem = _check_message(params)
+        if problem:
+            return {"ok": False, "error": problem}
+        cid = self.channel_id(str(params.get("channel", "")))
+        ts = self._next_ts()
+        self.store[(cid, ts)] = Message(cid, ts, params.get("text", ""), params.get("blocks") or [],
+                                        _metadata(params.get("metadata")))
+        return {"ok": True, "channel": cid, "ts": ts, "message": {"text": params.get("text", ""), "ts": ts}}
+
+    def _api_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        problem = _check_message(params)
+        if problem:
+            return {"ok": False, "error": problem}
+        cid, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        if cid not in self.channel_ids.values():
+            return {"ok": False, "error": "channel_not_found"}  # like Slack: ids only here
+        message = self.store.get((cid, ts))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.edits.append((message.text, message.blocks))
+        message.text, message.blocks = params.get("text", ""), params.get("blocks") or []
+        if params.get("metadata"):
+            message.metadata = _metadata(params["metadata"])
+        return {"ok": True, "channel": cid, "ts": ts, "text": message.text}
+
+    def _api_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = str(params.get("channel", ""))
+        if cid not in self.channel_ids.values():
+            return {"ok": False, "error": "channel_not_found"}
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = int(params.get("limit") or 100)
+        found = sorted((m for (c, _), m in self.store.items() if c == cid), key=lambda m: float(m.ts), reverse=True)
+        out = []
+        for m in found[:limit]:
+            item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks}
+            if with_meta and m.metadata:
+                item["metadata"] = m.metadata
+            out.append(item)
+        return {"ok": True, "messages": out, "has_more": len(found) > limit}
+
+    def _api_conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": cid, "name": name} for name, cid in self.channel_ids.items()]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def _api_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
+        problem = _check_message(params)
+        if problem:
+            return {"ok": False, "error": problem}
+        params["channel"] = WEBHOOK_CHANNEL
+        return self._api_chat_postMessage(params)
+
+
+def _metadata(raw: Any) -> dict[str, Any] | None:
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return raw if isinstance(raw, dict) else None
+
+
+def _check_message(params: dict[str, Any]) -> str | None:
+    """Slack's own validation: the limits a real workspace enforces with invalid_blocks / msg_too_long."""
+    blocks = params.get("blocks")
+    if isinstance(blocks, str):
+        blocks = params["blocks"] = json.loads(blocks)
+    if not params.get("text") and not blocks:
+        return "no_text"
+    if len(params.get("text") or "") > 40000:
+        return "msg_too_long"
+    if blocks is None:
+        return None
+    if len(blocks) > 50:
+        return "invalid_blocks"
+    for block in blocks:
+        if block.get("type") == "section" and len(block.get("text", {}).get("text", "")) > 3000:
+            return "invalid_blocks"
+        if block.get("type") == "context":
+            elements = block.get("elements", [])
+            if len(elements) > 10 or any(len(e.get("text", "")) > 3000 for e in elements):
+                return "invalid_blocks"
+    return None
+
+
+def _failure(kind: str, retry_after: float) -> tuple[int, dict[str, Any]]:
+    if kind == "429":
+        return 429, {"ok": False, "error": "ratelimited", "_retry_after": retry_after}
+    if kind == "500":
+        return 500, {"ok": False, "error": "internal_error"}
+    return 200, {"ok": False, "error": kind}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def do_POST(self) -> None:
+        standin = self.server.standin
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+        if self.path == WEBHOOK_PATH:
+            method = "webhook"
+        elif self.path.startswith("/api/"):
+            method = self.path[len("/api/"):].split("?")[0]
+        else:
+            self._send(404, b"not found", "text/plain")
+            return
+        params: dict[str, Any]
+        if "json" in (self.headers.get("Content-Type") or ""):
+            params = json.loads(raw or "{}")
+        else:
+            params = dict(parse_qsl(raw))
+        auth = self.headers.get("Authorization") or ""
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else params.get("token")
+        status, body, delay = standin.handle(method, params, token)
+        if delay:
+            time.sleep(delay)
+        retry_after = body.pop("_retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        if method == "webhook":  # incoming webhooks answer in plain text
+            text = "ok" if body.get("ok") else ("too_many_requests" if status == 429 else body.get("error", "error"))
+            if status == 200 and not body.get("ok"):
+                status = {"invalid_auth": 403, "channel_not_found": 404}.get(text, 400)
+            self._send(status, text.encode(), "text/plain", headers)
+        else:
+            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
+
+    def _send(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    standin: SlackStandIn
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackStandIn]:
+    """A fresh Slack stand-in per test: ``.base_url`` ends in "/api/", ``.webhook_url`` is the webhook."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    standin = SlackStandIn()
+    server.standin = standin
+    port = server.server_address[1]
+    standin.base_url = f"http://127.0.0.1:{port}/api/"
+    standin.webhook_url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="slack-standin", daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

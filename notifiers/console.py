@@ -1,0 +1,159 @@
+"""The fallback when neither Slack nor SMTP is configured: print alerts and digests, and keep them as files.
+
+Alerts go to ``{state_dir}/alerts/{story_id}--{channel}.txt`` (rewritten when more outlets carry the
+story) and digests to ``{state_dir}/digests/{day}--{recipient}.html|.txt``, with the same idempotency
+records as Slack and SMTP, so "one alert per story" and "one digest per day" hold here too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import unicodedata
+from pathlib import Path
+from typing import TextIO
+
+from newsradar.errors import PermanentError
+from newsradar.events import Story, StoryUpdate
+from newsradar.settings import Settings
+from newsradar.store import Store
+from notifiers import slack_format as fmt
+from notifiers.digest import Digest
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_NAME = re.compile(r"[^0-9A-Za-z가-힣._@+-]+")
+
+
+def plain(text: str) -> str:
+    """One line for a terminal: no line breaks, bidi marks or control characters (no ANSI escapes)."""
+    flat = fmt.one_line(fmt.strip_bidi(text))
+    return "".join(ch for ch in flat if unicodedata.category(ch) != "Cc")
+
+
+def safe_name(text: str, fallback: str) -> str:
+    """A file-name fragment: no path separators, no dot-dot, bounded length."""
+    name = _UNSAFE_NAME.sub("_", text).strip("._") [:80]
+    return name or fallback
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half an alert."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
+    """A readable Korean alert in plain text."""
+    lead = story.lead
+    kind = "보도 매체 증가" if update else "새 기사"
+    spans = fmt.valid_spans(story.snippet, story.highlights, story.id)
+    snippet, pos = "", 0
+    for start, end in spans:
+        snippet += story.snippet[pos:start] + "【" + story.snippet[start:end] + "】"
+        pos = end
+    snippet += story.snippet[pos:]
+    outlets = ", ".join(plain(o) for o in story.outlets) or plain(lead.outlet)
+    lines = [
+        f"[newsradar] {kind} · 키워드: {', '.join(story.terms) or '-'} · {channel}",
+        f"제목: {plain(lead.title)[: fmt.HEADLINE_CHARS] or '(제목 없음)'}",
+        f"매체: {plain(lead.outlet) or '매체 미상'} · {fmt.local_time(lead.published_at, zone)}",
+        f"링크: {fmt.http_url(lead.url) or '(없음)'}",
+    ]
+    if snippet:
+        lines.append(f"요약: {plain(snippet)[: fmt.SNIPPET_CHARS]}")
+    lines.append(f"{story.carried_by}개 매체 보도: {outlets}")
+    if story.rules:
+        lines.append(f"규칙: {', '.join(plain(r) for r in story.rules)}")
+    lines.append(f"첫 포착: {fmt.local_time(story.first_seen, zone)} · story: {story.id}")
+    return "\n".join(lines) + "\n"
+
+
+class ConsoleAlerts:
+    """AlertSink that prints alerts and keeps each one as a file under ``{state_dir}/alerts``."""
+
+    def __init__(self, settings: Settings, store: Store, out: TextIO | None = None) -> None:
+        self._settings = settings
+        self._store = store
+        self._out = out
+        self._dir = settings.state_path / "alerts"
+        self._buffer: dict[str, StoryUpdate] = {}
+
+    def channels(self, story: Story) -> list[str]:
+        """The channels (store keys and file-name parts) a story goes to, routed as for Slack."""
+        return fmt.channels_for(story, self._settings.slack, self._settings.watchlist.rules)
+
+    def path(self, story: Story, channel: str) -> Path:
+        return self._dir / f"{safe_name(story.id, 'story')}--{safe_name(channel, 'channel')}.txt"
+
+    def add(self, update: StoryUpdate) -> None:
+        """Buffer an update; several updates of one story collapse into its most complete state."""
+        held = self._buffer.get(update.story.id)
+        if held is None or update.story.copies >= held.story.copies:
+            self._buffer[update.story.id] = update
+
+    def flush(self) -> None:
+        """Print and write every buffered story; raises PermanentError when the files cannot be written."""
+        for story_id in list(self._buffer):
+            story = self._buffer[story_id].story
+            for channel in self.channels(story):
+                self._deliver(story, channel)
+            del self._buffer[story_id]
+
+    def close(self) -> None:
+        self._buffer.clear()
+
+    def _deliver(self, story: Story, channel: str) -> None:
+        record = self._store.alert(story.id, channel)
+        path = self.path(story, channel)
+        if record is not None and record[0] == "pending" and _holds(path, story.id):
+            # written before a crash, not yet recorded: adopt it rather than print it twice
+            self._store.record_alert(story.id, channel, "sent", str(path), record[2])
+            record = ("sent", str(path), record[2])
+        if record is not None and record[0] == "sent" and story.carried_by <= record[2]:
+            return
+        update = record is not None and record[0] == "sent"
+        if not update:
+            self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
+        text = render_alert(story, channel, self._settings.timezone, update=update)
+        try:
+            write_atomic(path, text)
+        except OSError as exc:
+            raise PermanentError(f"console alerts: cannot write {path}: {exc.strerror or exc}") from None
+        print(text, file=self._out or sys.stdout, flush=True)
+        self._store.record_alert(story.id, channel, "sent", str(path), story.carried_by)
+
+
+def _holds(path: Path, story_id: str) -> bool:
+    try:
+        return f"story: {story_id}" in path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+class DigestFiles:
+    """DigestTransport without SMTP: writes the HTML and text versions and prints the text."""
+
+    def __init__(self, state_dir: Path, out: TextIO | None = None) -> None:
+        self._dir = state_dir / "digests"
+        self._out = out
+
+    def paths(self, digest: Digest) -> tuple[Path, Path]:
+        stem = f"{safe_name(digest.day, 'day')}--{safe_name(digest.recipient, 'recipient')}"
+        return self._dir / f"{stem}.html", self._dir / f"{stem}.txt"
+
+    def deliver(self, digest: Digest, sender: str) -> str:
+        """Write both files (atomically) and print the text; PermanentError if the disk refuses."""
+        html_path, text_path = self.paths(digest)
+        try:
+            write_atomic(html_path, digest.html)
+            write_atomic(text_path, f"Subject: {digest.subject}\nTo: {digest.recipient}\n\n{digest.text}")
+        except OSError as exc:
+            raise PermanentError(f"digest files: cannot write under {self._dir}: {exc.strerror or exc}") from None
+        print(f"Subject: {digest.subject}\nTo: {digest.recipient}\n\n{digest.text}", file=self._out or sys.stdout,
+              flush=True)
+        return str(html_path)

@@ -1,0 +1,255 @@
+"""The daily digest: pick the stories since the last digest actually sent, render text + HTML, send once a day.
+
+Choices: a story with several terms appears once, under its first term in watchlist order (its other
+terms are listed with it), so nobody reads the same story twice. An empty digest ("새 기사 없음") is
+still sent: silence would look the same as a dead pipeline. The first digest to a new recipient
+covers the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from newsradar.errors import PermanentError, TransientError
+from newsradar.events import Story
+from newsradar.settings import Settings
+from newsradar.store import Store
+from notifiers import slack_format as fmt
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FIRST_LOOKBACK = timedelta(days=1)
+SUBJECT_CHARS = 200
+_LINE_BREAK = re.compile(r"[\r\n\v\f\x85\u2028\u2029]")
+DEFAULT_SUBJECT = "[newsradar] {date} 뉴스 다이제스트 ({count}건)"
+
+
+@dataclass(frozen=True)
+class DigestGroup:
+    """The stories shown under one watchlist term, most-carried first."""
+
+    term: str
+    stories: tuple[Story, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One rendered digest for one recipient and local day; ``cutoff`` becomes the next digest's start."""
+
+    recipient: str
+    day: str
+    subject: str
+    text: str
+    html: str
+    stories: tuple[Story, ...]
+    groups: tuple[DigestGroup, ...]
+    cutoff: datetime
+    since: datetime
+
+
+class DigestTransport(Protocol):
+    """Where a digest goes: SMTP (notifiers.email) or files + stdout (notifiers.console)."""
+
+    def deliver(self, digest: Digest, sender: str) -> str:
+        """Called once per send attempt; returns a reference (Message-ID or path).
+        Raises TransientError (try later) or PermanentError (fix the configuration)."""
+        ...
+
+
+def _environment() -> Environment:
+    # Autoescape only the HTML template: the text template must keep "&" and "<" as they are.
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+class DigestMailer:
+    """Sends the daily digest to each recipient at most once per local day, across restarts."""
+
+    def __init__(self, settings: Settings, store: Store, transport: DigestTransport) -> None:
+        self._settings = settings
+        self._digest = settings.digest
+        self._store = store
+        self._transport = transport
+        self._env = _environment()
+        self._zone = ZoneInfo(settings.digest.timezone)
+
+    def day(self, now: datetime) -> str:
+        """The local date (digest time zone) a digest sent at ``now`` belongs to."""
+        return now.astimezone(self._zone).date().isoformat()
+
+    def recipients(self) -> list[str]:
+        """Configured recipients, deduplicated; malformed ones (CR/LF, no address) are logged and skipped."""
+        good: list[str] = []
+        for raw in self._digest.recipients:
+            address = parseaddr(raw)[1]
+            if _LINE_BREAK.search(raw) or address.count("@") != 1 or any(c.isspace() for c in address):
+                log.error("digest.recipients: %r is not a single email address; skipped", raw)
+            elif raw.strip() not in good:
+                good.append(raw.strip())
+        return good
+
+    def due(self, now: datetime) -> list[str]:
+        """Recipients whose digest for today's local date is not yet sent, once the local send time has passed."""
+        if now.astimezone(self._zone).time() < self._digest.at:
+            return []
+        day = self.day(now)
+        return [r for r in self.recipients() if self._store.digest_state(day, r) != "sent"]
+
+    def build(self, recipient: str, now: datetime) -> Digest:
+        """Stories that became relevant after the last digest SENT to ``recipient``, up to ``now``."""
+        since = self._store.last_digest_cutoff(recipient) or (now - FIRST_LOOKBACK)
+        stories = self._store.relevant_stories(since, now)
+        groups = group_by_term(stories, [t.name for t in self._settings.watchlist.terms])
+        ordered = tuple(s for g in groups for s in g.stories)
+        day = self.day(now)
+        context = {
+            "date": day,
+            "count": len(ordered),
+            "since": fmt.local_time(since, self._settings.timezone),
+            "until": fmt.local_time(now, self._settings.timezone),
+            "groups": [{"term": g.term, "stories": [self._view(s) for s in g.stories]} for g in groups],
+        }
+        return Digest(
+            recipient=recipient,
+            day=day,
+            subject=self._subject(day, len(ordered)),
+            text=self._env.get_template("digest.txt.j2").render(context),
+            html=self._env.get_template("digest.html.j2").render(context),
+            stories=ordered,
+            groups=tuple(groups),
+            cutoff=now,
+            since=since,
+        )
+
+    def send(self, recipient: str, now: datetime) -> bool:
+        """Send today's digest to one recipient unless already sent; True if it went out now."""
+        day = self.day(now)
+        state = self._store.digest_state(day, recipient)
+        if state == "sent":
+            return False
+        if state == "pending":
+            log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
+                        "same Message-ID so a duplicate is recognisable", day, recipient)
+        digest = self.build(recipient, now)
+        self._store.record_digest(day, recipient, "pending", cutoff=now, sent_at=None)
+        ref = self._transport.deliver(digest, self._digest.sender)
+        self._store.record_digest(day, recipient, "sent", cutoff=now, sent_at=now)
+        log.info("digest %s sent to %s: %d stories (%s)", day, recipient, len(digest.stories), ref)
+        return True
+
+    def send_due(self, now: datetime) -> list[str]:
+        """Send to every due recipient; one failing recipient does not stop the others.
+
+        Returns who got a digest. After trying everyone, raises TransientError if any send may
+        succeed later (the caller retries; those already sent are skipped), else PermanentError.
+        """
+        sent: list[str] = []
+        transient: list[TransientError] = []
+        permanent: list[PermanentError] = []
+        for recipient in self.due(now):
+            try:
+                if self.send(recipient, now):
+                    sent.append(recipient)
+            except TransientError as exc:
+                log.warning("digest for %s not sent, will retry: %s", recipient, exc)
+                transient.append(exc)
+            except PermanentError as exc:
+                log.error("digest for %s not sent: %s", recipient, exc)
+                permanent.append(exc)
+        if transient:
+            waits = [e.retry_after for e in transient if e.retry_after is not None]
+            raise TransientError(f"{len(transient)} digest(s) not sent yet: {transient[0]}",
+                                 retry_after=max(waits) if waits else None)
+        if permanent:
+            raise PermanentError(f"{len(permanent)} digest(s) failed: {permanent[0]}")
+        return sent
+
+    def preview(self, now: datetime, path: Path) -> Digest:
+        """Render the first recipient's digest (or a generic one) to an HTML file; sends and records nothing."""
+        recipients = self.recipients()
+        digest = self.build(recipients[0] if recipients else "preview", now)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(digest.html, encoding="utf-8")
+        return digest
+
+    # -- rendering helpers --------------------------------------------------------------------
+    def _subject(self, day: str, count: int) -> str:
+        try:
+            subject = self._digest.subject.format(date=day, count=count)
+        except (KeyError, IndexError, ValueError) as exc:
+            log.error("digest.subject %r is not a valid template ({date} and {count} only): %s; using the default",
+                      self._digest.subject, exc)
+            subject = DEFAULT_SUBJECT.format(date=day, count=count)
+        return fmt.one_line(fmt.strip_bidi(subject))[:SUBJECT_CHARS]
+
+    def _view(self, story: Story) -> dict[str, Any]:
+        lead = story.lead
+        raw = story.snippet[: fmt.SNIPPET_CHARS]
+        spans = fmt.valid_spans(raw, story.highlights, story.id)
+        marked, pos = "", 0
+        for start, end in spans:  # the text part marks matches 【like this】
+            marked += raw[pos:start] + "【" + raw[start:end] + "】"
+            pos = end
+        snippet = fmt.one_line(fmt.strip_bidi(marked + raw[pos:]))
+        return {
+            "headline": fmt.one_line(fmt.strip_bidi(lead.title))[: fmt.HEADLINE_CHARS] or "(제목 없음)",
+            "url": fmt.http_url(lead.url),
+            "carried": story.carried_by,
+            "outlets": [fmt.one_line(fmt.strip_bidi(o)) for o in story.outlets] or [lead.outlet],
+            "published": fmt.local_time(lead.published_at or story.first_seen, self._settings.timezone),
+            "terms": list(story.terms),
+            "snippet_text": snippet,
+            "snippet_html": highlight_html(raw, spans),
+        }
+
+
+def group_by_term(stories: Sequence[Story], term_order: Sequence[str]) -> list[DigestGroup]:
+    """Each story under its first term in watchlist order; groups in that order; most-carried first."""
+    rank = {term: i for i, term in enumerate(term_order)}
+
+    def first_term(story: Story) -> str:
+        return min(story.terms, key=lambda t: (rank.get(t, len(rank)), t)) if story.terms else "기타"
+
+    buckets: dict[str, list[Story]] = {}
+    for story in stories:
+        buckets.setdefault(first_term(story), []).append(story)
+
+    def prominence(story: Story) -> tuple[int, int, float]:
+        when = story.lead.published_at or story.first_seen
+        return (-story.carried_by, -story.copies, -when.timestamp())
+
+    order = sorted(buckets, key=lambda t: (rank.get(t, len(rank)), t))
+    return [DigestGroup(term, tuple(sorted(buckets[term], key=prominence))) for term in order]
+
+
+def highlight_html(snippet: str, spans: Sequence[tuple[int, int]]) -> Markup:
+    """Escape the snippet first, then wrap the highlight spans in <b>: markup never comes from the article."""
+    out = Markup("")
+    pos = 0
+    for start, end in spans:
+        out += escape(_clean(snippet[pos:start])) + Markup("<b>") + escape(_clean(snippet[start:end])) + Markup("</b>")
+        pos = end
+    return out + escape(_clean(snippet[pos:]))
+
+
+def _clean(text: str) -> str:
+    # Like one_line, but keeps edge spaces so the words either side of a <b> stay apart.
+    return fmt.strip_bidi(fmt.flatten(text))
