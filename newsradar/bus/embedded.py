@@ -221,6 +221,8 @@ class EmbeddedConsumer(Consumer):
         highest: dict[tuple[str, int], int] = {}
         for d in deliveries:
             tp = (d.topic, d.partition)
+            if tp not in self._positions:
+                continue  # handed over since: the new owner redelivers it; committing could skip its work
             highest[tp] = max(highest.get(tp, -1), d.offset)
         if not highest:
             return
