@@ -1,0 +1,257 @@
+"""RSS and Atom sources: conditional GET, our own charset decoding, feedparser on bytes, new entries out.
+
+feedparser never fetches anything itself: it gets a byte stream we fetched and re-encoded as UTF-8 (its
+declaration rewritten, so it does not guess the charset again). XML that declares entities is refused
+before parsing (billion laughs, external entities). Broken XML is logged and whatever parsed still flows.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import io
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
+
+import feedparser
+
+from collectors.batch import Batch
+from collectors.charset import decode_bytes, xml_as_utf8
+from collectors.fetch import Fetcher, FetchResult
+from collectors.html import fetch_article, plain_text
+from collectors.urls import canonical_url, host_of, item_id, looks_like_url
+from newsradar.errors import ContentError, NewsradarError
+from newsradar.events import RawItem
+from newsradar.settings import SourceSettings
+from newsradar.store import Store
+
+logger = logging.getLogger(__name__)
+
+MAX_ITEMS_PER_POLL = 500
+FUTURE_SLACK = timedelta(days=1)
+_ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
+_ENTITY_DECL_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
+_DOTTED_DATE = re.compile(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})")
+_AGGREGATOR_HOSTS = ("news.google.", "news.naver.", "news.daum.")
+
+
+def parse_feed_time(raw: str | None, zone: ZoneInfo) -> datetime | None:
+    """A feed date (RFC 822 or ISO 8601, Korean dotted dates too) as an aware datetime; naive → ``zone``."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    when: datetime | None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is None:
+        iso = _DOTTED_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", text)
+        try:
+            when = datetime.fromisoformat(iso)
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        # RFC 5322: "-0000" means UTC with no local zone known; a missing or unknown zone (e.g. KST) is local.
+        when = when.replace(tzinfo=UTC if text.endswith("-0000") else zone)
+    return when
+
+
+def _entry_time(entry: Any, zone: ZoneInfo) -> datetime | None:
+    # dict.get: FeedParserDict.get("updated") falls back to "published" with a DeprecationWarning.
+    for key in ("published", "updated", "created"):
+        when = parse_feed_time(dict.get(entry, key), zone)
+        if when is not None:
+            return when
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        parsed = dict.get(entry, key)  # feedparser's own parse (e.g. Korean 오후 formats), already in UTC
+        if parsed:
+            return datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    return None
+
+
+def _body(entry: Any) -> str:
+    contents = [c.get("value", "") for c in entry.get("content") or []]
+    longest = max(contents, key=len, default="")
+    summary = entry.get("summary") or ""
+    return longest if len(longest) > len(summary) else summary
+
+
+def _outlet(source: SourceSettings, entry: Any, title: str, feed_title: str, aggregator: bool) -> str:
+    if source.outlet:
+        return source.outlet
+    entry_source = entry.get("source") or {}
+    if entry_source.get("title"):
+        return plain_text(entry_source["title"])
+    if aggregator and " - " in title:
+        tail = title.rsplit(" - ", 1)[1].strip()
+        if 0 < len(tail) <= 40:
+            return tail
+    return feed_title
+
+
+class RssCollector:
+    """Polls one RSS/Atom feed."""
+
+    def __init__(
+        self, source: SourceSettings, fetcher: Fetcher, store: Store, max_items: int = MAX_ITEMS_PER_POLL
+    ):
+        self.source = source
+        self._fetcher = fetcher
+        self._store = store
+        self._max_items = max_items
+        self._zone = ZoneInfo(source.timezone)
+
+    @classmethod
+    def from_settings(cls, source: SourceSettings, fetcher: Fetcher, store: Store) -> RssCollector:
+        return cls(source, fetcher, store)
+
+    def collect(self, now: datetime) -> Batch:
+        """One poll; called by the runner on the source's schedule.
+
+        Raises TransientError / PermanentError when the feed cannot be fetched and ContentError when it
+        cannot be used at all (declares XML entities, is not a feed); problems with single entries are
+        logged and counted in the batch.
+        """
+        src = self.source
+        batch = Batch(src.name)
+        etag, last_modified = self._store.validators(src.name, src.url)
+        try:
+            result = self._fetcher.get(src.url, source=src.name, etag=etag, last_modified=last_modified)
+        except NewsradarError as exc:
+            logger.warning("%s", exc)
+            raise
+        if result.not_modified:
+            batch.not_modified = True
+            return batch
+        parsed = self._parse(result, batch)
+        feed_title = plain_text(parsed.feed.get("title")) or host_of(result.url)
+        aggregator = any(h in host_of(result.url) for h in _AGGREGATOR_HOSTS)
+        items = self._new_items(parsed.entries, batch, result.url, feed_title, aggregator, now)
+        if len(items) > self._max_items:
+            items.sort(key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+            batch.drop("over_cap", len(items) - self._max_items)
+            logger.warning("%s: %d new entries, keeping the %d newest", src.name, len(items), self._max_items)
+            items = items[: self._max_items]
+        items.sort(key=lambda i: i.published_at or now)
+        if src.fetch_articles:
+            items = [self._with_page(item, batch) for item in items]
+        batch.items = items
+        batch.validators[src.url] = (result.etag, result.last_modified)
+        return batch
+
+    def _parse(self, result: FetchResult, batch: Batch) -> Any:
+        src = self.source
+        where = f"{src.name}: {result.url}"
+        if _ENTITY_DECL.search(result.body):
+            raise self._refuse(where)
+        decoded = decode_bytes(
+            result.body, http_charset=result.declared_charset, kind="xml", forced=src.encoding, where=where
+        )
+        if _ENTITY_DECL_TEXT.search(decoded.text):  # the same check for UTF-16 and other wide encodings
+            raise self._refuse(where)
+        parsed = feedparser.parse(
+            io.BytesIO(xml_as_utf8(decoded.text)),  # a stream: feedparser must not treat bytes as a path
+            response_headers={
+                "content-location": result.url,
+                "content-type": "application/xml; charset=utf-8",
+            },
+            resolve_relative_uris=True,
+            sanitize_html=True,
+        )
+        problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}" if parsed.bozo else ""
+        if not parsed.entries and not parsed.version:
+            message = f"{where}: not an RSS/Atom feed ({problem or f'content type {result.content_type}'})"
+            logger.error("%s", message)
+            raise ContentError(message)
+        if parsed.bozo:
+            batch.error(
+                f"{where}: feed is not well-formed ({problem}); keeping the {len(parsed.entries)} "
+                f"entries that parsed"
+            )
+        return parsed
+
+    @staticmethod
+    def _refuse(where: str) -> ContentError:
+        message = (
+            f"{where}: XML declares entities (<!ENTITY>); refused as a billion-laughs/external-entity risk"
+        )
+        logger.error("%s", message)
+        return ContentError(message)
+
+    def _new_items(
+        self,
+        entries: list[Any],
+        batch: Batch,
+        base_url: str,
+        feed_title: str,
+        aggregator: bool,
+        now: datetime,
+    ) -> list[RawItem]:
+        src = self.source
+        items: list[RawItem] = []
+        ids: set[str] = set()
+        for entry in entries:
+            batch.received += 1
+            guid = (entry.get("id") or "").strip() or None
+            link = (entry.get("link") or "").strip() or (guid if guid and looks_like_url(guid) else "")
+            if not link:
+                batch.drop("no_link")
+                batch.error(f"{src.name}: entry {guid or entry.get('title', '')!r} has no link; skipped")
+                continue
+            url = urljoin(base_url, link)
+            canonical = canonical_url(url)
+            ident = item_id(guid, canonical)
+            if ident in ids:
+                batch.drop("duplicate")
+                continue
+            ids.add(ident)
+            if self._store.is_seen(src.name, ident):
+                batch.skipped_seen += 1
+                continue
+            body = _body(entry)
+            title = plain_text(entry.get("title")) or plain_text(body)[:100]
+            items.append(
+                RawItem(
+                    id=ident,
+                    source=src.name,
+                    outlet=_outlet(src, entry, title, feed_title, aggregator) or src.name,
+                    url=url,
+                    canonical_url=canonical,
+                    title=title,
+                    body=body,
+                    published_at=self._published(entry, now, url),
+                    fetched_at=now,
+                    guid=guid,
+                )
+            )
+        return items
+
+    def _published(self, entry: Any, now: datetime, url: str) -> datetime | None:
+        when = _entry_time(entry, self._zone)
+        if when is not None and when > now + FUTURE_SLACK:
+            logger.warning(
+                "%s: %s dated %s, in the future; using the fetch time",
+                self.source.name,
+                url,
+                when.isoformat(),
+            )
+            return now
+        return when
+
+    def _with_page(self, item: RawItem, batch: Batch) -> RawItem:
+        """Attach the article page; on failure keep the feed's summary so the item is not lost."""
+        src = self.source
+        try:
+            final, page = fetch_article(
+                self._fetcher, item.url, source=src.name, allowed_hosts=src.allowed_hosts, encoding=None
+            )
+        except NewsradarError as exc:
+            batch.error(f"{src.name}: article page {item.url} not fetched ({exc}); keeping the feed summary")
+            return item
+        return dataclasses.replace(item, url=final, html=page)
