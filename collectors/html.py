@@ -168,7 +168,8 @@ class HtmlCollector:
         for url, text in links[: src.max_articles]:
             batch.received += 1
             host = host_of(url)
-            if not same_site(host, list_host) and not any(same_site(host, h) for h in src.allowed_hosts):
+            local = url.startswith("file:") and list_url.startswith("file:")  # an offline source's own files
+            if not local and not same_site(host, list_host) and not any(same_site(host, h) for h in src.allowed_hosts):
                 logger.info(
                     "%s: skipping %s: host %s is not %s nor in allowed_hosts", src.name, url, host, list_host
                 )

@@ -68,8 +68,9 @@ class Classifier:
     """The daemon's extract → match → group path, in memory."""
 
     def __init__(self, settings: Settings) -> None:
-        from newsradar.pipeline import ExtractMatchStage
         from processors.dedup import Grouper
+
+        from newsradar.pipeline import ExtractMatchStage
 
         self.settings = settings
         self.stage = ExtractMatchStage.from_settings(settings)

@@ -94,10 +94,9 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from notifiers import digest_mailer
-
     from newsradar.pipeline import utcnow
     from newsradar.store import Store
+    from notifiers import digest_mailer
 
     store = Store(Path(settings.state_dir) / "state.db")
     try:
@@ -121,7 +120,6 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     from collectors.fetch import Fetcher
     from collectors.html import HtmlCollector
     from collectors.rss import RssCollector
-
     from newsradar.pipeline import utcnow
     from newsradar.store import Store
 

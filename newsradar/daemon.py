@@ -25,10 +25,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsradar.bus import open_bus
+from newsradar.errors import TransientError
 from newsradar.metrics import Metrics
 from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, NotifyStage, PollSummary, utcnow
 from newsradar.progress import Progress
-from newsradar.errors import TransientError
 from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
 from newsradar.store import Store

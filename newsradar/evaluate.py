@@ -45,7 +45,9 @@ class TermReport:
     misses: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def term_report(gold: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]], terms: Sequence[str]) -> TermReport:
+def term_report(
+    gold: Sequence[dict[str, Any]], predicted: Sequence[dict[str, Any]], terms: Sequence[str]
+) -> TermReport:
     """Compare labelled ``terms``/``relevant`` with classify output, item by item (same order)."""
     report = TermReport(per_term={t: PRF() for t in terms})
     for item, pred in zip(gold, predicted, strict=True):
@@ -162,7 +164,8 @@ def format_stories(report: StoryReport, max_list: int) -> list[str]:
         f"B-cubed   precision {report.bcubed_precision:.4f}  recall {report.bcubed_recall:.4f}"
         f"  f1 {report.bcubed_f1:.4f}",
     ]
-    for heading, pairs in (("wrongly merged pairs", report.wrongly_merged), ("wrongly split pairs", report.wrongly_split)):
+    kinds = (("wrongly merged pairs", report.wrongly_merged), ("wrongly split pairs", report.wrongly_split))
+    for heading, pairs in kinds:
         lines.append(f"\n{heading} ({len(pairs)}):")
         for a, b in pairs[:max_list]:
             lines.append(f"  {a[:70]}\n    ≠/= {b[:70]}")

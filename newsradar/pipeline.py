@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from processors.dedup import Grouper
+
 from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
 from collectors.rss import RssCollector
@@ -27,7 +29,6 @@ from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
 from newsradar.store import Store
-from processors.dedup import Grouper
 from processors.extract import extract
 from processors.match import Matcher
 

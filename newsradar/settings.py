@@ -54,14 +54,14 @@ class SourceSettings(_Model):
     """One news source: an RSS/Atom feed or an HTML list page."""
 
     name: str = Field(..., min_length=1, description="Unique name, used in logs, metrics and state.")
-    kind: Literal["rss", "html"] = Field("rss", description="'rss' (RSS or Atom) or 'html' (list page + article pages).")
+    kind: Literal["rss", "html"] = Field("rss", description="'rss' (RSS or Atom) or 'html' (list page + articles).")
     url: str = Field(..., description="Feed URL, list-page URL, or file:// path for offline use.")
     outlet: str | None = Field(None, description="Outlet name; for feeds defaults to the entry's source or feed title.")
     interval: float = Field(600.0, ge=5, description="Seconds between polls.")
     jitter: float = Field(30.0, ge=0, description="Random extra delay (seconds) added to each poll.")
     timezone: str = Field("Asia/Seoul", description="Zone for published times that carry none.")
     encoding: str | None = Field(None, description="Force a charset when the source lies about it.")
-    link_selector: str | None = Field(None, description="HTML sources: CSS selector for article links on the list page.")
+    link_selector: str | None = Field(None, description="HTML sources: CSS selector for article links.")
     content_selector: str | None = Field(None, description="HTML sources: CSS selector for the article body, if known.")
     allowed_hosts: list[str] = Field(default_factory=list, description="Other hosts article links may go to.")
     max_articles: int = Field(30, ge=1, description="HTML sources: newest article links fetched per poll.")

@@ -284,7 +284,8 @@ class SlackNotifier:
         if response.status_code == 200:
             return
         body = redact((response.body or "").strip()[:200], self._secrets)
-        raise _classify("incoming webhook", WEBHOOK_CHANNEL, response.status_code, body or f"HTTP {response.status_code}",
+        reason = body or f"HTTP {response.status_code}"
+        raise _classify("incoming webhook", WEBHOOK_CHANNEL, response.status_code, reason,
                         response.headers or {}, self._secret_hint)
 
 

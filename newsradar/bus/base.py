@@ -56,7 +56,7 @@ class Consumer(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, deliveries: Sequence[Delivery]) -> None:
-        """Mark these deliveries (and all earlier ones in their partitions) as done. Call after the effect is durable."""
+        """Mark these deliveries (and all earlier ones in their partitions) done; call after the effect is durable."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -8,6 +8,7 @@ message with its edits and metadata, records every call, and can be told to fail
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -279,9 +280,9 @@ class _Server(ThreadingHTTPServer):
     standin: SlackStandIn
 
 
-@pytest.fixture
-def slack_server() -> Iterator[SlackStandIn]:
-    """A fresh Slack stand-in per test: ``.base_url`` ends in "/api/", ``.webhook_url`` is the webhook."""
+@contextlib.contextmanager
+def serve_slack() -> Iterator[SlackStandIn]:
+    """Run a Slack stand-in on 127.0.0.1 (port 0) for the ``with`` block (the fixture and bench/ use it)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     standin = SlackStandIn()
     server.standin = standin
@@ -296,3 +297,10 @@ def slack_server() -> Iterator[SlackStandIn]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackStandIn]:
+    """A fresh Slack stand-in per test: ``.base_url`` ends in "/api/", ``.webhook_url`` is the webhook."""
+    with serve_slack() as standin:
+        yield standin

@@ -1,0 +1,105 @@
+"""The CLI as a user runs it: check-config, classify's exact contract (on our own lines and on the seeds), eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+
+
+def newsradar(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "newsradar.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_check_config_ok_and_never_prints_secrets():
+    secrets = {"SLACK_BOT_TOKEN": "xoxb-never-print-me", "SMTP_PASSWORD": "hunter2-never"}
+    result = newsradar("check-config", "config/default.yaml", env=secrets)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and "bot token" in result.stdout
+    for value in secrets.values():
+        assert value not in result.stdout + result.stderr
+
+
+def test_check_config_error_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("slack:\n  min_intervall: 2\n", encoding="utf-8")
+    result = newsradar("check-config", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "slack.min_intervall" in result.stderr
+
+
+def _lines(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_classify_contract(tmp_path):
+    records = [
+        {"id": "a", "url": "https://x/1", "outlet": "경북일보", "title": "포항시, 이차전지 특화단지 투자 유치",
+         "text": "포항시는 이차 전지 기업 세 곳과 투자협약을 맺었다.", "published": "2026-11-20T09:00:00+09:00"},
+        {"id": "b", "url": "https://y/2", "outlet": "대경일보", "title": "경북도 예산, 복지 포함 전 분야 증액",
+         "text": "복지와 교육을 포함한 예산안이 제출됐다."},
+        {"id": "c", "url": "https://z/3", "outlet": "매일", "title": "CIBF2025 참가",
+         "html": "<html><body><article><h1>CIBF2025 참가</h1><p>중국 선전에서 열린 CIBF2025에 "
+                 "지역 기업이 참가했다.</p></article></body></html>"},
+    ]
+    result = newsradar("classify", str(_lines(tmp_path / "in.jsonl", records)))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c"]
+    assert set(out[0]) == {"id", "relevant", "terms", "matches", "story"}
+    assert out[0]["relevant"] and set(out[0]["terms"]) == {"포항", "이차전지", "특화단지"}
+    assert not out[1]["relevant"] and out[1]["terms"] == [] and out[1]["matches"] == []
+    assert out[2]["terms"] == ["CIBF"]
+    document = records[0]["title"] + "\n" + records[0]["text"]
+    for match in out[0]["matches"]:
+        assert set(match) == {"term", "surface", "start", "end", "score"}
+        assert document[match["start"]:match["end"]] == match["surface"]
+    assert len({o["story"] for o in out}) == 3
+
+
+def test_classify_reports_bad_input_by_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "a", "title": "x"}\nnot json\n', encoding="utf-8")
+    result = newsradar("classify", str(path))
+    assert result.returncode == 1 and "line 2" in result.stderr
+
+
+def test_seeds_are_all_relevant_and_the_two_fair_trips_stay_apart(tmp_path):
+    seeds = SHARED / "seeds"
+    if not seeds.is_dir():
+        pytest.skip(f"{seeds} is absent: the seed articles live beside the checkout (present in CI)")
+    records = []
+    for path in sorted(seeds.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        title = next(line.strip() for line in text.splitlines() if line.strip())
+        records.append({"id": path.stem[:3], "url": f"https://seed/{path.stem}", "outlet": path.stem,
+                        "title": title, "text": text})
+    result = newsradar("classify", str(_lines(tmp_path / "seeds.jsonl", records)))
+    assert result.returncode == 0, result.stderr
+    out = {o["id"]: o for o in map(json.loads, result.stdout.splitlines())}
+    assert len(out) == 5 and all(o["relevant"] for o in out.values()), out
+    assert out["000"]["story"] != out["001"]["story"]
+    assert "CIBF" in out["000"]["terms"]
+
+
+def test_eval_prints_term_and_story_scores(tmp_path):
+    records = [
+        {"id": "1", "url": "u1", "outlet": "A", "title": "포항시 이차전지 특화단지 착공", "text": "",
+         "terms": ["포항", "이차전지", "특화단지"], "relevant": True, "story": "s1"},
+        {"id": "2", "url": "u2", "outlet": "B", "title": "복지 포함 예산 증액", "text": "",
+         "terms": [], "relevant": False, "story": None},
+    ]
+    result = newsradar("eval", str(_lines(tmp_path / "labels.jsonl", records)))
+    assert result.returncode == 0, result.stderr
+    assert "포항" in result.stdout and "B-cubed" in result.stdout and "(overall)" in result.stdout

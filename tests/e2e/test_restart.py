@@ -1,0 +1,57 @@
+"""kill -9 (and SIGTERM) the daemon mid-run, start it again: nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, rss
+from tests.e2e.processes import output, start, wait_for
+
+
+def _config(tmp_path: Path, http_server, slack_server) -> Path:
+    data = {
+        "state_dir": str(tmp_path / "state"),
+        "http": {"per_host_delay": 0},
+        "sources": [{"name": "regional", "url": http_server.url("/feed.xml"), "interval": 3600}],
+        "slack": {"base_url": slack_server.base_url, "default_channel": "#news", "min_interval": 0.05},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_restart_mid_run_loses_nothing_and_doubles_nothing(tmp_path, http_server, slack_server, how):
+    http_server.add("/feed.xml", rss(DISTINCT + PRESS_COPIES + UNRELATED),
+                    headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    slack_server.delay_next(8, 0.4)  # slow answers: the kill is likely to land between a post and its record
+    config = _config(tmp_path, http_server, slack_server)
+
+    daemon = start(config)
+    try:
+        wait_for(lambda: len(slack_server.posts) >= 4 or daemon.poll() is not None, 120, "the first alerts")
+        assert daemon.poll() is None, output(daemon)
+        daemon.send_signal(how)
+        daemon.wait(timeout=90)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    if how == signal.SIGTERM:
+        assert daemon.returncode == 0, output(daemon)
+    posted_before = len(slack_server.posts)
+
+    again = start(config, "--once")
+    again.wait(timeout=240)
+    assert again.returncode == 0, output(again)
+
+    messages = slack_server.messages("#news")
+    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
+    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, (posted_before, [m.text[:60] for m in messages])
+    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
+    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
+    press = [m for m in messages if PRESS_COPIES[0].title.split(",")[0] in m.text or "재활용 클러스터" in m.text]
+    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
