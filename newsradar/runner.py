@@ -11,6 +11,7 @@ are published and its effects flushed (at-least-once; effects are idempotent).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -117,7 +118,7 @@ class StageRunner:
             for topic, key, event in outputs:
                 by_topic.setdefault(topic, []).append((key, event))
             for topic, items in by_topic.items():
-                self._retry_transient(lambda t=topic, i=items: self.bus.publish_many(t, i), "publish")
+                self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
                 self.metrics.count(name, "emitted", len(items))
         try:
             self._retry_transient(self.stage.flush, "flush")
