@@ -13,6 +13,7 @@ the collectors, processors and notifiers together.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,20 +140,27 @@ class GroupStage:
     topic = ARTICLES
     group = "newsradar-grouper"
 
-    def __init__(self, settings: Settings, store: Store, grouper: Grouper, matcher: Matcher) -> None:
+    def __init__(self, settings: Settings, store: Store, matcher: Matcher) -> None:
         self.settings = settings
         self.store = store
-        self.grouper = grouper
         self.matcher = matcher
+        self.writer = uuid.uuid4().hex
+        self.grouper = self._open_grouper()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store) -> GroupStage:
-        grouper = Grouper.from_settings(settings.grouping, Path(settings.state_dir) / "grouping")
-        return cls(settings, store, grouper, Matcher.from_settings(settings.watchlist))
+        return cls(settings, store, Matcher.from_settings(settings.watchlist))
+
+    def _open_grouper(self) -> Grouper:
+        return Grouper.from_settings(self.settings.grouping, Path(self.settings.state_dir) / "grouping")
 
     def process(self, event: Any) -> list[Output]:
         if not isinstance(event, Article):
             raise ValueError(f"expected Article, got {type(event).__name__}")
+        if self.store.claim_grouping(self.writer):
+            log.info("grouper: another instance wrote story state since; reloading the story index")
+            self.grouper.close()
+            self.grouper = self._open_grouper()
         story_id = self.grouper.assign(event)
         now = utcnow()
         story = self.store.story(story_id)

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS story_articles (
 CREATE TABLE IF NOT EXISTS alerts (
     story_id TEXT NOT NULL, channel TEXT NOT NULL, ref TEXT, outlets INTEGER NOT NULL,
     state TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (story_id, channel));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS digests (
     day TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, sent_at REAL,
     cutoff REAL NOT NULL, PRIMARY KEY (day, recipient));
@@ -140,6 +141,19 @@ class Store:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+
+    def claim_grouping(self, writer: str) -> bool:
+        """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
+
+        A stand-by grouper that takes the articles partition over uses this to know that its in-memory
+        story index is stale and must be reloaded from disk before it assigns anything. Reads only,
+        unless the writer changes.
+        """
+        rows = self._read("SELECT value FROM meta WHERE key='grouper'")
+        if rows and rows[0][0] == writer:
+            return False
+        self._write("INSERT OR REPLACE INTO meta VALUES ('grouper', ?)", (writer,))
+        return bool(rows)
 
     def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
         """Stories that became relevant in (after, until], for the digest."""

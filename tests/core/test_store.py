@@ -69,3 +69,11 @@ def test_read_only_database_is_a_loud_permanent_error(tmp_path):
         ro.mark_seen("src", ["a"], T0)
     with pytest.raises(PermanentError, match="write failed"):
         ro.record_alert("s", "#c", "sent", "1", 1)
+
+
+def test_grouping_claim_tells_a_stand_by_that_its_index_is_stale(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert store.claim_grouping("a") is False  # first writer ever
+    assert store.claim_grouping("a") is False  # still us
+    assert store.claim_grouping("b") is True   # b takes over: reload
+    assert store.claim_grouping("a") is True   # and back
