@@ -29,6 +29,8 @@ class Batch:
     received: int = 0
     skipped_seen: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
+    # Entries kept despite a problem, by problem (e.g. 'undated'): counted, not errors.
+    flagged: Counter[str] = field(default_factory=Counter)
     # Committed by finalize(): validators per fetched URL, and ids to remember without emitting them
     # (article pages that failed for good, so they are not retried every poll).
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
@@ -38,13 +40,17 @@ class Batch:
     def emitted(self) -> int:
         return len(self.items)
 
-    def error(self, message: str) -> None:
-        """Record and log a problem that did not stop the poll."""
-        logger.warning("%s", message)
+    def error(self, message: str, *, logged: bool = False) -> None:
+        """Record and log a problem that did not stop the poll (``logged``: the warning was already logged)."""
+        if not logged:
+            logger.warning("%s", message)
         self.errors.append(message)
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] += n
+
+    def flag(self, problem: str, n: int = 1) -> None:
+        self.flagged[problem] += n
 
     def finalize(self, store: Store, now: datetime) -> None:
         """Mark the items seen and save the new validators. Call ONLY after the items are durably published.

@@ -62,11 +62,16 @@ codecs.register_error("newsradar-count", _count_and_replace)
 
 @dataclass(frozen=True)
 class Decoded:
-    """Decoded text, the codec actually used, and how many undecodable byte runs became U+FFFD."""
+    """Decoded text, the codec actually used, and how many undecodable byte runs became U+FFFD.
+
+    ``problem`` is the warning already logged when the declared charset did not fit or bytes were replaced,
+    so a collector can count it for the source without logging it twice.
+    """
 
     text: str
     encoding: str
     replaced: int
+    problem: str = ""
 
 
 def normalize_charset(label: str | None) -> str | None:
@@ -165,26 +170,19 @@ def decode_bytes(
         if encoding in _SINGLE_BYTE_WESTERN:
             actual = _western_but_korean(body)
             if actual:
-                logger.warning(
-                    "%s: declared %s but the bytes are %s; decoding as %s", where, encoding, actual, actual
-                )
-                return _finish(body, actual, where, "content")
+                problem = _warn(f"{where}: declared {encoding} but the bytes are {actual}; decoding as {actual}")
+                decoded = _finish(body, actual, where, "content")
+                return Decoded(decoded.text, decoded.encoding, decoded.replaced, problem)
         text = _strict(body, encoding)
         if text is not None:
             return Decoded(text, encoding, 0)
     if _strict(body, "utf-8") is not None:
-        if candidates:
-            logger.warning(
-                "%s: declared %s does not fit the bytes; they are valid UTF-8", where, candidates[0]
-            )
-        return Decoded(body.decode("utf-8"), "utf-8", 0)
+        problem = _mismatch(candidates, where, "they are valid UTF-8")
+        return Decoded(body.decode("utf-8"), "utf-8", 0, problem)
     detected = _detect(body)
     if detected and _strict(body, detected) is not None:
-        if candidates:
-            logger.warning(
-                "%s: declared %s does not fit the bytes; detected %s", where, candidates[0], detected
-            )
-        return Decoded(body.decode(detected), detected, 0)
+        problem = _mismatch(candidates, where, f"detected {detected}")
+        return Decoded(body.decode(detected), detected, 0, problem)
     encoding = candidates[0] if candidates else (detected or "utf-8")
     return _finish(body, encoding, where, "best guess")
 
@@ -195,15 +193,22 @@ def _finish(body: bytes, encoding: str, where: str, why: str) -> Decoded:
     except LookupError:
         text, replaced = _lenient(body, "utf-8")
         encoding = "utf-8"
+    problem = ""
     if replaced:
-        logger.warning(
-            "%s: %d undecodable byte sequence(s) replaced with U+FFFD decoding as %s (%s)",
-            where,
-            replaced,
-            encoding,
-            why,
+        problem = _warn(
+            f"{where}: {replaced} undecodable byte sequence(s) replaced with U+FFFD decoding as {encoding} ({why})"
         )
-    return Decoded(text, encoding, replaced)
+    return Decoded(text, encoding, replaced, problem)
+
+
+def _warn(message: str) -> str:
+    logger.warning("%s", message)
+    return message
+
+
+def _mismatch(candidates: list[str], where: str, finding: str) -> str:
+    """Log that the declared charset does not fit (when one was declared); return the message."""
+    return _warn(f"{where}: declared {candidates[0]} does not fit the bytes; {finding}") if candidates else ""
 
 
 def xml_as_utf8(text: str) -> bytes:

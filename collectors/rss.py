@@ -133,16 +133,20 @@ class RssCollector:
         feed_title = plain_text(parsed.feed.get("title")) or host_of(result.url)
         aggregator = any(h in host_of(result.url) for h in _AGGREGATOR_HOSTS)
         items = self._new_items(parsed.entries, batch, result.url, feed_title, aggregator, now)
-        if len(items) > self._max_items:
+        over_cap = len(items) > self._max_items
+        if over_cap:
             items.sort(key=lambda i: i.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
             batch.drop("over_cap", len(items) - self._max_items)
-            logger.warning("%s: %d new entries, keeping the %d newest", src.name, len(items), self._max_items)
+            batch.error(f"{src.name}: {len(items)} new entries, keeping the {self._max_items} newest; "
+                        "the rest follow in the next polls")
             items = items[: self._max_items]
         items.sort(key=lambda i: i.published_at or now)
         if src.fetch_articles:
             items = [self._with_page(item, batch) for item in items]
         batch.items = items
-        batch.validators[src.url] = (result.etag, result.last_modified)
+        if not over_cap:
+            # Over the cap, keep the old validators: an unchanged feed would answer 304 and the rest never come.
+            batch.validators[src.url] = (result.etag, result.last_modified)
         return batch
 
     def _parse(self, result: FetchResult, batch: Batch) -> Any:
@@ -153,6 +157,8 @@ class RssCollector:
         decoded = decode_bytes(
             result.body, http_charset=result.declared_charset, kind="xml", forced=src.encoding, where=where
         )
+        if decoded.problem:
+            batch.error(decoded.problem, logged=True)  # counted for the source; charset.py logged it
         if _ENTITY_DECL_TEXT.search(decoded.text):  # the same check for UTF-16 and other wide encodings
             raise self._refuse(where)
         parsed = feedparser.parse(
@@ -196,6 +202,8 @@ class RssCollector:
         src = self.source
         items: list[RawItem] = []
         ids: set[str] = set()
+        repeats: list[str] = []
+        undated: list[str] = []
         for entry in entries:
             batch.received += 1
             guid = (entry.get("id") or "").strip() or None
@@ -209,6 +217,7 @@ class RssCollector:
             ident = item_id(guid, canonical)
             if ident in ids:
                 batch.drop("duplicate")
+                repeats.append(guid or url)
                 continue
             ids.add(ident)
             if self._store.is_seen(src.name, ident):
@@ -216,6 +225,9 @@ class RssCollector:
                 continue
             body = _body(entry)
             title = plain_text(entry.get("title")) or plain_text(body)[:100]
+            published = self._published(entry, now, url, batch)
+            if published is None:
+                undated.append(url)
             items.append(
                 RawItem(
                     id=ident,
@@ -225,22 +237,30 @@ class RssCollector:
                     canonical_url=canonical,
                     title=title,
                     body=body,
-                    published_at=self._published(entry, now, url),
+                    published_at=published,
                     fetched_at=now,
                     guid=guid,
                 )
             )
+        self._report(batch, repeats, undated)
         return items
 
-    def _published(self, entry: Any, now: datetime, url: str) -> datetime | None:
+    def _report(self, batch: Batch, repeats: list[str], undated: list[str]) -> None:
+        """One counted line per poll for repeated ids and for missing dates (not one per entry)."""
+        name = self.source.name
+        if repeats:
+            batch.error(f"{name}: {len(repeats)} entries repeat an id already in this feed (e.g. {repeats[0]!r}); "
+                        "each id is kept once")
+        if undated:
+            # Many real feeds carry no dates at all: counted and noted, not an error.
+            batch.flag("undated", len(undated))
+            logger.info("%s: %d new entries carry no date (e.g. %s); their fetch time orders them",
+                        name, len(undated), undated[0])
+
+    def _published(self, entry: Any, now: datetime, url: str, batch: Batch) -> datetime | None:
         when = _entry_time(entry, self._zone)
         if when is not None and when > now + FUTURE_SLACK:
-            logger.warning(
-                "%s: %s dated %s, in the future; using the fetch time",
-                self.source.name,
-                url,
-                when.isoformat(),
-            )
+            batch.error(f"{self.source.name}: {url} dated {when.isoformat()}, in the future; using the fetch time")
             return now
         return when
 

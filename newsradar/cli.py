@@ -57,7 +57,7 @@ def config_path(arg: str | None) -> str:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from newsradar.daemon import Daemon
 
-    daemon = Daemon(settings, role=args.role)
+    daemon = Daemon(settings, role=args.role, shard=args.shard)
     if not args.once:
         daemon.run_forever()
         return 0
@@ -188,6 +188,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------------
+def _shard(value: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 1/2, got {value!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected 1 <= K <= N, got {value!r}")
+    return k, n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsradar", description="Korean news watch: collect, match, group, alert.")
     parser.add_argument("--config", help=f"config file (default: $NEWSRADAR_CONFIG or {DEFAULT_CONFIG})")
@@ -197,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon (or one sweep with --once)")
     run.add_argument("--once", action="store_true", help="poll every source once, process, notify, summarise, exit")
     run.add_argument("--role", default="all", choices=["collector", "processor", "notifier", "all"])
+    run.add_argument("--shard", type=_shard, default=(1, 1), metavar="K/N",
+                     help="with several collectors: this one polls the K-th of N shares of the sources")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate a config file")

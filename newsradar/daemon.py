@@ -41,11 +41,14 @@ ROLES = ("collector", "processor", "notifier", "all")
 class Daemon:
     """One process of newsradar. Build with settings and roles; call ``run_once`` or ``run_forever``."""
 
-    def __init__(self, settings: Settings, role: str = "all") -> None:
+    def __init__(self, settings: Settings, role: str = "all", shard: tuple[int, int] = (1, 1)) -> None:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        if not 1 <= shard[0] <= shard[1]:
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: expected K/N with 1 <= K <= N")
         self.settings = settings
         self.role = role
+        self.shard = shard
         self.state_dir = Path(settings.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
@@ -66,9 +69,10 @@ class Daemon:
     def _wire(self) -> None:
         attempts = self.settings.bus.max_attempts
         if self._has("collector"):
-            self.collect = CollectStage(self.settings, self.store, self.bus, self.metrics)
+            self.collect = CollectStage(self.settings, self.store, self.bus, self.metrics, self.shard)
             for source in self.settings.sources:
-                self.metrics.component(f"source:{source.name}", source.interval)
+                if source.name in self.collect.collectors:
+                    self.metrics.component(f"source:{source.name}", source.interval)
         if self._has("processor"):
             group = GroupStage.from_settings(self.settings, self.store)
             self.closers.append(group)
@@ -146,7 +150,7 @@ class Daemon:
     def _schedule(self, scheduler: BackgroundScheduler) -> None:
         if self.collect is not None:
             for source in self.settings.sources:
-                if not source.enabled:
+                if source.name not in self.collect.collectors:
                     continue
                 scheduler.add_job(
                     self.collect.poll,

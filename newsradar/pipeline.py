@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,13 +55,20 @@ class PollSummary:
 class CollectStage:
     """Polls sources and publishes new items; marks them seen only once they are on the bus."""
 
-    def __init__(self, settings: Settings, store: Store, bus: Bus, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, bus: Bus, metrics: Metrics, shard: tuple[int, int] = (1, 1)
+    ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.metrics = metrics
         self.fetcher = Fetcher(settings.http)
-        self.collectors = {s.name: self._collector(s) for s in settings.sources if s.enabled}
+        index, count = shard  # collector k of n polls the sources whose name hashes to k (run --shard k/n)
+        self.collectors = {
+            s.name: self._collector(s)
+            for s in settings.sources
+            if s.enabled and zlib.crc32(s.name.encode("utf-8")) % count == index - 1
+        }
 
     def _collector(self, source: SourceSettings) -> Any:
         cls = HtmlCollector if source.kind == "html" else RssCollector
