@@ -171,8 +171,9 @@ class RssCollector:
             sanitize_html=True,
         )
         problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}" if parsed.bozo else ""
-        if not parsed.entries and not parsed.version:
-            message = f"{where}: not an RSS/Atom feed ({problem or f'content type {result.content_type}'})"
+        if not parsed.entries and not parsed.get("version"):  # no "version" key at all for an empty body
+            detail = "empty body" if not result.body.strip() else problem or f"content type {result.content_type}"
+            message = f"{where}: not an RSS/Atom feed ({detail})"
             logger.error("%s", message)
             raise ContentError(message)
         if parsed.bozo:
