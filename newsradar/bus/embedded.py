@@ -2,14 +2,17 @@
 
 One machine needs nothing else. Several processes may share the file: each
 consumer is a group member with a heartbeat; live members split a topic's
-partitions by rank, and a member that stops heartbeating (kill -9) loses its
-partitions after ``session_timeout`` seconds. Offsets are committed per
+partitions by rank, and a member that stops heartbeating loses its partitions
+after ``session_timeout`` seconds — at once if it was a process on this host
+that no longer exists (kill -9), so a restart picks its work up immediately. Offsets are committed per
 (group, topic, partition), exactly as Kafka does, so the two buses pass one
 contract suite.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -32,7 +35,8 @@ CREATE TABLE IF NOT EXISTS offsets (
     grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, committed INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, part));
 CREATE TABLE IF NOT EXISTS members (
-    grp TEXT NOT NULL, member TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (grp, member));
+    grp TEXT NOT NULL, member TEXT NOT NULL, expires REAL NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    PRIMARY KEY (grp, member));
 CREATE TABLE IF NOT EXISTS leases (
     grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, member TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (grp, topic, part));
@@ -45,6 +49,20 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")  # publish returns only once the WAL is on disk
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -153,8 +171,12 @@ class EmbeddedConsumer(Consumer):
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.group, self.member, expires))
+            conn.execute(
+                "INSERT OR REPLACE INTO members VALUES (?, ?, ?, ?, ?)",
+                (self.group, self.member, expires, _HOST, os.getpid()),
+            )
             conn.execute("DELETE FROM members WHERE grp=? AND expires < ?", (self.group, now))
+            self._forget_dead_processes(conn)
             live = [r[0] for r in conn.execute("SELECT member FROM members WHERE grp=? ORDER BY member", (self.group,))]
             rank, size = live.index(self.member), len(live)
             owned: set[tuple[str, int]] = set()
@@ -189,6 +211,14 @@ class EmbeddedConsumer(Consumer):
                     "SELECT committed FROM offsets WHERE grp=? AND topic=? AND part=?", (self.group, topic, part)
                 ).fetchone()
                 self._positions[(topic, part)] = (row[0] + 1) if row else 0
+
+    def _forget_dead_processes(self, conn: sqlite3.Connection) -> None:
+        """Members that were processes on this host which no longer exist lose membership and leases now."""
+        rows = conn.execute("SELECT member, pid FROM members WHERE grp=? AND host=?", (self.group, _HOST)).fetchall()
+        for member, pid in rows:
+            if member != self.member and not _alive(pid):
+                conn.execute("DELETE FROM members WHERE grp=? AND member=?", (self.group, member))
+                conn.execute("DELETE FROM leases WHERE grp=? AND member=?", (self.group, member))
 
     def poll(self, max_records: int = 100, timeout: float = 1.0) -> list[Delivery]:
         if self._closed:
