@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.servers.slack",
     "tests.servers.smtp",
     "tests.servers.kafka",
+    "tests.reliability.log_guard",  # fails any test whose logs or outputs contain a test secret
 ]

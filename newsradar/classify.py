@@ -68,9 +68,8 @@ class Classifier:
     """The daemon's extract → match → group path, in memory."""
 
     def __init__(self, settings: Settings) -> None:
-        from processors.dedup import Grouper
-
         from newsradar.pipeline import ExtractMatchStage
+        from processors.dedup import Grouper
 
         self.settings = settings
         self.stage = ExtractMatchStage.from_settings(settings)

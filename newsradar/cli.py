@@ -187,6 +187,23 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dead_letter(args: argparse.Namespace, settings: Settings) -> int:
+    """List the dead-letter topic, or replay its events to the topics they came from (after a fix)."""
+    from newsradar.bus import open_bus
+    from newsradar.runner import dead_letters
+
+    bus = open_bus(settings)
+    try:
+        letters = dead_letters(bus, replay=args.action == "replay")
+    finally:
+        bus.close()
+    for letter in letters:
+        where = f"{letter.failed_at}  {letter.topic}  key={letter.key}  attempts={letter.attempts}"
+        print(f"{where}  {letter.reason[:160]}")
+    print(f"{len(letters)} dead-lettered event(s) {'replayed' if args.action == 'replay' else 'listed'}")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------------
 def _shard(value: str) -> tuple[int, int]:
     try:
@@ -231,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="classify a JSONL archive (see README for the contract)")
     classify.add_argument("input", help="IN.jsonl")
     classify.set_defaults(func=cmd_classify)
+
+    dead = sub.add_parser("dead-letter", help="list or replay events that kept failing")
+    dead.add_argument("action", choices=["list", "replay"], help="replay: republish to the original topics")
+    dead.set_defaults(func=cmd_dead_letter)
 
     evaluate = sub.add_parser("eval", help="precision/recall of terms and stories on a labelled JSONL file")
     evaluate.add_argument("labels", help="LABELS.jsonl (classify input plus terms, relevant, story)")

@@ -142,6 +142,9 @@ class Daemon:
             for thread in threads:
                 thread.join(timeout=60)
             self.close()
+        failures = [r.failure for r in self.runners if r.failure is not None]
+        if failures:
+            raise failures[0]  # the process exits non-zero; nothing was committed past the failure
 
     def request_stop(self) -> None:
         log.info("stop requested: finishing work in hand")
@@ -169,7 +172,7 @@ class Daemon:
                 id="digest",
                 coalesce=True,
                 max_instances=1,
-                misfire_grace_time=int(digest.misfire_grace),
+                misfire_grace_time=max(1, int(digest.misfire_grace)),  # apscheduler wants a positive number
             )
         scheduler.add_job(self.maintain, IntervalTrigger(hours=1), id="maintenance", coalesce=True)
 

@@ -4,7 +4,9 @@
     ├── ConfigError          bad or missing configuration; names file, key and what was expected
     ├── TransientError       worth retrying later (timeouts, 408/429/5xx); carries retry_after seconds
     └── PermanentError       retrying will not help (other 4xx, invalid_auth, channel_not_found, bad input)
-        └── ContentError     a fetched body could not be used (too big, hostile XML, undecodable)
+        ├── ContentError     a fetched body could not be used (too big, hostile XML, undecodable)
+        └── StateError       our own state database cannot be written (disk full, read-only): the stage
+                             stops without committing, so nothing is lost once the disk is fixed
 
 Failure is always signalled by raising one of these, never by returning a bool.
 """
@@ -34,3 +36,7 @@ class PermanentError(NewsradarError):
 
 class ContentError(PermanentError):
     """A response body that cannot be used: over the size cap, hostile XML, not a feed."""
+
+
+class StateError(PermanentError):
+    """The state store cannot be written. Never dead-letter on this: stop, keep the input uncommitted."""

@@ -20,8 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from processors.dedup import Grouper
-
 from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
 from collectors.rss import RssCollector
@@ -31,6 +29,7 @@ from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
 from newsradar.store import Store
+from processors.dedup import Grouper
 from processors.extract import extract
 from processors.match import Matcher
 
@@ -86,7 +85,14 @@ class CollectStage:
                 self.bus.publish_many(RAW, [(item.id, item) for item in batch.items])
             batch.finalize(self.store, started)  # after the publish: a crash before it re-fetches, never loses
             summary.new_items = len(batch.items)
+            if batch.items:
+                log.info("source %s: %d new items", name, len(batch.items))
             self.metrics.count(component, "emitted", len(batch.items))
+            self.metrics.count(component, "received", batch.received)
+            for reason, n in batch.dropped.items():
+                self.metrics.count(component, f"dropped:{reason}", n)
+            for problem, n in batch.flagged.items():
+                self.metrics.count(component, f"flagged:{problem}", n)
             for err in batch.errors:
                 self.metrics.error(component, err)
             self.metrics.success(component)

@@ -16,12 +16,14 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
+from newsradar import events
 from newsradar.bus.base import DEAD_LETTER, Bus, Consumer, Delivery
-from newsradar.errors import PermanentError, TransientError
+from newsradar.errors import PermanentError, StateError, TransientError
 from newsradar.events import DeadLetter
 from newsradar.metrics import Metrics
 
@@ -72,6 +74,7 @@ class StageRunner:
         self.max_attempts = max_attempts
         self.batch_size = batch_size
         self._consumer: Consumer | None = None
+        self.failure: Exception | None = None  # set when the runner stopped on a state-store failure
 
     @property
     def consumer(self) -> Consumer:
@@ -86,6 +89,10 @@ class StageRunner:
                 self.step(poll_timeout)
         except _Stopped as exc:
             log.info("%s", exc)
+        except StateError as exc:
+            log.critical("%s: state store failure, stopping without committing: %s", self.stage.name, exc)
+            self.failure = exc
+            self.stop.set()
         finally:
             self.close()
 
@@ -99,6 +106,9 @@ class StageRunner:
                 idle = 0 if n else idle + 1
         except _Stopped as exc:
             log.info("%s", exc)
+        except StateError as exc:
+            log.critical("%s: state store failure, stopping without committing: %s", self.stage.name, exc)
+            raise
         return handled
 
     def step(self, poll_timeout: float) -> int:
@@ -120,18 +130,21 @@ class StageRunner:
             for topic, items in by_topic.items():
                 self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
                 self.metrics.count(name, "emitted", len(items))
+        flushed = True
         try:
             self._retry_transient(self.stage.flush, "flush")
-        except _Stopped:
+        except (_Stopped, StateError):
             raise
         except Exception as exc:  # noqa: BLE001 - a permanent failure of the sink must be loud, not fatal
+            flushed = False
             reason = f"flush failed permanently: {type(exc).__name__}: {exc}"
             self.metrics.error(name, reason, permanent=True)
             log.error("%s: %s; dead-lettering %d deliveries", name, reason, len(deliveries))
             for delivery in deliveries:
                 self._dead_letter(delivery, reason, 1)
         self._retry_transient(lambda: self.consumer.commit(deliveries), "commit")
-        self.metrics.success(name)
+        if flushed:
+            self.metrics.success(name)  # a dead-lettered flush stays unhealthy until a flush succeeds
         return len(deliveries)
 
     def _process(self, delivery: Delivery) -> list[Output] | None:
@@ -144,6 +157,9 @@ class StageRunner:
                 return self._retry_transient(lambda: self.stage.process(delivery.event), "process")
             except _Stopped:
                 raise
+            except StateError as exc:
+                self.metrics.error(name, f"{type(exc).__name__}: {exc}", permanent=True)
+                raise  # our own disk: dead-lettering would lose the event once the disk is fixed
             except Exception as exc:  # noqa: BLE001 - any failure of one event must not stop the stage
                 permanent = isinstance(exc, (PermanentError, ValueError))
                 log.warning(
@@ -191,3 +207,28 @@ class StageRunner:
 
 class _Stopped(Exception):
     """Raised out of a retry loop when shutdown was requested; the batch stays uncommitted."""
+
+
+REPLAY_GROUP = "newsradar-dead-letter-replay"
+
+
+def dead_letters(bus: Bus, replay: bool = False) -> list[DeadLetter]:
+    """Read the dead-letter topic; with ``replay``, republish each event to its topic and commit.
+
+    Listing uses a throwaway group, so it shows everything and changes nothing. Replaying uses one
+    fixed group and commits after republishing, so each dead letter is replayed once.
+    """
+    group = REPLAY_GROUP if replay else f"newsradar-dead-letter-list-{uuid.uuid4().hex[:8]}"
+    consumer = bus.consumer(DEAD_LETTER, group)
+    letters: list[DeadLetter] = []
+    try:
+        while deliveries := consumer.poll(500, 1.0):
+            batch = [d.event for d in deliveries]
+            if replay:
+                for letter in batch:
+                    bus.publish(letter.topic, letter.key, events.decode(letter.payload))
+                consumer.commit(deliveries)
+            letters += batch
+    finally:
+        consumer.close()
+    return letters

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from newsradar import events
-from newsradar.errors import PermanentError
+from newsradar.errors import StateError
 from newsradar.events import Story
 
 _SCHEMA = """
@@ -61,16 +61,16 @@ class Store:
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise PermanentError(f"state store {self.path}: cannot open: {exc}") from exc
+            raise StateError(f"state store {self.path}: cannot open: {exc}") from exc
         self._lock = threading.Lock()
 
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
-        """Run one write in its own transaction; a failing disk is a loud PermanentError, never silent."""
+        """Run one write in its own transaction; a failing disk is a loud StateError, never silent."""
         with self._lock:
             try:
                 return self._conn.execute(sql, params).rowcount
             except sqlite3.Error as exc:
-                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
@@ -106,7 +106,7 @@ class Store:
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     def prune_seen(self, older_than: timedelta, now: datetime) -> int:
         """Forget seen ids older than the retention (by time, not by count)."""
@@ -140,7 +140,7 @@ class Store:
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise PermanentError(f"state store {self.path}: write failed: {exc}") from exc
+                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     def claim_grouping(self, writer: str) -> bool:
         """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
@@ -166,12 +166,10 @@ class Store:
 
     def prune_stories(self, older_than: timedelta, now: datetime) -> int:
         cutoff = _ts(now - older_than)
-        with self._lock:
-            self._conn.execute(
-                "DELETE FROM story_articles WHERE story_id IN (SELECT id FROM stories WHERE updated_at < ?)",
-                (cutoff,),
-            )
-            return self._conn.execute("DELETE FROM stories WHERE updated_at < ?", (cutoff,)).rowcount
+        self._write(
+            "DELETE FROM story_articles WHERE story_id IN (SELECT id FROM stories WHERE updated_at < ?)", (cutoff,)
+        )
+        return self._write("DELETE FROM stories WHERE updated_at < ?", (cutoff,))
 
     # -- notifiers: alert and digest idempotency keys ----------------------------------------------
     def alert(self, story_id: str, channel: str) -> tuple[str, str | None, int] | None:

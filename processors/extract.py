@@ -364,8 +364,14 @@ def main_text(
     return fallback or text
 
 
+_HIDDEN = re.compile(r"<(noscript|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+
+
 def _from_page(raw: RawItem, content_selector: str | None) -> Article:
-    tree = LexborHTMLParser(raw.html or "")
+    # noscript (even in <head>) and template contents are never the article a reader sees
+    html = _HIDDEN.sub(" ", raw.html or "")
+    raw = RawItem(**{**raw.__dict__, "html": html})
+    tree = LexborHTMLParser(html)
     title = page_title(tree, fallback=plain_text(raw.title), outlet=raw.outlet)
     body = tree.body
     page_text = collapse(node_text(body, skip_furniture=False)) if body is not None else ""

@@ -32,11 +32,15 @@ def output(process: subprocess.Popen, tail: int = 4000) -> str:
     return process.log_path.read_text(encoding="utf-8", errors="replace")[-tail:]  # type: ignore[attr-defined]
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, state: Callable[[], str] | None = None
+) -> None:
+    """Poll ``predicate`` until true; on time-out fail naming what we waited for and the state seen."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            seen = f" (state: {state()})" if state else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{seen}")
         time.sleep(0.05)
 
 

@@ -45,10 +45,15 @@ def _serve(http_server, items: list[Item]) -> None:
     http_server.add("/feed.xml", rss(items), headers={"Content-Type": "application/rss+xml; charset=utf-8"})
 
 
+def _state(slack_server) -> str:
+    return "; ".join(m.text for m in slack_server.messages("#news"))
+
+
 def _complete(slack_server) -> bool:
     messages = slack_server.messages("#news")
     press = [m for m in messages if "재활용 클러스터" in m.text]
-    return len(messages) >= EXPECTED and bool(press) and all(c.outlet in press[0].text for c in PRESS_COPIES)
+    shown = press[0].text + str(press[0].blocks) if press else ""
+    return len(messages) >= EXPECTED and all(c.outlet in shown for c in PRESS_COPIES)
 
 
 def _check_exactly_once(slack_server, smtp_server, config: Path) -> None:
@@ -82,7 +87,8 @@ def test_kill_9_processor_and_notifier_mid_stream(tmp_path, kafka_broker, http_s
         roles["notifier"].send_signal(signal.SIGKILL)
         roles["notifier"].wait()
         roles["notifier"] = start(config, "--role", "notifier", name="notifier2")
-        wait_for(lambda: _complete(slack_server), 240, "every alert, the press release showing 3 outlets")
+        wait_for(lambda: _complete(slack_server), 240, "every alert, the press release showing 3 outlets",
+                 lambda: _state(slack_server))
     finally:
         codes = {role: stop(process) for role, process in roles.items()}
     assert codes == {"collector": 0, "processor": 0, "notifier": 0}, {r: output(p) for r, p in roles.items()}
@@ -98,7 +104,8 @@ def test_broker_restart_mid_stream(tmp_path, kafka_broker, http_server, slack_se
         wait_for(lambda: len(slack_server.posts) >= 2, 120, "the first alerts")
         kafka_broker.restart()
         _serve(http_server, DISTINCT + PRESS_COPIES + UNRELATED + FILLER)
-        wait_for(lambda: _complete(slack_server), 240, "every alert after the broker restart")
+        wait_for(lambda: _complete(slack_server), 240, "every alert after the broker restart",
+                 lambda: _state(slack_server))
     finally:
         code = stop(process)
     assert code == 0, output(process)
