@@ -1,0 +1,189 @@
+"""Group syndicated copies into stories: the story id of each article, decided once and remembered.
+
+A press release reprinted by fifty outlets must become one story, whether the copies arrive as full
+texts, snippets or bare headlines, and two events with the same vocabulary must not. ``Grouper``
+keeps a compact index of the articles seen within the window (see dedup_index), scores the new
+article against the candidates that share rare words or text shingles with it (see dedup_model)
+and either joins the best story or starts a new one, named ``"s-" + article id``. With a path the
+decisions are written to SQLite before ``assign`` returns and replayed on start, so a restart or a
+redelivered event (the bus is at-least-once) yields the same story ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from newsradar.errors import ConfigError
+from newsradar.events import Article
+from newsradar.settings import GroupingSettings
+from processors import dedup_model as model
+from processors.dedup_index import Index, Stored
+from processors.dedup_store import GroupingStore, encode
+from processors.dedup_text import SKETCH_K, Features, extract
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 256  # indexed articles scored per assignment at most (most shared keys first)
+LEAD_KEYS = 4  # rarest lead words of a full text used to look for headline/snippet copies
+_EMPTY = np.zeros(0, dtype=np.uint32)
+
+
+def _id_hash(article_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(article_id.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _time_of(article: Article) -> float:
+    when = article.published_at or article.fetched_at or datetime.now(timezone.utc)
+    return when.timestamp()
+
+
+class Grouper:
+    """Decides which story each article belongs to (membership only; story records live elsewhere)."""
+
+    def __init__(self, window: timedelta = timedelta(days=7), path: Path | None = None) -> None:
+        if window <= timedelta(0):
+            raise ConfigError(f"grouping.window_days: must be positive, got {window}")
+        self.window = window
+        self._index = Index(window.total_seconds())
+        self._lock = threading.Lock()
+        self._store: GroupingStore | None = None
+        if path is not None:
+            path = Path(path)
+            if path.is_dir():
+                path = path / "grouping.sqlite"
+            self._store = GroupingStore(path)
+            self._replay()
+
+    @classmethod
+    def from_settings(cls, grouping: GroupingSettings, path: Path | None) -> Grouper:
+        """A grouper with the configured window; ``path`` None keeps the index in memory only."""
+        return cls(window=timedelta(days=grouping.window_days), path=path)
+
+    def _replay(self) -> None:
+        assert self._store is not None
+        stories: dict[str, int] = {}
+        count = 0
+        for row in self._store.rows():
+            story = stories.get(row.story_id)
+            if story is None:
+                story = stories[row.story_id] = self._index.new_story(row.story_id)
+            self._index.add(_id_hash(row.article_id), row.t, story, row.features, row.sketch, row.size)
+            count += 1
+        self._compact(force=True)
+        log.info("grouping index %s: %d articles in %d stories reloaded", self._store.path, count, len(stories))
+
+    def assign(self, article: Article) -> str:
+        """The story id of ``article``: an existing story it copies, or a new one it starts.
+
+        Called once per article by the grouping stage, possibly again for the same article after a
+        redelivery: the answer is then the same and nothing changes. With a path, the decision is
+        durable when this returns; if it cannot be written, TransientError (busy, disk full) or
+        PermanentError is raised and nothing is remembered, so the delivery can be retried.
+        """
+        with self._lock:
+            if not article.id:
+                log.error("article from source %r (url %r) has an empty id; grouped as a new story",
+                          article.source, article.url)  # fmt: skip
+            id_hash = _id_hash(article.id)
+            slot = self._index.lookup_id(id_hash)
+            if slot is not None:
+                return self._index.story_id(self._index.story_of(slot))
+            if self._store is not None:
+                known = self._store.story_of(article.id)
+                if known is not None:  # decided before but already out of the window
+                    return known
+            return self._assign_new(article, id_hash)
+
+    def _assign_new(self, article: Article, id_hash: int) -> str:
+        t = _time_of(article)
+        feats = self._features(article)
+        sketch, size = self._sketch(feats)
+        story = self._decide(feats, sketch, size, t)
+        if story is None:
+            story_id = "s-" + article.id
+            story = self._index.new_story(story_id)
+        else:
+            story_id = self._index.story_id(story)
+        if self._store is not None:
+            self._store.insert(article.id, story_id, t, encode(feats, sketch, size))
+        self._index.add(id_hash, t, story, feats, sketch, size)
+        self._compact()
+        return story_id
+
+    def _features(self, article: Article) -> Features:
+        try:
+            return extract(article.title or "", article.text or "", article.outlet or "")
+        except (ValueError, UnicodeError) as exc:  # pragma: no cover - defensive: odd text never stops grouping
+            log.error("article %s from source %r: features unreadable (%s); grouped on nothing",
+                      article.id, article.source, exc)  # fmt: skip
+            return Features(set(), set(), set(), False, 0, None, None)
+
+    def _sketch(self, feats: Features) -> tuple[np.ndarray, int]:
+        if feats.pool is None or feats.shingles is None:
+            return _EMPTY, 0
+        return self._index.sketch_of(feats.pool, SKETCH_K), len(feats.shingles)
+
+    def _decide(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> int | None:
+        rarity = model.Rarity(self._index.freq, feats)
+        words = feats.title | feats.body
+        if len(sketch):  # a full text: its headline and rarest lead words (its copies are found by shingles)
+            lead = sorted(feats.body - feats.title, key=rarity.words.__getitem__, reverse=True)[:LEAD_KEYS]
+            words = feats.title | set(lead)
+        keys = [h for h in words if not rarity.common(h)]
+        slots = self._index.candidates(keys, sketch.tolist(), t, CANDIDATES)
+        if not slots:
+            return None
+        cols = self._index.gather(slots)
+        sketches = self._index.sketches(cols) if len(sketch) else []
+        inside = model.shares_inside(feats.shingles, sketches) if sketches and feats.shingles is not None else []
+        scores: dict[int, list[float]] = defaultdict(list)
+        full_text: dict[int, bool] = {}  # story -> some full-text member is a near-verbatim copy
+        for i, slot in enumerate(slots):
+            story = cols["story"][i]
+            if sketches and cols["n_sketch"][i]:
+                near = model.near_verbatim(size, cols["size"][i], inside[i])
+                if near and feats.outlet and feats.outlet == cols["outlet"][i]:
+                    near = model.same_outlet_headlines(feats, self._index.stored(slot).title, rarity)
+                scores[story].append(1.0 if near else 0.0)
+                full_text[story] = full_text.get(story, False) or near
+            else:
+                other: Stored = self._index.stored(slot)
+                features = model.pair_features(feats, other, rarity, (t - other.t) / 3600)
+                scores[story].append(model.headline_probability(features))
+        # A full text that copies none of a story's full texts is another article on the same topic.
+        vetoed = {story for story, near in full_text.items() if not near}
+        return model.choose_story(scores, vetoed)
+
+    def _compact(self, force: bool = False) -> int:
+        dropped = self._index.maybe_compact(force)
+        if dropped and self._store is not None:
+            self._store.evict(self._index.clock - self._index.window_s)
+            log.info("grouping index %s: %d articles older than %s evicted", self._store.path, dropped, self.window)
+        return dropped
+
+    def evict(self) -> int:
+        """Drop the articles (and stories) that left the window; returns how many articles.
+
+        Done on its own every few thousand assignments; the daemon may also call it on a timer so
+        that a quiet index shrinks too.
+        """
+        with self._lock:
+            return self._compact(force=True)
+
+    def close(self) -> None:
+        """Release the index file; the in-memory index is dropped."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def stats(self) -> dict[str, int]:
+        """Sizes for health checks and benchmarks: indexed articles, stories, bytes of arrays."""
+        return {"articles": self._index.slots, "stories": self._index.stories, "bytes": self._index.nbytes()}

@@ -1,0 +1,282 @@
+"""The story index: window-bounded storage of article signatures, their stories, postings and frequencies.
+
+Per-article columns are ``array.array`` (cheap appends, a few bytes each, read as numpy views for
+vectorised gathers); features of all articles live in two flat arrays. Slots are numbered in arrival
+order; articles older than the window are dropped and the rest renumbered once enough are dead, and
+stories whose newest copy left the window go with them.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from processors.dedup_tables import Frequencies, Multimap
+from processors.dedup_text import Features
+
+# Features stored per article (rarest first beyond the cap). A full text keeps few lead words: its
+# text is represented by its sketch; headlines and snippets keep more of their snippet.
+TITLE_CAP, BIGRAM_CAP, BODY_CAP, BODY_CAP_FULL = 16, 16, 16, 16
+# Posting keys per article: headlines and snippets need many (a story's members share few words
+# pairwise, and joining a story may take several of them); full texts are found by their shingles.
+POSTING_WORDS, POSTING_WORDS_FULL, POSTING_SHINGLES = 40, 10, 2
+MAX_POSTINGS = 256  # a key carried by more articles than this is not used to find candidates
+MAX_SHINGLE_POSTINGS = 64  # a shingle in more full texts than this is not used to find candidates
+COMMON_SHINGLE = 16  # a shingle already posted by this many full texts is left out of new sketches
+MIN_HITS, CROWD = 2, 32  # with more candidates than CROWD, only those sharing MIN_HITS keys are scored
+_CHECK_EVERY = 4096  # assignments between two looks for articles that left the window
+_SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
+
+_COLUMNS = {"t": "d", "story": "i", "outlet": "I", "flags": "B", "off": "I", "n_title": "B", "n_body": "B",
+            "n_sketch": "B", "boff": "I", "n_bigram": "B", "size": "H"}  # fmt: skip
+_NO_SKETCH = np.zeros(0, dtype=np.uint16)
+_NP = {"d": np.float64, "i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
+
+
+@dataclass(slots=True)
+class Stored:
+    """One indexed article as the scorer sees it."""
+
+    slot: int
+    story: int
+    t: float
+    title: set[int]
+    title_bigrams: set[int]
+    body: set[int]
+    has_body: bool
+    outlet: int
+    sketch: list[int]
+    size: int
+
+
+def _view(arr: array) -> np.ndarray:
+    """A transient numpy view of an array.array (never keep it: the array cannot grow while viewed)."""
+    return np.frombuffer(arr, dtype=_NP[arr.typecode]) if len(arr) else np.zeros(0, dtype=_NP[arr.typecode])
+
+
+class Index:
+    """Signatures of the articles in the window, their stories, postings and word frequencies."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.freq = Frequencies(window_s)
+        self.cols: dict[str, array[Any]] = {name: array(code) for name, code in _COLUMNS.items()}
+        self.flat = array("I")  # title words | body words, per slot
+        self.flat16 = array("H")  # title bigrams | sketch (low 16 bits of each shingle hash), per slot
+        self.postings = Multimap(np.uint32)
+        self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
+        self.story_last = array("d")  # newest member time, per story
+        self.story_id_off = array("I")
+        self.story_id_len = array("H")
+        self.story_id_blob = bytearray()
+        self.clock = float("-inf")  # newest article time seen
+        self._since_check = 0
+
+    @property
+    def slots(self) -> int:
+        return len(self.cols["t"])
+
+    @property
+    def stories(self) -> int:
+        return len(self.story_last)
+
+    def new_story(self, story_id: str) -> int:
+        raw = story_id.encode("utf-8")
+        self.story_id_off.append(len(self.story_id_blob))
+        self.story_id_len.append(len(raw))
+        self.story_id_blob += raw
+        self.story_last.append(float("-inf"))
+        return len(self.story_last) - 1
+
+    def story_id(self, story: int) -> str:
+        off = self.story_id_off[story]
+        return self.story_id_blob[off : off + self.story_id_len[story]].decode("utf-8")
+
+    def story_of(self, slot: int) -> int:
+        return self.cols["story"][slot]
+
+    def sketch_of(self, pool: np.ndarray, k: int) -> np.ndarray:
+        """The ``k`` smallest shingle hashes of a text that are not boilerplate or stock phrases."""
+        keep = self.postings.count(pool ^ np.uint32(_SHINGLE_SALT)) < COMMON_SHINGLE
+        return pool[keep][:k].astype(np.uint32)
+
+    def lookup_id(self, id_hash: int) -> int | None:
+        found = self.ids.get([id_hash])
+        return found[-1] if found else None
+
+    def add(self, id_hash: int, t: float, story: int, feats: Features, sketch: np.ndarray, size: int) -> int:
+        """Index one article; its features are capped to the rarest ones. Returns its slot."""
+        freq = self.freq
+        df = _frequencies(freq, feats.title | feats.body)
+        title = _rarest(df, feats.title, TITLE_CAP)
+        sk = sketch.tolist()
+        body = _rarest(df, feats.body, BODY_CAP_FULL if sk else BODY_CAP)
+        bigrams = sorted(feats.title_bigrams)[:BIGRAM_CAP]
+        slot = self.slots
+        c = self.cols
+        c["t"].append(t)
+        c["story"].append(story)
+        c["outlet"].append(feats.outlet)
+        c["flags"].append(int(feats.has_body) | (2 if sk else 0))
+        c["off"].append(len(self.flat))
+        c["n_title"].append(len(title))
+        c["n_body"].append(len(body))
+        c["n_sketch"].append(len(sk))
+        c["boff"].append(len(self.flat16))
+        c["n_bigram"].append(len(bigrams))
+        c["size"].append(min(size, 65535))
+        self.flat.extend(title)
+        self.flat.extend(body)
+        self.flat16.extend(bigrams)
+        self.flat16.extend([h & 0xFFFF for h in sk])
+        freq.add(t, list(feats.title | feats.body), list(feats.title_bigrams))
+        # Headline words first: they are what headline-only and snippet copies share with a full text.
+        cap = POSTING_WORDS_FULL if sk else POSTING_WORDS
+        keys = _rarest(df, feats.title, cap)
+        if len(keys) < cap:
+            keys += _rarest(df, feats.body - feats.title, cap - len(keys))
+        if sk:
+            keys += [h ^ _SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
+        self.postings.add(keys, slot)
+        self.ids.add([id_hash], slot)
+        if t > self.story_last[story]:
+            self.story_last[story] = t
+        if t > self.clock:
+            self.clock = t
+        self._since_check += 1
+        return slot
+
+    def stored(self, slot: int) -> Stored:
+        c = self.cols
+        off, nt, nb = c["off"][slot], c["n_title"][slot], c["n_body"][slot]
+        flat = self.flat
+        boff, ng, ns = c["boff"][slot], c["n_bigram"][slot], c["n_sketch"][slot]
+        return Stored(
+            slot=slot,
+            story=c["story"][slot],
+            t=c["t"][slot],
+            title=set(flat[off : off + nt]),
+            title_bigrams=set(self.flat16[boff : boff + ng]),
+            body=set(flat[off + nt : off + nt + nb]),
+            has_body=bool(c["flags"][slot] & 1),
+            outlet=c["outlet"][slot],
+            sketch=self.flat16[boff + ng : boff + ng + ns].tolist(),
+            size=c["size"][slot],
+        )
+
+    def gather(self, slots: list[int]) -> dict[str, list]:
+        """Per-article columns of several slots at once (one vectorised read per column)."""
+        idx = np.asarray(slots, dtype=np.int64)
+        return {name: _view(col)[idx].tolist() for name, col in self.cols.items()}
+
+    def sketches(self, cols: dict[str, list]) -> list[np.ndarray]:
+        """The stored sketch of each gathered slot (empty for headline/snippet items)."""
+        flat16 = self.flat16
+        out = []
+        for boff, ng, ns in zip(cols["boff"], cols["n_bigram"], cols["n_sketch"], strict=True):
+            start = boff + ng
+            out.append(np.frombuffer(flat16[start : start + ns], dtype=np.uint16) if ns else _NO_SKETCH)
+        return out
+
+    def candidates(self, word_keys: list[int], shingle_keys: list[int], t: float, limit: int) -> list[int]:
+        """Slots sharing keys with the new article within the window of ``t``: most shared keys first."""
+        caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
+        found = self.postings.get(word_keys + [h ^ _SHINGLE_SALT for h in shingle_keys], caps)
+        if not found:
+            return []
+        hits: dict[int, int] = {}
+        for slot in found:
+            hits[slot] = hits.get(slot, 0) + 1
+        times, window = self.cols["t"], self.window_s
+        least = MIN_HITS if len(hits) > CROWD else 1  # one shared rare word is enough in a quiet index
+        ranked = [(-n, -slot) for slot, n in hits.items() if n >= least and abs(times[slot] - t) <= window]
+        if len(ranked) > limit:
+            ranked.sort()  # most shared keys, then newest
+            ranked = ranked[:limit]
+        return [-slot for _, slot in ranked]
+
+    def maybe_compact(self, force: bool = False) -> int:
+        """Drop articles and stories that fell out of the window if enough did (or ``force``); returns how many."""
+        if not force and self._since_check < _CHECK_EVERY:
+            return 0
+        self._since_check = 0
+        keep = _view(self.cols["t"]) >= self.clock - self.window_s
+        dead = len(keep) - int(np.count_nonzero(keep))
+        if not dead or (not force and dead < max(1024, self.slots // 4)):
+            return 0
+        self.compact(keep)
+        return dead
+
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep only the slots in ``keep`` (and the stories still in the window); renumber both."""
+        keep = keep.copy()
+        live = np.flatnonzero(keep)
+        new_slot = np.full(self.slots + 1, -1, dtype=np.int64)
+        new_slot[live] = np.arange(len(live))
+        story_keep = _view(self.story_last) >= self.clock - self.window_s
+        new_story = np.full(self.stories, -1, dtype=np.int64)
+        new_story[story_keep] = np.arange(int(story_keep.sum()))
+        cols = {name: _view(col)[live].copy() for name, col in self.cols.items()}
+        cols["story"] = new_story[cols["story"]].astype(np.int32)
+        self._compact_features(live, cols)
+        for name, values in cols.items():
+            self.cols[name] = array(_COLUMNS[name], values.tobytes())
+        self._compact_stories(story_keep)
+        for mm in (self.postings, self.ids):
+            mm.remap(new_slot)
+
+    def _compact_features(self, live: np.ndarray, cols: dict[str, np.ndarray]) -> None:
+        c = self.cols
+        lens = (_view(c["n_title"]).astype(np.int64) + _view(c["n_body"]))[live]
+        flat = _gather(_view(self.flat), _view(c["off"])[live].astype(np.int64), lens)
+        cols["off"] = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.uint32)
+        blens = (_view(c["n_bigram"]).astype(np.int64) + _view(c["n_sketch"]))[live]
+        flat16 = _gather(_view(self.flat16), _view(c["boff"])[live].astype(np.int64), blens)
+        cols["boff"] = np.concatenate([[0], np.cumsum(blens)[:-1]]).astype(np.uint32)
+        self.flat = array("I", flat.astype(np.uint32).tobytes())
+        self.flat16 = array("H", flat16.astype(np.uint16).tobytes())
+
+    def _compact_stories(self, keep: np.ndarray) -> None:
+        blob = bytearray()
+        offs = array("I")
+        for story in np.flatnonzero(keep).tolist():
+            off = self.story_id_off[story]
+            offs.append(len(blob))
+            blob += self.story_id_blob[off : off + self.story_id_len[story]]
+        self.story_id_blob = blob
+        self.story_id_off = offs
+        self.story_id_len = array("H", _view(self.story_id_len)[keep].tobytes())
+        self.story_last = array("d", _view(self.story_last)[keep].tobytes())
+
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays (columns, features, postings, stories, frequencies)."""
+        arrays: list[array[Any]] = [*self.cols.values(), self.flat, self.flat16]
+        arrays += [self.story_last, self.story_id_off, self.story_id_len]
+        own = sum(a.itemsize * len(a) for a in arrays) + len(self.story_id_blob)
+        return own + self.postings.nbytes() + self.ids.nbytes() + self.freq.nbytes()
+
+
+def _frequencies(freq: Frequencies, hashes: set[int]) -> dict[int, float]:
+    """Document frequency of each hash (one vectorised lookup)."""
+    keys = list(hashes)
+    return dict(zip(keys, freq.word_df(np.asarray(keys, dtype=np.uint32)).tolist(), strict=True)) if keys else {}
+
+
+def _rarest(df: dict[int, float], hashes: set[int], cap: int) -> list[int]:
+    """The ``cap`` hashes with the lowest document frequency (ties by value), sorted if all fit."""
+    if len(hashes) <= cap:
+        return sorted(hashes)
+    return sorted(hashes, key=lambda h: (df[h], h))[:cap]
+
+
+def _gather(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenate ``flat[s:s+l]`` for each (s, l) without a Python loop."""
+    total = int(lens.sum())
+    if total == 0:
+        return flat[:0].copy()
+    ends = np.cumsum(lens)
+    idx = np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(starts, lens)
+    return flat[idx]

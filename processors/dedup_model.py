@@ -1,0 +1,163 @@
+"""Is a new article a copy of an indexed one, and of which story? The scoring rules of grouping.
+
+Two regimes. Full texts (both sketched) are copies only when near-verbatim: the bottom-k shingle
+sketches estimate resemblance and containment, so trimmed, reordered or translated copies still
+match while two reports of different events never do, however similar their vocabulary. Headlines
+and snippets are scored by a logistic model over same-event evidence weighted by rarity (IDF over
+the window): weighted overlap of headline words, of in-word bigrams, of each headline inside the
+other item, of snippets, with penalties for distance in time and for coming from the same outlet.
+A story is joined when one member is a near-certain match, or when several members agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from processors.dedup_index import Frequencies, Stored
+from processors.dedup_text import Features
+
+PRIOR_DOCS = 20  # pseudo-documents added to the window size so early articles do not look unique
+COMMON_FLOOR, COMMON_SHARE = 64, 0.01  # a word in more articles than 64 + 1% of the window finds no candidates
+# Logistic weights, fitted once on labelled headline/snippet pairs (features below, in order).
+WEIGHTS = (-2.29, -10.24, 7.32, 20.15, 6.01, 12.80, -0.81, 1.42, -0.94, -0.56, -2.62, -0.49, -13.45)
+JOIN_BEST = 0.90  # a story is joined when its best member scores this ...
+JOIN_KTH, JOIN_K = 0.60, 4  # ... or when its JOIN_K-th best member scores this (many moderate matches)
+NEAR_RESEMBLANCE = 0.25  # full texts: estimated Jaccard of shingles from which they are copies
+NEAR_CONTAINMENT = 0.40  # full texts: share of one text estimated to be inside the other
+SAME_OUTLET_TITLE = 0.50  # same outlet: headlines must agree this much too (shared page furniture)
+
+
+class Rarity:
+    """IDF of word and bigram hashes over the window, looked up in batches and cached per assignment."""
+
+    def __init__(self, freq: Frequencies, new: Features) -> None:
+        self._freq = freq
+        self._n = freq.n + 1 + PRIOR_DOCS
+        self._own_words = new.title | new.body
+        self._own_bigrams = new.title_bigrams
+        self.words: dict[int, float] = {}
+        self.bigrams: dict[int, float] = {}
+        self.fill_words(self._own_words)  # bigrams are filled only when a headline pair is scored
+
+    def fill_words(self, hashes: Iterable[int]) -> None:
+        known = self.words
+        todo = [h for h in hashes if h not in known]
+        if todo:
+            own = self._own_words
+            df = self._freq.word_df(np.asarray(todo, dtype=np.uint32))
+            df += np.fromiter((h in own for h in todo), dtype=np.float32, count=len(todo))
+            known.update(zip(todo, np.log(self._n / (df + 1.0)).tolist(), strict=True))
+
+    def fill_bigrams(self, hashes: Iterable[int]) -> None:
+        known = self.bigrams
+        todo = [h for h in hashes if h not in known]
+        if todo:
+            own = self._own_bigrams
+            df = self._freq.bigram_df(np.asarray(todo, dtype=np.uint16))
+            df += np.fromiter((h in own for h in todo), dtype=np.float32, count=len(todo))
+            known.update(zip(todo, np.log(self._n / (df + 1.0)).tolist(), strict=True))
+
+    def common(self, h: int) -> bool:
+        """Too frequent to point at a story (used to pick candidate keys). A small index has no common words."""
+        return self.words[h] < math.log(self._n / (COMMON_SHARE * (self._n - PRIOR_DOCS) + COMMON_FLOOR))
+
+
+def _cosine(a: set[int], b: set[int], w: dict[int, float]) -> float:
+    if not a or not b:
+        return 0.0
+    shared = sum(w[k] ** 2 for k in a & b)
+    if not shared:
+        return 0.0
+    return shared / math.sqrt(sum(w[k] ** 2 for k in a) * sum(w[k] ** 2 for k in b))
+
+
+def _covered(part: set[int], whole: set[int], w: dict[int, float]) -> float:
+    total = sum(w[k] for k in part)
+    return sum(w[k] for k in part & whole) / total if total else 0.0
+
+
+def pair_features(new: Features, other: Stored, rarity: Rarity, hours: float) -> list[float]:
+    """Evidence that a headline/snippet item and an indexed one report the same event."""
+    rarity.fill_words(other.title | other.body)
+    rarity.fill_bigrams(new.title_bigrams | other.title_bigrams)
+    w = rarity.words
+    ct = _cosine(new.title, other.title, w)
+    ctb = _cosine(new.title_bigrams, other.title_bigrams, rarity.bigrams)
+    a = _covered(new.title, other.title | other.body, w)
+    b = _covered(other.title, new.title | new.body, w)
+    shared = sorted((w[k] for k in new.title & other.title), reverse=True)
+    hours = abs(hours)
+    return [
+        1.0,
+        ct,
+        ctb,
+        min(a, b),
+        max(a, b),
+        _cosine(new.body, other.body, w),
+        (shared[0] if shared else 0.0) / 5,
+        sum(shared[:2]) / 10,
+        math.log1p(hours),
+        max(0.0, hours - 24) / 24,
+        float(new.outlet != 0 and new.outlet == other.outlet),
+        float(new.has_body and other.has_body),
+        ct * ctb,
+    ]
+
+
+def headline_probability(features: list[float]) -> float:
+    z = sum(w * x for w, x in zip(WEIGHTS, features, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def near_verbatim(size: int, other_size: int, other_inside: float) -> bool:
+    """Whether two full texts are copies, from the share of the other's sketch found in the new text.
+
+    The stored sketch is a sample of the other text's shingles, so ``other_inside`` estimates how
+    much of the other text the new one contains; with both sizes that gives the shared part, hence
+    also how much of the new text is inside the other and their resemblance (Jaccard).
+    """
+    shared = other_inside * other_size
+    union = size + other_size - shared
+    resemblance = shared / union if union > 0 else 0.0
+    new_inside = shared / size if size else 0.0
+    return resemblance >= NEAR_RESEMBLANCE or max(other_inside, new_inside) >= NEAR_CONTAINMENT
+
+
+def shares_inside(shingles: np.ndarray, sketches: list[np.ndarray]) -> list[float]:
+    """For each stored sketch (low 16 bits of shingle hashes), the share of it found in the new text."""
+    flat = np.concatenate(sketches) if sketches else np.zeros(0, dtype=np.uint16)
+    if not len(flat) or not len(shingles):
+        return [0.0] * len(sketches)
+    low = np.unique((shingles & 0xFFFF).astype(np.uint16))  # a chance match costs ~len(text)/65536
+    pos = np.minimum(np.searchsorted(low, flat), len(low) - 1)
+    hits = (low[pos] == flat).tolist()
+    out, at = [], 0
+    for sk in sketches:
+        n = len(sk)
+        out.append(sum(hits[at : at + n]) / n if n else 0.0)
+        at += n
+    return out
+
+
+def same_outlet_headlines(new: Features, other_title: set[int], rarity: Rarity) -> bool:
+    """One outlet's different articles share menus and footers; its copies also share a headline."""
+    rarity.fill_words(other_title)
+    return _cosine(new.title, other_title, rarity.words) >= SAME_OUTLET_TITLE
+
+
+def choose_story(scores: dict[int, list[float]], vetoed: set[int]) -> int | None:
+    """The story the article joins, or None for a new one; ``scores`` are per-member probabilities."""
+    best, best_value = None, 1.0
+    for story, probs in scores.items():
+        if story in vetoed:
+            continue
+        probs.sort(reverse=True)
+        value = probs[0] / JOIN_BEST
+        if len(probs) >= JOIN_K:
+            value = max(value, probs[JOIN_K - 1] / JOIN_KTH)
+        if value >= best_value:
+            best, best_value = story, value
+    return best

@@ -1,0 +1,134 @@
+"""Durable record of grouping decisions: one SQLite row per assigned article, replayed on start.
+
+Each row holds the article id, its story id, its time and its full feature signature, so reopening
+rebuilds exactly the index the process had (same document frequencies, same stored features).
+Writes are single-row transactions in WAL mode with synchronous=FULL: once ``insert`` returns the
+decision survives kill -9 and power loss. Rows older than the window are deleted with the index.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from newsradar.errors import PermanentError, TransientError
+from processors.dedup_text import Features
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS grouped (
+    seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, story_id TEXT NOT NULL,
+    t REAL NOT NULL, signature BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS grouped_by_time ON grouped (t);
+CREATE TABLE IF NOT EXISTS grouping_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_HEADER = struct.Struct("<HHHHBIH")  # counts: title, bigrams, body, sketch; has_body; outlet; text size
+SIGNATURE_VERSION = "1"
+
+
+class Row(NamedTuple):
+    article_id: str
+    story_id: str
+    t: float
+    features: Features
+    sketch: np.ndarray
+    size: int
+
+
+def encode(features: Features, sketch: np.ndarray, size: int) -> bytes:
+    title = np.fromiter(sorted(features.title), dtype=np.uint32, count=len(features.title))
+    bigrams = np.fromiter(sorted(features.title_bigrams), dtype=np.uint16, count=len(features.title_bigrams))
+    body = np.fromiter(sorted(features.body), dtype=np.uint32, count=len(features.body))
+    sk = np.asarray(sketch, dtype=np.uint32)
+    counts = (len(title), len(bigrams), len(body), len(sk))
+    head = _HEADER.pack(*counts, int(features.has_body), features.outlet, min(size, 65535))
+    return head + title.tobytes() + body.tobytes() + sk.tobytes() + bigrams.tobytes()
+
+
+def decode(blob: bytes) -> tuple[Features, np.ndarray, int]:
+    nt, ng, nb, ns, has_body, outlet, size = _HEADER.unpack_from(blob)
+    words = np.frombuffer(blob, dtype=np.uint32, count=nt + nb + ns, offset=_HEADER.size)
+    bigrams = np.frombuffer(blob, dtype=np.uint16, count=ng, offset=_HEADER.size + 4 * (nt + nb + ns))
+    features = Features(
+        title=set(words[:nt].tolist()),
+        title_bigrams=set(bigrams.tolist()),
+        body=set(words[nt : nt + nb].tolist()),
+        has_body=bool(has_body),
+        outlet=outlet,
+        shingles=None,
+        pool=None,
+    )
+    return features, words[nt + nb :].copy(), size
+
+
+class GroupingStore:
+    """The grouping table in a SQLite file (may be shared with other tables of the state store)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            self._check_version(path)
+        except sqlite3.Error as exc:
+            raise PermanentError(f"grouping index {path}: cannot open SQLite file: {exc}") from exc
+        self.path = path
+
+    def _check_version(self, path: Path) -> None:
+        row = self._conn.execute("SELECT value FROM grouping_meta WHERE key='signature_version'").fetchone()
+        if row is None:
+            self._conn.execute("INSERT INTO grouping_meta VALUES ('signature_version', ?)", (SIGNATURE_VERSION,))
+        elif row[0] != SIGNATURE_VERSION:
+            # Signatures of another version cannot be compared; start afresh rather than mis-group.
+            log.error("grouping index %s has signature version %s (expected %s); its rows are discarded",
+                      path, row[0], SIGNATURE_VERSION)  # fmt: skip
+            self._conn.execute("DELETE FROM grouped")
+            self._conn.execute("UPDATE grouping_meta SET value=? WHERE key='signature_version'", (SIGNATURE_VERSION,))
+
+    def rows(self) -> Iterator[Row]:
+        """Every stored decision in assignment order (for rebuilding the index)."""
+        cur = self._conn.execute("SELECT article_id, story_id, t, signature FROM grouped ORDER BY seq")
+        for article_id, story_id, t, blob in cur:
+            try:
+                features, sketch, size = decode(blob)
+            except (struct.error, ValueError) as exc:
+                log.error("grouping index %s: unreadable signature of article %s (%s); skipped",
+                          self.path, article_id, exc)  # fmt: skip
+                continue
+            yield Row(article_id, story_id, t, features, sketch, size)
+
+    def insert(self, article_id: str, story_id: str, t: float, signature: bytes) -> None:
+        """Record one decision; durable when this returns.
+
+        Raises TransientError when the file is busy or the disk is full (retry later), PermanentError
+        when it cannot be written at all.
+        """
+        try:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
+                (article_id, story_id, t, signature),
+            )
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"grouping index {self.path}: cannot record article {article_id}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise PermanentError(f"grouping index {self.path}: cannot record article {article_id}: {exc}") from exc
+
+    def story_of(self, article_id: str) -> str | None:
+        row = self._conn.execute("SELECT story_id FROM grouped WHERE article_id=?", (article_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def evict(self, horizon: float) -> int:
+        """Delete decisions older than ``horizon`` (seconds); returns how many."""
+        return self._conn.execute("DELETE FROM grouped WHERE t < ?", (horizon,)).rowcount
+
+    def close(self) -> None:
+        self._conn.close()

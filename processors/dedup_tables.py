@@ -1,0 +1,157 @@
+"""Low-level tables of the story index: an integer multimap and decaying document frequencies.
+
+Both are plain numpy arrays so a million indexed articles cost a few bytes each. The multimap keeps
+sorted key/value arrays (eight bytes an entry) plus a small dict of recent additions merged in
+batches with one vectorised insert; many keys are looked up at once with two binary searches.
+Frequencies decay by a quarter every quarter window instead of remembering which article added what.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
+_WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
+_DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
+
+
+class Multimap:
+    """Integer key -> integer values (slots), many values per key."""
+
+    def __init__(self, key_dtype: type = np.uint32) -> None:
+        self._dtype = np.dtype(key_dtype)
+        self.keys: np.ndarray = np.zeros(0, dtype=key_dtype)
+        self.vals: np.ndarray = np.zeros(0, dtype=np.uint32)
+        self._buffer: dict[int, list[int]] = {}
+        self._buffered = 0
+
+    def __len__(self) -> int:
+        return len(self.keys) + self._buffered
+
+    def add(self, keys: list[int], value: int) -> None:
+        for key in keys:
+            bucket = self._buffer.get(key)
+            if bucket is None:
+                self._buffer[key] = [value]
+            else:
+                bucket.append(value)
+        self._buffered += len(keys)
+        if self._buffered >= _MERGE_AT:
+            self.merge()
+
+    def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each query key, the [lo, hi) range of its entries in the sorted arrays."""
+        return np.searchsorted(self.keys, query, "left"), np.searchsorted(self.keys, query, "right")
+
+    def get(self, keys: list[int], max_per_key: int | list[int] = 1 << 30) -> list[int]:
+        """Values stored under any of ``keys`` (may repeat); keys with more than their cap are skipped."""
+        out: list[int] = []
+        if not keys:
+            return out
+        caps = max_per_key if isinstance(max_per_key, list) else [max_per_key] * len(keys)
+        buffer = self._buffer
+        if len(self.keys):
+            start, end = self._runs(np.asarray(keys, dtype=self._dtype))
+            vals = self.vals
+            for key, a, b, cap in zip(keys, start.tolist(), end.tolist(), caps, strict=True):
+                bucket = buffer.get(key, ())
+                if (b - a) + len(bucket) > cap:
+                    continue  # too common to tell stories apart (boilerplate); also keeps lookups cheap
+                if b > a:
+                    out.extend(vals[a:b].tolist())
+                out.extend(bucket)
+        else:
+            for key, cap in zip(keys, caps, strict=True):
+                bucket = buffer.get(key, ())
+                if len(bucket) <= cap:
+                    out.extend(bucket)
+        return out
+
+    def count(self, keys: np.ndarray) -> np.ndarray:
+        """How many values each key has (vectorised)."""
+        keys = np.asarray(keys, dtype=self._dtype)
+        if len(self.keys):
+            start, end = self._runs(keys)
+            counts = end - start
+        else:
+            counts = np.zeros(len(keys), dtype=np.int64)
+        if self._buffer:
+            buffer = self._buffer
+            pending = (len(buffer.get(k, ())) for k in keys.tolist())
+            counts = counts + np.fromiter(pending, dtype=np.int64, count=len(keys))
+        return counts
+
+    def merge(self) -> None:
+        """Move the buffer into the sorted arrays (one vectorised insert) and rebuild the bucket table."""
+        if not self._buffered:
+            return
+        keys = np.fromiter((k for k, v in self._buffer.items() for _ in v), dtype=self._dtype, count=self._buffered)
+        vals = np.fromiter((s for v in self._buffer.values() for s in v), dtype=np.uint32, count=self._buffered)
+        order = np.argsort(keys, kind="stable")
+        at = np.searchsorted(self.keys, keys[order], "right")
+        self.keys = np.insert(self.keys, at, keys[order])
+        self.vals = np.insert(self.vals, at, vals[order])
+        self._buffer.clear()
+        self._buffered = 0
+
+    def remap(self, new_value: np.ndarray) -> None:
+        """Renumber values (``new_value[old]``, -1 = dropped) after a compaction."""
+        self.merge()
+        mapped = new_value[self.vals]
+        keep = mapped >= 0
+        self.keys = self.keys[keep]
+        self.vals = mapped[keep].astype(np.uint32)
+
+    def nbytes(self) -> int:
+        return int(self.keys.nbytes + self.vals.nbytes)
+
+
+class Frequencies:
+    """In how many recent articles each word hash and each bigram hash occurs (decaying counts).
+
+    Every quarter of the window all counts (and the article count) lose a quarter, so an article
+    weighs about as much as it would in a sliding window, and nothing per article is remembered.
+    Word hashes share a count-min row; the decay is deterministic, so replaying rebuilds it exactly.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.span = window_s / _DECAY_STEPS
+        self.words = np.zeros(1 << _WORD_BITS, dtype=np.float32)
+        self.bigrams = np.zeros(1 << 16, dtype=np.float32)
+        self.docs = 0.0
+        self.epoch: int | None = None
+
+    @property
+    def n(self) -> float:
+        return self.docs
+
+    def _advance(self, t: float) -> None:
+        epoch = int(t // self.span)
+        if self.epoch is None:
+            self.epoch = epoch
+            return
+        steps = epoch - self.epoch
+        if steps <= 0:
+            return  # a late article counts in the present
+        self.epoch = epoch
+        factor = np.float32(0.75**steps) if steps < 60 else np.float32(0.0)
+        self.words *= factor
+        self.bigrams *= factor
+        self.docs *= float(factor)
+
+    def add(self, t: float, words: list[int], bigrams: list[int]) -> None:
+        """Count one article's distinct word and bigram hashes at time ``t``."""
+        self._advance(t)
+        # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
+        self.words[np.asarray(words, dtype=np.uint32) & np.uint32((1 << _WORD_BITS) - 1)] += 1
+        self.bigrams[np.asarray(bigrams, dtype=np.uint16)] += 1
+        self.docs += 1
+
+    def word_df(self, hashes: np.ndarray) -> np.ndarray:
+        return self.words[np.asarray(hashes, dtype=np.uint32) & np.uint32((1 << _WORD_BITS) - 1)]
+
+    def bigram_df(self, hashes: np.ndarray) -> np.ndarray:
+        return self.bigrams[np.asarray(hashes, dtype=np.uint16)]
+
+    def nbytes(self) -> int:
+        return int(self.words.nbytes + self.bigrams.nbytes)

@@ -1,0 +1,226 @@
+"""Grouping features of one article: stable token hashes of its headline and lead, and a shingle sketch.
+
+Grouping needs its own small normaliser (stages never import each other) and, for speed, features
+that are plain integers: CRC32 hashes of words (stable across restarts, so they can be persisted),
+16-bit hashes of in-word character bigrams (robust to Korean particles, spelling variants and
+compounds), and a bottom-k sketch of 8-character shingles of the whole text for near-verbatim copies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+# A headline word: a Hangul run, a Latin word (with digits, e.g. "rav4"), or a figure with its unit ("400억").
+_WORD = re.compile(r"[가-힣]+|[a-z]+\d*[a-z\d]*|\d+(?:[.,]\d+)*[가-힣a-z%㎞]{0,2}")
+# Trailing particles and endings stripped to get a second, stem form of a Hangul word.
+_PARTICLES = sorted(
+    ["에서는", "으로는", "에서도", "에게서", "이라는", "이라고", "에서", "으로", "에게", "까지", "부터", "처럼",
+     "보다", "라는", "라고", "하고", "에는", "와", "과", "은", "는", "이", "가", "을", "를", "의", "에", "도", "로",
+     "만", "서"],  # fmt: skip
+    key=len,
+    reverse=True,
+)
+_SPACES = re.compile(r"\s+")
+_ELLIPSIS = ("...", "…")
+
+LONG_TEXT = 400  # characters of main text from which an article counts as full text (sketched)
+LEAD_CHARS = 160  # characters of a full text whose words are compared with headlines and snippets
+SKETCH_K = 16  # shingle hashes kept per full text
+SHINGLE = 8  # characters per shingle (spaces and punctuation removed first)
+_SKETCH_POOL = 2 * SKETCH_K  # smallest hashes looked at before dropping boilerplate ones
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+_HASHES: dict[str, int] = {}  # word -> hash; cleared when full (news vocabulary repeats a lot)
+_HASH_CACHE = 50_000
+
+
+def word_hash(word: str) -> int:
+    """Stable 32-bit hash of a word (CRC32 of its UTF-8 bytes), never 0."""
+    h = _HASHES.get(word)
+    if h is None:
+        if len(_HASHES) >= _HASH_CACHE:
+            _HASHES.clear()
+        h = _HASHES[word] = zlib.crc32(word.encode("utf-8")) or 1
+    return h
+
+
+_BY_LAST: dict[str, list[str]] = {}
+for _p in _PARTICLES:
+    _BY_LAST.setdefault(_p[-1], []).append(_p)  # longest first, as in _PARTICLES
+
+
+def _stem(word: str) -> str:
+    if len(word) >= 3 and "가" <= word[0] <= "힣":
+        for particle in _BY_LAST.get(word[-1], ()):
+            if word.endswith(particle) and len(word) - len(particle) >= 2:
+                return word[: -len(particle)]
+    return word
+
+
+def words(text: str, cut: bool = False) -> list[str]:
+    """Normalised words of a text; drops single Hangul syllables and, if ``cut``, the last (truncated) word."""
+    found = _WORD.findall(_norm(text))
+    if cut and found:
+        found.pop()
+    return [w for w in found if not (len(w) == 1 and "가" <= w <= "힣")]
+
+
+def clean_title(title: str, outlet: str) -> tuple[str, bool]:
+    """The headline without a Google-News style " - outlet" suffix; also says whether it was cut ("...")."""
+    text = title.strip()
+    if outlet and text.endswith(" - " + outlet):
+        text = text[: -len(outlet) - 3].rstrip()
+    cut = text.endswith(_ELLIPSIS)
+    if cut:
+        text = text.rstrip(".…").rstrip()
+    # Section tags like [시승기] or [포토] are kept as words: they help (e.g. a test-drive wave).
+    return text.replace("[", " ").replace("]", " "), cut
+
+
+def body_of(text: str, title: str, outlet: str) -> str:
+    """The article text, or "" when it only repeats the headline (feeds that give no summary)."""
+    body = text.strip()
+    if not body:
+        return ""
+    head, _ = clean_title(title, outlet)
+    head_n = _SPACES.sub(" ", _norm(head)).strip(" .…")
+    if len(body) > 2 * len(head_n) + len(outlet) + 20:
+        return body  # far longer than the headline: real text
+    body_n = _SPACES.sub(" ", _norm(body))
+    if outlet and body_n.endswith(_norm(outlet)):
+        body_n = body_n[: -len(outlet)].rstrip()
+    body_n = body_n.strip(" .…")
+    echo = body_n.startswith(head_n[: max(8, len(head_n) - 3)]) or head_n.startswith(body_n[: max(8, len(body_n) - 3)])
+    return "" if echo and len(body_n) <= len(head_n) + 3 else body
+
+
+_FORMS: dict[str, tuple[int, ...]] = {}  # word -> hashes of the word and its stem
+
+
+def forms(found: list[str]) -> set[int]:
+    """Hashes of each word and of its stem (so "포항시는" meets "포항시")."""
+    out: set[int] = set()
+    cache = _FORMS
+    for word in found:
+        hashes = cache.get(word)
+        if hashes is None:
+            stem = _stem(word)
+            hashes = (word_hash(word),) if stem == word else (word_hash(word), word_hash(stem))
+            if len(cache) >= _HASH_CACHE:
+                cache.clear()
+            cache[word] = hashes
+        out.update(hashes)
+    return out
+
+
+_BIGRAMS: dict[str, tuple[int, ...]] = {}  # word -> its bigram hashes
+
+
+def bigrams(found: list[str]) -> set[int]:
+    """16-bit hashes of character bigrams inside Hangul words of three or more syllables."""
+    out: set[int] = set()
+    cache = _BIGRAMS
+    for word in found:
+        if len(word) >= 3 and "가" <= word[0] <= "힣":
+            hashes = cache.get(word)
+            if hashes is None:
+                pairs = (word[i : i + 2].encode("utf-8") for i in range(len(word) - 1))
+                hashes = tuple((zlib.crc32(pair) & 0xFFFF) or 1 for pair in pairs)
+                if len(cache) >= _HASH_CACHE:
+                    cache.clear()
+                cache[word] = hashes
+            out.update(hashes)
+    return out
+
+
+# Code units kept in shingles: Hangul syllables, digits, ASCII letters (folded to lower case), CJK.
+_KEEP = np.zeros(1 << 16, dtype=bool)
+_KEEP[0xAC00:0xD7A4] = True
+_KEEP[0x30:0x3A] = True
+_KEEP[0x41:0x5B] = True
+_KEEP[0x61:0x7B] = True
+_KEEP[0x4E00:0xA000] = True
+_FOLD = np.arange(1 << 16, dtype=np.uint16)
+_FOLD[0x41:0x5B] += 0x20
+_MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def shingle_hashes(text: str) -> np.ndarray:
+    """Distinct 32-bit hashes of the 8-character shingles of a text (letters and digits only), sorted."""
+    codes = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
+    codes = _FOLD[codes[_KEEP[codes]]]
+    count = len(codes) - SHINGLE + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.uint32)
+    # Every 4-character window read as one uint64 (2-byte strides), two of them make a shingle.
+    raw = codes.tobytes()
+    quads = np.ndarray(shape=(len(codes) - 3,), dtype=np.uint64, buffer=raw, strides=(2,))
+    hashes = quads[:count] * _MIX1
+    hashes ^= quads[4 : 4 + count] * _MIX2
+    hashes ^= hashes >> np.uint64(29)
+    hashes *= _MIX1
+    out = (hashes >> np.uint64(32)).astype(np.uint32)
+    out.sort()
+    distinct = np.empty(len(out), dtype=bool)
+    distinct[0] = True
+    np.not_equal(out[1:], out[:-1], out=distinct[1:])
+    return out[distinct]
+
+
+def _lead(body: str) -> str:
+    """The start of the article proper: skips menu bars, bylines and other short lines left over."""
+    at = 0
+    for line in body[: 8 * LEAD_CHARS].split("\n"):
+        if len(line) >= 60 and line.count("|") < 2:
+            break
+        at += len(line) + 1
+    else:
+        at = 0
+    return body[at : at + LEAD_CHARS]
+
+
+@dataclass(slots=True)
+class Features:
+    """What grouping knows about one article (the new one: full sets; stored ones: capped arrays)."""
+
+    title: set[int]
+    title_bigrams: set[int]
+    body: set[int]
+    has_body: bool
+    outlet: int
+    shingles: np.ndarray | None  # all shingle hashes of a full text (only for the article being assigned)
+    pool: np.ndarray | None  # its smallest shingle hashes, candidates for the sketch
+
+
+def extract(title: str, text: str, outlet: str) -> Features:
+    """Features of an article from its title, text and outlet name."""
+    head, cut = clean_title(title, outlet)
+    head_words = words(head, cut)
+    body = body_of(text, title, outlet)
+    shingles = pool = None
+    if len(body) >= LONG_TEXT:
+        shingles = shingle_hashes(body)
+        pool = shingles[:_SKETCH_POOL] if len(shingles) >= SKETCH_K else None
+        if pool is None:
+            shingles = None
+        body_words = words(_lead(body), cut=True)
+    else:
+        body_words = words(body, cut=body.rstrip().endswith(_ELLIPSIS))
+    return Features(
+        title=forms(head_words),
+        title_bigrams=bigrams(head_words),
+        body=forms(body_words),
+        has_body=bool(body),
+        outlet=word_hash(_norm(outlet.strip())) if outlet.strip() else 0,
+        shingles=shingles,
+        pool=pool,
+    )
