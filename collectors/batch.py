@@ -2,16 +2,20 @@
 
 Seen ids and HTTP validators are written by ``finalize`` only after the runner has published the items
 durably: a crash in between makes the next poll fetch and emit the same items again (at-least-once, nothing
-lost), and the grouping stage downstream absorbs the repeat.
+lost), and the grouping stage downstream absorbs the repeat. The reading side lives here too: the
+conditional GET of a source's own URL and the seen check, which every collector does the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from collectors.fetch import Fetcher, FetchResult
+from newsradar.errors import NewsradarError
 from newsradar.events import RawItem
 from newsradar.store import Store
 
@@ -52,6 +56,13 @@ class Batch:
     def flag(self, problem: str, n: int = 1) -> None:
         self.flagged[problem] += n
 
+    def seen_before(self, store: Store, item_id: str) -> bool:
+        """True, counted in ``skipped_seen``, when an earlier poll already emitted ``item_id``."""
+        if store.is_seen(self.source, item_id):
+            self.skipped_seen += 1
+            return True
+        return False
+
     def finalize(self, store: Store, now: datetime) -> None:
         """Mark the items seen and save the new validators. Call ONLY after the items are durably published.
 
@@ -70,3 +81,36 @@ class Batch:
         return (
             f"{self.source}: {state}, seen {self.skipped_seen}, dropped {dropped}, errors {len(self.errors)}"
         )
+
+
+def fetch_if_changed(
+    fetcher: Fetcher,
+    store: Store,
+    batch: Batch,
+    url: str,
+    *,
+    allowed_hosts: Sequence[str] = (),
+    check_robots: bool = False,
+) -> FetchResult | None:
+    """Conditional GET of a source's own ``url`` with the validators stored for it (the start of a poll).
+
+    Returns None, with ``batch.not_modified`` set, when the server answered 304. Raises TransientError /
+    PermanentError (logged here once) when the fetch fails: the runner backs the source off.
+    """
+    etag, last_modified = store.validators(batch.source, url)
+    try:
+        result = fetcher.get(
+            url,
+            source=batch.source,
+            etag=etag,
+            last_modified=last_modified,
+            allowed_hosts=allowed_hosts,
+            check_robots=check_robots,
+        )
+    except NewsradarError as exc:
+        logger.warning("%s", exc)
+        raise
+    if result.not_modified:
+        batch.not_modified = True
+        return None
+    return result

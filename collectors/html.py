@@ -16,11 +16,11 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from selectolax.lexbor import LexborNode as Node
 
-from collectors.batch import Batch
+from collectors.batch import Batch, fetch_if_changed
 from collectors.charset import decode_bytes
-from collectors.fetch import Fetcher
+from collectors.fetch import Fetcher, FetchResult
 from collectors.urls import canonical_url, host_of, item_id, same_site
-from newsradar.errors import ContentError, NewsradarError, PermanentError, TransientError
+from newsradar.errors import ContentError, PermanentError, TransientError
 from newsradar.events import RawItem
 from newsradar.settings import SourceSettings
 from newsradar.store import Store
@@ -55,14 +55,18 @@ def fetch_article(
     result = fetcher.get(url, source=source, allowed_hosts=allowed_hosts, check_robots=True)
     if result.content_type not in _HTML_TYPES:
         raise ContentError(f"{source}: {url} is {result.content_type}, not an HTML page")
-    decoded = decode_bytes(
+    return result.url, _page_text(result, source, url, encoding)
+
+
+def _page_text(result: FetchResult, source: str, url: str, encoding: str | None) -> str:
+    """The fetched page decoded (header, meta or sniffed charset; ``encoding`` from config wins)."""
+    return decode_bytes(
         result.body,
         http_charset=result.declared_charset,
         kind="html",
         forced=encoding,
         where=f"{source}: {url}",
-    )
-    return result.url, decoded.text
+    ).text
 
 
 def _link(node: Node) -> tuple[str, str] | None:
@@ -124,29 +128,12 @@ class HtmlCollector:
         """
         src = self.source
         batch = Batch(src.name)
-        etag, last_modified = self._store.validators(src.name, src.url)
-        try:
-            result = self._fetcher.get(
-                src.url,
-                source=src.name,
-                etag=etag,
-                last_modified=last_modified,
-                allowed_hosts=src.allowed_hosts,
-                check_robots=True,
-            )
-        except NewsradarError as exc:
-            logger.warning("%s", exc)
-            raise
-        if result.not_modified:
-            batch.not_modified = True
+        result = fetch_if_changed(
+            self._fetcher, self._store, batch, src.url, allowed_hosts=src.allowed_hosts, check_robots=True
+        )
+        if result is None:
             return batch
-        page = decode_bytes(
-            result.body,
-            http_charset=result.declared_charset,
-            kind="html",
-            forced=src.encoding,
-            where=f"{src.name}: {src.url}",
-        ).text
+        page = _page_text(result, src.name, src.url, src.encoding)
         links = article_links(page, result.url, src.link_selector or "a")
         if not links:
             batch.error(f"{src.name}: link_selector {src.link_selector!r} matched no links on {result.url}")
@@ -177,8 +164,7 @@ class HtmlCollector:
                 continue
             canonical = canonical_url(url)
             ident = item_id(None, canonical)
-            if self._store.is_seen(src.name, ident):
-                batch.skipped_seen += 1
+            if batch.seen_before(self._store, ident):
                 continue
             fetched = self._article(batch, url, ident)
             if fetched is None:

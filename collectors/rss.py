@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 
-from collectors.batch import Batch
+from collectors.batch import Batch, fetch_if_changed
 from collectors.charset import decode_bytes, xml_as_utf8
 from collectors.fetch import Fetcher, FetchResult
 from collectors.html import fetch_article, plain_text
@@ -120,14 +120,8 @@ class RssCollector:
         """
         src = self.source
         batch = Batch(src.name)
-        etag, last_modified = self._store.validators(src.name, src.url)
-        try:
-            result = self._fetcher.get(src.url, source=src.name, etag=etag, last_modified=last_modified)
-        except NewsradarError as exc:
-            logger.warning("%s", exc)
-            raise
-        if result.not_modified:
-            batch.not_modified = True
+        result = fetch_if_changed(self._fetcher, self._store, batch, src.url)
+        if result is None:
             return batch
         parsed = self._parse(result, batch)
         feed_title = plain_text(parsed.feed.get("title")) or host_of(result.url)
@@ -221,8 +215,7 @@ class RssCollector:
                 repeats.append(guid or url)
                 continue
             ids.add(ident)
-            if self._store.is_seen(src.name, ident):
-                batch.skipped_seen += 1
+            if batch.seen_before(self._store, ident):
                 continue
             body = _body(entry)
             title = plain_text(entry.get("title")) or plain_text(body)[:100]
