@@ -13,7 +13,6 @@ import io
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -25,6 +24,7 @@ from collectors.charset import decode_bytes, xml_as_utf8
 from collectors.fetch import Fetcher, FetchResult
 from collectors.html import fetch_article, plain_text
 from collectors.urls import canonical_url, host_of, item_id, looks_like_url
+from newsradar.dates import parse_time
 from newsradar.errors import ContentError, NewsradarError
 from newsradar.events import RawItem
 from newsradar.settings import SourceSettings
@@ -36,36 +36,13 @@ MAX_ITEMS_PER_POLL = 500
 FUTURE_SLACK = timedelta(days=1)
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 _ENTITY_DECL_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
-_DOTTED_DATE = re.compile(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})")
 _AGGREGATOR_HOSTS = ("news.google.", "news.naver.", "news.daum.")
-
-
-def parse_feed_time(raw: str | None, zone: ZoneInfo) -> datetime | None:
-    """A feed date (RFC 822 or ISO 8601, Korean dotted dates too) as an aware datetime; naive → ``zone``."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    when: datetime | None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        when = None
-    if when is None:
-        iso = _DOTTED_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", text)
-        try:
-            when = datetime.fromisoformat(iso)
-        except ValueError:
-            return None
-    if when.tzinfo is None:
-        # RFC 5322: "-0000" means UTC with no local zone known; a missing or unknown zone (e.g. KST) is local.
-        when = when.replace(tzinfo=UTC if text.endswith("-0000") else zone)
-    return when
 
 
 def _entry_time(entry: Any, zone: ZoneInfo) -> datetime | None:
     # dict.get: FeedParserDict.get("updated") falls back to "published" with a DeprecationWarning.
     for key in ("published", "updated", "created"):
-        when = parse_feed_time(dict.get(entry, key), zone)
+        when = parse_time(dict.get(entry, key), zone)
         if when is not None:
             return when
     for key in ("published_parsed", "updated_parsed", "created_parsed"):

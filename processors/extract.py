@@ -13,16 +13,14 @@ import html as html_lib
 import logging
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
+from newsradar.dates import SEOUL, parse_time
 from newsradar.events import Article, RawItem
 
 logger = logging.getLogger(__name__)
-
-SEOUL = ZoneInfo("Asia/Seoul")
 
 # Body containers of Korean portals and CMSs, most specific first. <article> comes last: on many sites it
 # also wraps the related-news lists, so trafilatura is tried before it.
@@ -276,19 +274,6 @@ def page_title(tree: LexborHTMLParser, fallback: str, outlet: str = "") -> str:
     return fallback
 
 
-def parse_page_time(text: str) -> datetime | None:
-    """An ISO 8601 time from a meta tag or <time>; a time without a zone is taken as Asia/Seoul."""
-    value = text.strip()
-    if not value:
-        return None
-    value = re.sub(r"^(\d{4})[./](\d{2})[./](\d{2})", r"\1-\2-\3", value)
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=SEOUL)
-
-
 def korean_page_time(text: str) -> datetime | None:
     """The first '기사입력 2024/12/03 [13:57]'-style publication time in page text, in Asia/Seoul."""
     for m in _KOREAN_DATE.finditer(text):
@@ -308,12 +293,13 @@ def korean_page_time(text: str) -> datetime | None:
 
 
 def page_published(tree: LexborHTMLParser, page_text: str) -> datetime | None:
+    """The first publication meta tag or <time> that parses (no zone: Asia/Seoul), else the page text's."""
     for selector in _PUBLISHED_META:
-        when = parse_page_time(_meta(tree, selector))
+        when = parse_time(_meta(tree, selector), SEOUL)
         if when:
             return when
     for node in tree.css("time[datetime]"):
-        when = parse_page_time(node.attributes.get("datetime") or "")
+        when = parse_time(node.attributes.get("datetime"), SEOUL)
         if when:
             return when
     return korean_page_time(page_text)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collectors.fetch import Fetcher
-from collectors.rss import RssCollector, parse_feed_time
+from collectors.rss import RssCollector
 from collectors.urls import canonical_url, item_id
 from newsradar.errors import ContentError
 from newsradar.settings import SourceSettings
@@ -102,20 +102,6 @@ def test_atom_naive_times_take_the_source_timezone(
     other_zone = collector(http_server, fetcher, store, "/atom", name="utc-src", timezone="UTC").collect(now)
     ess_utc = next(i for i in other_zone.items if "ESS" in i.title)
     assert ess_utc.published_at == datetime(2025, 5, 16, 14, 10, 20, tzinfo=UTC)
-
-
-def test_parse_feed_time_formats() -> None:
-    assert parse_feed_time("Sat, 03 Apr 2010 21:15:06 +0900", SEOUL) == datetime(
-        2010, 4, 3, 21, 15, 6, tzinfo=SEOUL
-    )
-    assert parse_feed_time("2024.12.03 13:57", SEOUL) == datetime(2024, 12, 3, 13, 57, tzinfo=SEOUL)
-    assert parse_feed_time("Tue, 03 Dec 2024 13:57:00 KST", SEOUL) == datetime(
-        2024, 12, 3, 13, 57, tzinfo=SEOUL
-    )
-    assert parse_feed_time("Tue, 03 Dec 2024 04:57:00 -0000", SEOUL) == datetime(
-        2024, 12, 3, 4, 57, tzinfo=UTC
-    )
-    assert parse_feed_time("", SEOUL) is None and parse_feed_time("어제", SEOUL) is None
 
 
 def test_missing_and_future_dates(
