@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -17,6 +18,28 @@ from tests.collectors.conftest import small_settings
 from tests.servers.http import HttpServer, gzip_bomb, repeat_bytes
 
 PAGE = "<html><body><p>포항 이차전지 특화단지</p></body></html>".encode()
+
+
+@pytest.fixture
+def fetcher_with() -> Iterator[Callable[..., Fetcher]]:
+    """Makes Fetchers on ``small_settings(**overrides)``; all are closed at teardown."""
+    made: list[Fetcher] = []
+
+    def make(**overrides: object) -> Fetcher:
+        made.append(Fetcher(small_settings(**overrides)))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def run_all(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for all of them."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_plain_get_sends_our_user_agent_and_reports_headers(
@@ -70,14 +93,12 @@ def test_100_mb_streamed_body_hits_the_cap(http_server: HttpServer, fetcher: Fet
     assert http_server.requests[0].path == "/huge"
 
 
-def test_declared_content_length_over_the_cap_is_refused_before_reading(http_server: HttpServer) -> None:
+def test_declared_content_length_over_the_cap_is_refused_before_reading(
+    http_server: HttpServer, fetcher_with: Callable[..., Fetcher]
+) -> None:
     http_server.add("/big", b"x" * 300_000)
-    client = Fetcher(small_settings(max_bytes=100_000))
-    try:
-        with pytest.raises(ContentError, match="Content-Length 300000"):
-            client.get(http_server.url("/big"), source="t")
-    finally:
-        client.close()
+    with pytest.raises(ContentError, match="Content-Length 300000"):
+        fetcher_with(max_bytes=100_000).get(http_server.url("/big"), source="t")
 
 
 def test_gzip_bomb_is_refused_by_the_decompressed_cap(http_server: HttpServer, fetcher: Fetcher) -> None:
@@ -88,14 +109,10 @@ def test_gzip_bomb_is_refused_by_the_decompressed_cap(http_server: HttpServer, f
         fetcher.get(http_server.url("/bomb"), source="t")
 
 
-def test_gzip_within_the_cap_passes(http_server: HttpServer) -> None:
+def test_gzip_within_the_cap_passes(http_server: HttpServer, fetcher_with: Callable[..., Fetcher]) -> None:
     body = b"a" * 900_000
     http_server.add("/ok", gzip.compress(body), headers={"Content-Encoding": "gzip"})
-    client = Fetcher(small_settings(max_bytes=900_000))
-    try:
-        assert client.get(http_server.url("/ok"), source="t").body == body
-    finally:
-        client.close()
+    assert fetcher_with(max_bytes=900_000).get(http_server.url("/ok"), source="t").body == body
 
 
 def test_dripping_server_is_cut_off_by_the_total_deadline(http_server: HttpServer, fetcher: Fetcher) -> None:
@@ -115,14 +132,13 @@ def test_server_dripping_its_headers_is_cut_off_by_the_total_deadline(
         fetcher.get(http_server.url("/slow-head"), source="t")
 
 
-def test_server_that_never_answers_gives_a_read_timeout(http_server: HttpServer) -> None:
+def test_server_that_never_answers_gives_a_read_timeout(
+    http_server: HttpServer, fetcher_with: Callable[..., Fetcher]
+) -> None:
     http_server.add("/silent", never_answer=True)
-    client = Fetcher(small_settings(read_timeout=0.5, total_timeout=5.0))
-    try:
-        with pytest.raises(TransientError, match="timed out"):
-            client.get(http_server.url("/silent"), source="t")
-    finally:
-        client.close()
+    client = fetcher_with(read_timeout=0.5, total_timeout=5.0)
+    with pytest.raises(TransientError, match="timed out"):
+        client.get(http_server.url("/silent"), source="t")
 
 
 def test_connection_refused_is_transient(fetcher: Fetcher) -> None:
@@ -254,19 +270,18 @@ def test_robots_txt_server_error_is_transient(http_server: HttpServer, fetcher: 
     assert http_server.hits("/x") == 0
 
 
-def test_respect_robots_false_skips_the_check(http_server: HttpServer) -> None:
+def test_respect_robots_false_skips_the_check(http_server: HttpServer, fetcher_with: Callable[..., Fetcher]) -> None:
     http_server.robots("User-agent: *\nDisallow: /\n")
     http_server.add("/x", PAGE)
-    client = Fetcher(small_settings(respect_robots=False))
-    try:
-        assert client.get(http_server.url("/x"), source="t", check_robots=True).body == PAGE
-    finally:
-        client.close()
+    client = fetcher_with(respect_robots=False)
+    assert client.get(http_server.url("/x"), source="t", check_robots=True).body == PAGE
 
 
-def test_per_host_concurrency_limit_holds_across_threads(http_server: HttpServer) -> None:
+def test_per_host_concurrency_limit_holds_across_threads(
+    http_server: HttpServer, fetcher_with: Callable[..., Fetcher]
+) -> None:
     http_server.add("/slow", PAGE, delay=0.2)
-    client = Fetcher(small_settings(per_host_concurrency=1))
+    client = fetcher_with(per_host_concurrency=1)
     errors: list[Exception] = []
 
     def worker() -> None:
@@ -275,32 +290,16 @@ def test_per_host_concurrency_limit_holds_across_threads(http_server: HttpServer
         except Exception as exc:  # noqa: BLE001 - a worker thread's failure is collected and asserted below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        client.close()
+    run_all([threading.Thread(target=worker) for _ in range(4)])
     assert not errors and http_server.hits("/slow") == 4
     assert http_server.max_in_flight == 1
 
 
-def test_two_slots_per_host_allow_overlap(http_server: HttpServer) -> None:
+def test_two_slots_per_host_allow_overlap(http_server: HttpServer, fetcher_with: Callable[..., Fetcher]) -> None:
     http_server.add("/slow", PAGE, delay=0.3)
-    client = Fetcher(small_settings(per_host_concurrency=2))
-    threads = [
-        threading.Thread(target=client.get, args=(http_server.url("/slow"),), kwargs={"source": "t"})
-        for _ in range(2)
-    ]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        client.close()
+    client = fetcher_with(per_host_concurrency=2)
+    url = http_server.url("/slow")
+    run_all([threading.Thread(target=client.get, args=(url,), kwargs={"source": "t"}) for _ in range(2)])
     assert http_server.max_in_flight == 2
 
 

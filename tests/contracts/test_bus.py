@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -59,9 +59,12 @@ class Buses:
     def kind(self) -> str:
         return str(self.spec["kind"])
 
-    def open(self) -> Bus:
+    def open(self, partitions: int | None = None) -> Bus:
+        """A new bus object on this test's storage; with ``partitions``, TOPIC is ensured with that many."""
         bus = open_bus(self.spec)
         self.opened.append(bus)
+        if partitions is not None:
+            bus.ensure_topics({TOPIC: partitions})
         return bus
 
     def member(self, bus: Bus, group: str, topics: str | list[str] = TOPIC) -> Consumer:
@@ -76,21 +79,26 @@ class Buses:
             bus.close()
 
 
+def kafka_spec(bootstrap: str, name: str, timeout: float = 20.0) -> dict[str, Any]:
+    """A fresh topic/group prefix on the shared broker, with the short group timings of this suite."""
+    return {
+        "kind": "kafka",
+        "bootstrap": bootstrap,
+        "prefix": f"{name}-{uuid.uuid4().hex[:10]}.",
+        "session_timeout_ms": 3000,
+        "heartbeat_interval_ms": 500,
+        "max_poll_interval_ms": 20_000,
+        "timeout": timeout,
+    }
+
+
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
 def buses(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Buses]:
     if request.param == "embedded":
         spec: dict[str, Any] = {"kind": "embedded", "path": str(tmp_path / "bus.db"), "session_timeout": 1.0}
     else:
         broker = request.getfixturevalue("kafka_broker")  # the broker starts only for these tests
-        spec = {
-            "kind": "kafka",
-            "bootstrap": broker.bootstrap,
-            "prefix": f"contract-{uuid.uuid4().hex[:10]}.",
-            "session_timeout_ms": 3000,
-            "heartbeat_interval_ms": 500,
-            "max_poll_interval_ms": 20_000,
-            "timeout": 20.0,
-        }
+        spec = kafka_spec(broker.bootstrap, "contract")
     made = Buses(spec)
     try:
         yield made
@@ -111,6 +119,11 @@ def item(batch: str, n: int) -> RawItem:
         published_at=datetime(2025, 5, 15, 9, n % 60, tzinfo=KST),
         guid=f"{batch}-{n}",
     )
+
+
+def publish_items(bus: Bus, batch: str, count: int, keys: Sequence[str] = ("k",)) -> None:
+    """``item(batch, n)`` for n in range(count) to TOPIC in one publish_many, keyed in turn by ``keys``."""
+    bus.publish_many(TOPIC, [(keys[n % len(keys)], item(batch, n)) for n in range(count)])
 
 
 def drain(consumer: Consumer, want: int, timeout: float = 30.0) -> list[Delivery]:
@@ -152,8 +165,7 @@ def alternate(
 
 
 def test_events_survive_the_round_trip(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 1})
+    bus = buses.open(partitions=1)
     raw = item("round", 1)
     article = Article(
         id=raw.id,
@@ -189,9 +201,8 @@ def test_events_survive_the_round_trip(buses: Buses) -> None:
 
 
 def test_poll_returns_at_most_max_records(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 1})
-    bus.publish_many(TOPIC, [("k", item("max", n)) for n in range(7)])
+    bus = buses.open(partitions=1)
+    publish_items(bus, "max", 7)
     consumer = buses.member(bus, "small-polls")
     seen: list[Delivery] = []
     deadline = time.monotonic() + 30
@@ -235,7 +246,7 @@ def _child(spec: dict[str, Any], mode: str, arg: str) -> subprocess.Popen[str]:
 
 
 def test_publish_is_durable_once_it_returns(buses: Buses) -> None:
-    buses.open().ensure_topics({TOPIC: 2})
+    buses.open(partitions=2)
     child = _child(buses.spec, "publish", "6")
     _, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
@@ -245,8 +256,7 @@ def test_publish_is_durable_once_it_returns(buses: Buses) -> None:
 
 
 def test_order_per_key_holds_across_partitions(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 4})
+    bus = buses.open(partitions=4)
     keys = [f"outlet-{k}" for k in range(12)]
     sent = [(keys[n % len(keys)], item("order", n)) for n in range(120)]
     for start in range(0, len(sent), 25):  # batches and single publishes interleave keys the same way
@@ -268,9 +278,8 @@ def test_order_per_key_holds_across_partitions(buses: Buses) -> None:
 
 
 def test_uncommitted_deliveries_come_back_after_a_restart(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 1})
-    bus.publish_many(TOPIC, [("k", item("restart", n)) for n in range(10)])
+    bus = buses.open(partitions=1)
+    publish_items(bus, "restart", 10)
 
     first = buses.member(bus, "restart")
     got = drain(first, 10)
@@ -286,9 +295,8 @@ def test_uncommitted_deliveries_come_back_after_a_restart(buses: Buses) -> None:
 
 
 def test_committing_a_later_delivery_commits_the_earlier_ones(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 1})
-    bus.publish_many(TOPIC, [("k", item("later", n)) for n in range(10)])
+    bus = buses.open(partitions=1)
+    publish_items(bus, "later", 10)
     first = buses.member(bus, "later")
     got = drain(first, 10)
     first.commit([got[6]])
@@ -297,9 +305,8 @@ def test_committing_a_later_delivery_commits_the_earlier_ones(buses: Buses) -> N
 
 
 def test_two_groups_each_see_every_event(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 3})
-    bus.publish_many(TOPIC, [(f"k{n % 5}", item("groups", n)) for n in range(30)])
+    bus = buses.open(partitions=3)
+    publish_items(bus, "groups", 30, keys=[f"k{k}" for k in range(5)])
     alerts, digest = buses.member(bus, "alerts"), buses.member(bus, "digest")
     got = alternate([alerts, digest], lambda r: all(len(x) >= 30 for x in r))
     expected = sorted(f"groups-{n}" for n in range(30))
@@ -308,12 +315,10 @@ def test_two_groups_each_see_every_event(buses: Buses) -> None:
 
 
 def test_group_members_split_partitions_and_hand_over_on_close(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 4})
-    keys = [f"outlet-{k}" for k in range(8)]
+    bus = buses.open(partitions=4)
 
     def publish(batch: str) -> set[str]:
-        bus.publish_many(TOPIC, [(keys[n % 8], item(batch, n)) for n in range(40)])
+        publish_items(bus, batch, 40, keys=[f"outlet-{k}" for k in range(8)])
         return {f"{batch}-{n}" for n in range(40)}
 
     def covers(batch: set[str]) -> Callable[[list[list[Delivery]]], bool]:
@@ -346,9 +351,8 @@ def test_group_members_split_partitions_and_hand_over_on_close(buses: Buses) -> 
 
 
 def test_a_killed_member_s_uncommitted_deliveries_move_to_the_group(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 1})
-    bus.publish_many(TOPIC, [("k", item("crash", n)) for n in range(5)])
+    bus = buses.open(partitions=1)
+    publish_items(bus, "crash", 5)
     child = _child(buses.spec, "consume", "crashy")
     try:
         line = child.stdout.readline() if child.stdout else ""
@@ -361,11 +365,9 @@ def test_a_killed_member_s_uncommitted_deliveries_move_to_the_group(buses: Buses
 
 
 def test_existing_topics_keep_their_partition_count(buses: Buses) -> None:
-    bus = buses.open()
-    bus.ensure_topics({TOPIC: 3})
-    later = buses.open()
-    later.ensure_topics({TOPIC: 6})
-    later.publish_many(TOPIC, [(f"key-{n}", item("parts", n)) for n in range(40)])
+    bus = buses.open(partitions=3)
+    later = buses.open(partitions=6)
+    publish_items(later, "parts", 40, keys=[f"key-{k}" for k in range(40)])
     partitions = {d.partition for d in drain(buses.member(bus, "parts"), 40)}
     assert partitions <= {0, 1, 2} and len(partitions) > 1
 
@@ -383,17 +385,10 @@ def test_kafka_unreachable_broker_is_a_transient_error_naming_it() -> None:
 
 @pytest.mark.kafka
 def test_kafka_acked_events_and_commits_survive_a_broker_crash(kafka_broker: Any) -> None:
-    bus = KafkaBus(
-        kafka_broker.bootstrap,
-        topic_prefix=f"crash-{uuid.uuid4().hex[:10]}.",
-        timeout=60.0,
-        session_timeout_ms=3000,
-        heartbeat_interval_ms=500,
-        max_poll_interval_ms=20_000,
-    )
+    bus = open_bus(kafka_spec(kafka_broker.bootstrap, "crash", timeout=60.0))
     try:
         bus.ensure_topics({TOPIC: 1})
-        bus.publish_many(TOPIC, [("k", item("broker", n)) for n in range(5)])
+        publish_items(bus, "broker", 5)
         with bus.consumer(TOPIC, "stage") as consumer:
             consumer.commit(drain(consumer, 5)[:2])
         kafka_broker.restart(hard=True)  # SIGKILL: no clean shutdown, no final flush

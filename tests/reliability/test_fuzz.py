@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -127,9 +127,17 @@ def _collect(pipe: Pipe, body: bytes, content_type: str) -> Batch | None:
         pipe.server.remove(path)
 
 
-def _record(scorecard: Card, case: str, expected: str, stats: Stats, failure: BaseException | None) -> None:
-    observed = stats.describe() if failure is None else f"FAILED after {stats.examples} examples: {failure!r}"[:300]
-    scorecard.record(case, expected, observed, lost=stats.lost, doubled=stats.doubled)
+def run_recorded(check: Callable[[], None], stats: Stats, scorecard: Card, case: str, expected: str) -> None:
+    """Run the hypothesis test ``check``; its figures go on the scorecard whether it passes or fails."""
+    failure: BaseException | None = None
+    try:
+        check()
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        observed = stats.describe() if failure is None else f"FAILED after {stats.examples} examples: {failure!r}"[:300]
+        scorecard.record(case, expected, observed, lost=stats.lost, doubled=stats.doubled)
 
 
 def test_random_bytes_as_a_feed(pipe: Pipe, scorecard: Card) -> None:
@@ -153,15 +161,8 @@ def test_random_bytes_as_a_feed(pipe: Pipe, scorecard: Card) -> None:
             stats.items += len(batch.items)
         stats.timed(started)
 
-    failure = None
-    try:
-        check()
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        _record(scorecard, "fuzz: random bytes as a feed", "no unhandled exception; bounded time per example",
-                stats, failure)
+    run_recorded(check, stats, scorecard, "fuzz: random bytes as a feed",
+                 "no unhandled exception; bounded time per example")
 
 
 @st.composite
@@ -225,16 +226,9 @@ def test_random_feeds(clean: bool, pipe: Pipe, scorecard: Card) -> None:
         stats.timed(started)
         assert not missing and len(ids) == len(set(ids)), (missing, [i.title for i in batch.items])
 
-    failure = None
-    try:
-        check()
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        _record(scorecard, f"fuzz: random {'well-formed' if clean else 'messy'} feeds",
-                "no unhandled exception; bounded time; " + ("every entry naming 포항 matched and grouped, "
-                "none twice" if clean else "no item emitted twice"), stats, failure)
+    run_recorded(check, stats, scorecard, f"fuzz: random {'well-formed' if clean else 'messy'} feeds",
+                 "no unhandled exception; bounded time; " + ("every entry naming 포항 matched and grouped, "
+                 "none twice" if clean else "no item emitted twice"))
 
 
 TAGS = ["p", "div", "span", "a", "b", "article", "section", "table", "td", "li", "ul", "h1", "script", "style",
@@ -282,12 +276,5 @@ def test_random_html_pages(pipe: Pipe, scorecard: Card) -> None:
         stats.items += 1
         stats.timed(started)
 
-    failure = None
-    try:
-        check()
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        _record(scorecard, "fuzz: random HTML pages (and bytes served as HTML)",
-                "no unhandled exception; bounded time per page", stats, failure)
+    run_recorded(check, stats, scorecard, "fuzz: random HTML pages (and bytes served as HTML)",
+                 "no unhandled exception; bounded time per page")
