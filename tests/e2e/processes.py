@@ -14,6 +14,14 @@ from tests.servers.slack import TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def newsradar(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run ``newsradar ARGS`` to completion (5-minute cap), output captured; ``env`` adds to os.environ."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsradar.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def start(config: Path, *args: str, name: str = "run") -> subprocess.Popen:
     """Start ``newsradar --config CONFIG run ARGS``; its log goes to a file beside the config."""
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}

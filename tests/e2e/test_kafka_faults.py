@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, Item, rss
-from tests.e2e.processes import output, start, stop, wait_for
+from tests.e2e.processes import newsradar, output, start, stop, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -61,8 +61,6 @@ def _check_exactly_once(slack_server, smtp_server, config: Path) -> None:
     story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
     assert len(messages) == EXPECTED, [m.text[:50] for m in messages]
     assert len(set(story_ids)) == EXPECTED and len(slack_server.posts) == EXPECTED  # zero lost, zero doubled
-    from tests.core.test_cli import newsradar
-
     result = newsradar("--config", str(config), "digest", "--send")
     assert result.returncode == 0, result.stderr
     assert len(smtp_server.messages) == 1
