@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -72,6 +74,19 @@ class Store:
             except sqlite3.Error as exc:
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several writes as one (BEGIN IMMEDIATE … COMMIT); a failure rolls back and is a StateError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
+
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
@@ -96,17 +111,8 @@ class Store:
 
     def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
         """Remember these ids; called only after the items are durably on the bus."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", [(source, i, _ts(when)) for i in item_ids]
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
+        with self._transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", [(source, i, _ts(when)) for i in item_ids])
 
     def prune_seen(self, older_than: timedelta, now: datetime) -> int:
         """Forget seen ids older than the retention (by time, not by count)."""
@@ -126,21 +132,14 @@ class Store:
         """Store the story and the membership of ``article_id`` in one transaction."""
         relevant_at = _ts(now) if story.terms else None
         payload = events.encode(story).decode("utf-8")
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute(
-                    """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
-                       ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
-                       copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
-                    (story.id, payload, _ts(story.first_seen), relevant_at, _ts(now), story.copies),
-                )
-                self._conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise StateError(f"state store {self.path}: write failed: {exc}") from exc
+        with self._transaction() as conn:
+            conn.execute(
+                """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
+                   copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
+                (story.id, payload, _ts(story.first_seen), relevant_at, _ts(now), story.copies),
+            )
+            conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
 
     def claim_grouping(self, writer: str) -> bool:
         """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
