@@ -51,12 +51,7 @@ def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
     """A readable Korean alert in plain text."""
     lead = story.lead
     kind = "보도 매체 증가" if update else "새 기사"
-    spans = fmt.valid_spans(story.snippet, story.highlights, story.id)
-    snippet, pos = "", 0
-    for start, end in spans:
-        snippet += story.snippet[pos:start] + "【" + story.snippet[start:end] + "】"
-        pos = end
-    snippet += story.snippet[pos:]
+    snippet = fmt.marked(story.snippet, fmt.valid_spans(story.snippet, story.highlights, story.id))
     outlets = ", ".join(plain(o) for o in story.outlets) or plain(lead.outlet)
     lines = [
         f"[newsradar] {kind} · 키워드: {', '.join(story.terms) or '-'} · {channel}",

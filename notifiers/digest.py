@@ -204,11 +204,7 @@ class DigestMailer:
         lead = story.lead
         raw = story.snippet[: fmt.SNIPPET_CHARS]
         spans = fmt.valid_spans(raw, story.highlights, story.id)
-        marked, pos = "", 0
-        for start, end in spans:  # the text part marks matches 【like this】
-            marked += raw[pos:start] + "【" + raw[start:end] + "】"
-            pos = end
-        snippet = fmt.one_line(fmt.strip_bidi(marked + raw[pos:]))
+        snippet = fmt.one_line(fmt.strip_bidi(fmt.marked(raw, spans)))  # the text part marks matches 【like this】
         return {
             "headline": fmt.one_line(fmt.strip_bidi(lead.title))[: fmt.HEADLINE_CHARS] or "(제목 없음)",
             "url": fmt.http_url(lead.url),

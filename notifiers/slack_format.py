@@ -1,6 +1,6 @@
 """Turn a Story into a safe Slack message: escaped mrkdwn blocks within Slack's limits, plus routing.
 
-The plain-text helpers (one_line, strip_bidi, local_time, http_url, valid_spans) serve every notifier.
+The plain-text helpers (one_line, strip_bidi, local_time, http_url, valid_spans, marked) serve every notifier.
 
 Article text is hostile input: it must not ping (<!channel>), link (<https://evil|click>), restyle
 (*bold*) or reorder (RTL overrides) anything, so every piece goes through ``safe_inline``.
@@ -167,6 +167,15 @@ def valid_spans(text: str, spans: Sequence[tuple[int, int]], story_id: str = "?"
         log.warning("story %s: %d highlight span(s) outside the snippet (%d chars) or overlapping; shown unbolded",
                     story_id, dropped, len(text))
     return good
+
+
+def marked(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with each span (sorted, non-overlapping: see valid_spans) set in 【】, for plain-text readers."""
+    out, pos = "", 0
+    for start, end in spans:
+        out += text[pos:start] + "【" + text[start:end] + "】"
+        pos = end
+    return out + text[pos:]
 
 
 def channels_for(story: Story, slack: SlackSettings, rules: Sequence[RuleSettings]) -> list[str]:
