@@ -57,7 +57,7 @@ def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
         f"[newsradar] {kind} · 키워드: {', '.join(story.terms) or '-'} · {channel}",
         f"제목: {plain(lead.title)[: fmt.HEADLINE_CHARS] or '(제목 없음)'}",
         f"매체: {plain(lead.outlet) or '매체 미상'} · {fmt.local_time(lead.published_at, zone)}",
-        f"링크: {fmt.http_url(lead.url) or '(없음)'}",
+        f"링크: {fmt.reader_url(lead.url) or '(없음)'}",
     ]
     if snippet:
         lines.append(f"요약: {plain(snippet)[: fmt.SNIPPET_CHARS]}")

@@ -207,7 +207,7 @@ class DigestMailer:
         snippet = fmt.one_line(fmt.strip_bidi(fmt.marked(raw, spans)))  # the text part marks matches 【like this】
         return {
             "headline": fmt.one_line(fmt.strip_bidi(lead.title))[: fmt.HEADLINE_CHARS] or "(제목 없음)",
-            "url": fmt.http_url(lead.url),
+            "url": fmt.reader_url(lead.url),
             "carried": story.carried_by,
             "outlets": [fmt.one_line(fmt.strip_bidi(o)) for o in story.outlets] or [lead.outlet],
             "published": fmt.local_time(lead.published_at or story.first_seen, self._settings.timezone),

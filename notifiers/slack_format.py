@@ -1,6 +1,7 @@
 """Turn a Story into a safe Slack message: escaped mrkdwn blocks within Slack's limits, plus routing.
 
-The plain-text helpers (one_line, strip_bidi, local_time, http_url, valid_spans, marked) serve every notifier.
+The plain-text helpers (one_line, strip_bidi, local_time, http_url, reader_url, valid_spans, marked) serve every
+notifier.
 
 Article text is hostile input: it must not ping (<!channel>), link (<https://evil|click>), restyle
 (*bold*) or reorder (RTL overrides) anything, so every piece goes through ``safe_inline``.
@@ -93,12 +94,33 @@ def local_time(when: datetime | None, zone: str) -> str:
 
 def http_url(url: str) -> str | None:
     """The URL if it is a plausible http(s) link (no javascript:, no spaces or quotes), else None."""
+    return _link(url, local_files=False)
+
+
+def reader_url(url: str) -> str | None:
+    """Like http_url, but a local file:// URL (an offline source such as the demo's pages) is kept too.
+
+    For console alerts and digests, which are read as files or mail where a file link is at worst a dead
+    link; only offline sources (or a feed lying about its links) produce one. Slack does not link file URLs
+    and its readers are elsewhere, so Slack stays http(s). javascript:, data: and the rest stay refused, and
+    so does a file URL naming a host (file://server/share): opening one hands that server Windows credentials.
+    """
+    return _link(url, local_files=True)
+
+
+def _link(url: str, *, local_files: bool) -> str | None:
     url = one_line(strip_bidi(url))
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or len(url) > URL_CHARS:
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        usable = bool(parts.netloc)
+    else:
+        local = parts.netloc.lower() in ("", "localhost") and parts.path.startswith("/")
+        usable = local_files and scheme == "file" and local
+    if not usable or len(url) > URL_CHARS:
         return None
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
 

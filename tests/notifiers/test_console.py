@@ -42,6 +42,24 @@ def test_console_alert_is_printed_and_kept_as_a_file(
     assert capsys.readouterr().out == ""  # nothing printed twice, also after a restart
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("file:///srv/newsradar/demo/city/press-1203.html", "링크: file:///srv/newsradar/demo/city/press-1203.html"),
+        ("javascript:alert(1)", "링크: (없음)"),
+        ("file://attacker.example/share/a.html", "링크: (없음)"),
+    ],
+)
+def test_console_alert_shows_a_local_file_link_and_no_unsafe_one(
+    url: str, shown: str, tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The offline demo's HTML pages are file:// URLs: the reader is on this machine and can open them."""
+    sink = ConsoleAlerts(settings(tmp_path), store)
+    sink.add(update(make_story(url=url)))
+    sink.flush()
+    assert shown in capsys.readouterr().out.splitlines()
+
+
 def test_console_update_rewrites_the_file(tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     sink = ConsoleAlerts(settings(tmp_path), store)
     sink.add(update(make_story()))

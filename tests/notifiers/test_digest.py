@@ -241,3 +241,16 @@ def test_without_smtp_digests_are_files_once_per_day(
     assert "이차전지 대형 투자" in capsys.readouterr().out
     assert mailer(tmp_path, store, None).send_due(MORNING + timedelta(hours=1)) == []
     assert store.digest_state("2026-06-15", RECIPIENT) == "sent"
+
+
+def test_digest_links_local_files_but_not_unsafe_urls(tmp_path: Path, store: Store) -> None:
+    """An offline source's page (the demo's file:// pages) is linked; javascript: and file://host are not."""
+    night = MORNING - timedelta(hours=10)
+    local = "file:///srv/newsradar/demo/city/press-1203.html"
+    save(store, make_story("s-local", title="데모 시청 보도자료", url=local), night)
+    save(store, make_story("s-js", title="스크립트 링크", url="javascript:alert(1)"), night)
+    save(store, make_story("s-smb", title="원격 파일 링크", url="file://attacker.example/share/a.html"), night)
+    digest = mailer(tmp_path, store, None).build(RECIPIENT, MORNING)
+    assert f"   {local}\n" in digest.text and f'<a href="{local}"' in digest.html
+    for text in (digest.text, digest.html):
+        assert "javascript:" not in text and "attacker.example" not in text

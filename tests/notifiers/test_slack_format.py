@@ -117,6 +117,43 @@ def test_non_http_urls_are_not_linked(url: str, caplog: pytest.LogCaptureFixture
     assert "not a usable http(s) link" in caplog.text
 
 
+def test_a_local_file_url_is_not_a_slack_link() -> None:
+    """Slack readers are not on the machine that read the offline source: the headline stays unlinked."""
+    blocks = fmt.story_blocks(make_story(url="file:///srv/newsradar/demo/city/press-1203.html"), "Asia/Seoul")
+    assert "<" not in blocks[0]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://news.example.co.kr/a?b=1", "https://news.example.co.kr/a?b=1"),
+        ("file:///srv/demo/city/press-1203.html", "file:///srv/demo/city/press-1203.html"),
+        ("file://localhost/srv/demo/a.html", "file://localhost/srv/demo/a.html"),
+        ("file:///srv/데모/a b.html", "file:///srv/%EB%8D%B0%EB%AA%A8/a%20b.html"),
+    ],
+)
+def test_reader_url_keeps_http_and_local_files(url: str, shown: str) -> None:
+    assert fmt.reader_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(document.cookie)",
+        "data:text/html,<script>alert(1)</script>",
+        "ftp://x.example/a",
+        "not a url",
+        "https://",
+        "file://attacker.example/share/a.html",  # SMB: opening it would leak Windows credentials
+        "file:relative/a.html",
+        "file:///" + "a" * fmt.URL_CHARS,
+    ],
+)
+def test_reader_url_refuses_other_schemes_and_remote_files(url: str) -> None:
+    assert fmt.reader_url(url) is None and fmt.http_url(url) is None
+
+
 def test_url_characters_that_would_end_the_link_are_encoded() -> None:
     url = "https://news.example.co.kr/a?x=1&y=<b>|evil"
     assert fmt.safe_url(url) == "https://news.example.co.kr/a?x=1&amp;y=%3Cb%3E%7Cevil"
