@@ -98,6 +98,21 @@ _BREADCRUMB = re.compile(r"^[^>]{1,12}(\s*>\s*[^>]{1,12})+$")  # "뉴스 > 경�
 _DATE_LINE = re.compile(
     r"^\d{4}[.\-/]\s?\d{1,2}[.\-/]\s?\d{1,2}\.?\s*(\([월화수목금토일]\))?$"
 )  # "2024.05.06 (월)"
+# Page metadata: "등록일 2026-11-20 15:00", "작성자 : 기후에너지과", "작성일 2025.03.14 | 조회수 1,024". A line made
+# only of such fields is page furniture; a sentence that mentions 조회수 or 작성자 does not match as a whole.
+# Each field is an atomic group (?>…) and a name stops at the next label, so a near miss fails fast.
+_META_LABEL = r"(최초\s*)?(등록|작성|게시|수정|입력|승인|발행|배포|송고)|조회|추천|댓글|hits?|views?"
+_META_DATE = (
+    r"\d{4}\s*[.\-/년]\s*\d{1,2}\s*[.\-/월]\s*\d{1,2}\s*일?\.?(\s*\([월화수목금토일]\))?"
+    r"(\s*(오전|오후|AM|PM)?\s*\d{1,2}:\d{2}(:\d{2})?)?"
+)
+_META_NAME = rf"((?!{_META_LABEL})[가-힣A-Za-z0-9()·.])+"
+_META_FIELD = (
+    rf"(?>(최초\s*)?(등록|작성|게시|수정|입력|승인|발행|배포|송고)\s*(일시|일자|일|시간|시각)?\s*[:：]?\s*{_META_DATE}"
+    r"|(조회|추천|댓글)\s*수?\s*[:：]?\s*\d[\d,]*\s*(회|건)?|(hits?|views?)\s*[:：]?\s*\d[\d,]*"
+    rf"|(작성자|글쓴이|등록자|게시자)\s*[:：]?\s*{_META_NAME}( {_META_NAME})?)"
+)
+_META_LINE = re.compile(rf"{_META_FIELD}((?>\s*[|/,]?\s*){_META_FIELD})*", re.IGNORECASE)
 _BULLETS = "•·◦▪‧ "
 _PROMO = re.compile(r"^[▶►☞]\s*.{0,40}(앱|구독|다운|바로가기|클릭|제보|채널|카카오톡|네이버|유튜브|홈페이지)")
 _HEADING_TRIM = re.compile(r"^[\[\(【<■□▶►●◆◇▲△※|\s]+|[\]\)】>|\s]+$")
@@ -201,7 +216,11 @@ def _drop_line(line: str) -> bool:
         return True
     if len(line) <= 100 and (_EMAIL.search(line) and len(_EMAIL.sub("", line).strip()) < 40):
         return True  # a reporter's e-mail line
-    return len(line) <= 80 and bool(_BYLINE.search(line)) and not line.endswith(("다.", "다", "요."))
+    if line.endswith(("다.", "다", "요.")):
+        return False  # a sentence, even if it names a date or a 작성자
+    if len(line) <= 100 and _META_LINE.fullmatch(line):
+        return True  # only 등록일 / 작성자 / 조회수 fields
+    return len(line) <= 80 and bool(_BYLINE.search(line))
 
 
 def clean_lines(text: str, title: str = "") -> str:

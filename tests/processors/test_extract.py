@@ -105,6 +105,14 @@ CASES = {
         ("구름많음포항15.2℃", "흐림경주", "최신뉴스", "영일대 해수욕장", "분수쇼", "죽도시장", "무단전재",
          "발행인", "지역 | 경제", "기사승인", "최선경 기자"),
     ),
+    "cityhall_board_meta.html": Case(
+        "영일만 수소충전소 개소…시내버스 30대 충전 가능", datetime(2025, 3, 14, 9, 30, tzinfo=SEOUL),
+        ("하루 시내버스 30대를 충전할 수 있는 수소충전소를 열었다고 14일 밝혔다.",
+         "충전소 개소 영상의 조회수는 공개 사흘 만에 2만 회를 넘었다.",
+         "충전 예약 게시판의 글은 작성자 본인 확인을 거친 뒤에만 공개된다고 시는 설명했다."),
+        ("등록일", "수정일", "조회 152", "작성일", "조회수 :", "1,024", "기후에너지과", "입력 2025.03.14", "오전 9:30",
+         "본문 바로가기", "이전글", "산불 예방", "첨부파일", "All rights reserved"),
+    ),
 }
 # fmt: on
 
@@ -207,6 +215,31 @@ def test_real_naver_api_items_are_cleaned() -> None:
         for text in (article.title, article.text):
             assert not re.search(r"</?b>|&quot;|&amp;|&lt;|&gt;|&#\d+;", text), text
         assert article.title and article.text
+
+
+def test_page_metadata_lines_are_dropped_and_sentences_naming_them_are_kept() -> None:
+    """등록일/작성일/조회수/작성자 lines are board and CMS furniture; the story may still talk about them."""
+    story = "시는 수소충전소를 열고 시내버스 30대를 하루에 충전할 수 있게 됐다고 밝혔다. 충전소는 1년 동안 지었다."
+    furniture = [
+        "등록일 2026-11-20 15:00",
+        "작성자 : 기후에너지과",
+        "작성일 : 2025.03.14",
+        "조회수 : 1,024",
+        "• 조회 152",
+        "작성자 홍보담당관 | 작성일 2025.03.14 | 조회수 1,024회",
+        "작성일시 2024-05-06 14:10:20 조회 3",
+        "등록일 2024년 5월 6일 (월)",
+        "입력 2024.05.06. 오후 3:20",
+        "글쓴이 김하늘 | Hits: 1,234",
+    ]
+    sentences = [
+        "개소 영상의 조회수는 공개 사흘 만에 2만 회를 넘었다.",
+        "작성자 김모 씨는 경찰 조사에서 혐의를 인정했다.",
+        "등록일 기준으로 보면 신청자가 2024년보다 늘었다",
+        "조회 결과 3명이 더 확인됐다",
+    ]
+    kept = clean_lines("\n".join([story, *furniture, *sentences])).splitlines()
+    assert kept == [story, *sentences]
 
 
 def test_korean_publication_patterns() -> None:
