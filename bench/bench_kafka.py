@@ -14,6 +14,7 @@ Slack's one-message-per-second-per-channel pacing is set to 0 here (it would mea
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -31,39 +32,81 @@ sys.path.insert(0, str(ROOT))
 from newsradar.bus.base import RAW, STORIES  # noqa: E402
 from newsradar.bus.kafka import KafkaBus  # noqa: E402
 from newsradar.events import RawItem  # noqa: E402
-from tests.e2e.processes import start, stop  # noqa: E402
+from tests.e2e.processes import output, start, stop  # noqa: E402
 from tests.servers.kafka import KafkaBroker, _free_ports, ensure_jars  # noqa: E402
 from tests.servers.slack import SlackStandIn, serve_slack  # noqa: E402
 
-WORDS = ["배터리", "양극재", "전구체", "리튬", "니켈", "코발트", "음극재", "전해질", "분리막", "재활용", "수소", "연료전지", "반도체", "철강", "제철소", "항만", "물류", "관광", "축제", "조선", "해양", "바이오", "로봇", "인공지능", "데이터센터", "스마트팜", "신재생", "풍력", "태양광", "원전", "가속기", "대학", "연구소", "병원", "공항", "철도", "고속도로", "산단", "캠퍼스", "공장", "협약", "투자", "착공", "준공", "개소", "유치", "수출", "계약"]
+_SYLLABLES = [chr(c) for c in range(0xAC00, 0xD7A4, 5)]  # 2,234 Hangul syllables
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(3))
 
 
 def items(count: int, tag: str) -> list[RawItem]:
+    """``count`` relevant items that are all different stories (random words besides the watch term 포항).
+
+    Each must start its own story, so each is one Slack post: items built from one template would
+    rightly be grouped into a few stories, and then most of them would be edits, not posts.
+    """
     rng = random.Random(tag)
     out = []
     now = datetime.now(timezone.utc)
     for i in range(count):
-        words = rng.sample(WORDS, 6)
-        title = f"포항 {words[0]} {words[1]} {rng.randint(10, 99999)}건 [{tag}#{i:05d}]"
-        body = f"포항시는 {' '.join(words)} 관련 사업 {rng.randint(1, 999)}억 원 규모를 발표했다. 코드 {uuid.uuid4().hex}."
-        out.append(RawItem(id=f"{tag}-{i}", source="bench", outlet=f"매체{i % 17}", url=f"https://b/{tag}/{i}",
-                           canonical_url=f"https://b/{tag}/{i}", title=title, body=body, published_at=now,
-                           fetched_at=now))
+        title = f"포항 {' '.join(_word(rng) for _ in range(5))}"
+        body = f"포항 {' '.join(_word(rng) for _ in range(14))}."
+        out.append(
+            RawItem(
+                id=f"{tag}-{i}",
+                source="bench",
+                outlet=f"매체{i % 17}",
+                url=f"https://b/{tag}/{i}",
+                canonical_url=f"https://b/{tag}/{i}",
+                title=title,
+                body=body,
+                published_at=now,
+                fetched_at=now,
+            )
+        )
     return out
 
 
 def config(tmp: Path, bootstrap: str, prefix: str, slack: SlackStandIn) -> Path:
     data = {
         "state_dir": str(tmp / prefix),
-        "bus": {"kind": "kafka", "session_timeout": 6,
-                "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix,
-                          "partitions": {"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1}}},
+        "bus": {
+            "kind": "kafka",
+            "session_timeout": 6,
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "topic_prefix": prefix,
+                "partitions": {"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1},
+            },
+        },
         "slack": {"base_url": slack.base_url, "default_channel": "#bench", "min_interval": 0},
         "digest": {"time": "00:00", "misfire_grace": 0},
     }
     path = tmp / f"{prefix.strip('.')}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def _metadata(raw: object) -> dict | None:
+    """Message metadata as the stand-in received it (slack-sdk may send it as a JSON string)."""
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return raw if isinstance(raw, dict) else None
+
+
+def _wait_posts(slack: SlackStandIn, target: int, stall: float) -> None:
+    """Wait until the stand-in holds ``target`` posts, or none has arrived for ``stall`` seconds."""
+    seen, last = len(slack.posts), time.monotonic()
+    while seen < target and time.monotonic() - last < stall:
+        time.sleep(0.05)
+        if len(slack.posts) != seen:
+            seen, last = len(slack.posts), time.monotonic()
+    if seen < target:
+        print(f"  (stopped waiting: {seen}/{target} posts, none for {stall:.0f} s)", flush=True)
 
 
 def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: float) -> None:
@@ -76,29 +119,32 @@ def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: fl
         warm = items(5, "warm" + prefix)
         for item in warm:
             bus.publish(RAW, item.id, item)
-        deadline = time.monotonic() + 120
-        while len(slack.posts) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_posts(slack, len(warm), stall=120)
         base = len(slack.posts)
         sent: dict[str, float] = {}
         batch = items(count, "lat" + prefix)
         for item in batch:
-            sent[item.title.rsplit("[", 1)[1].rstrip("]")] = time.monotonic()
+            sent["s-" + item.id] = time.monotonic()  # a story is named after its first article
             bus.publish(RAW, item.id, item)
             time.sleep(1 / rate)
-        deadline = time.monotonic() + 300
-        while len(slack.posts) < base + count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_posts(slack, base + count, stall=60)
         received = {}
         for call in slack.posts[base:]:
-            text = str(call.params.get("text", ""))
-            for tag in sent:
-                if f"[{tag}]" in text:  # our tag survives escaping (no special characters)
-                    received[tag] = call.at
-                    break
+            story_id = ((_metadata(call.params.get("metadata")) or {}).get("event_payload") or {}).get("story_id")
+            if story_id in sent:
+                received.setdefault(story_id, call.at)
         lat = sorted((received[t] - sent[t]) * 1000 for t in received)
+        if not lat:
+            print("latency: no alert arrived; the roles' logs end with:")
+            for process in roles:
+                print(output(process, 1500))
+            return
         q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else lat * 99
-        print(f"latency publish → Slack stand-in over {len(lat)}/{count} items (published at {rate:.0f}/s):")
+        updates = len(slack.updates)
+        print(
+            f"latency publish → Slack stand-in over {len(lat)}/{count} items (published at {rate:.0f}/s; "
+            f"{len(slack.posts) - base} posts, {updates} edits seen):"
+        )
         print(f"  p50 {q[49]:.0f} ms   p90 {q[89]:.0f} ms   p99 {q[98]:.0f} ms   max {lat[-1]:.0f} ms")
     finally:
         for process in roles:
@@ -130,7 +176,9 @@ def throughput(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, proce
             got += len(reader.poll(1000, 0.5))
         elapsed = time.monotonic() - started
         rate = got / elapsed
-        print(f"throughput with {processors} processor instance(s): {got} items in {elapsed:.1f} s = {rate:.0f} items/s")
+        print(
+            f"throughput with {processors} processor instance(s): {got} items in {elapsed:.1f} s = {rate:.0f} items/s"
+        )
         return rate
     finally:
         for process in procs:

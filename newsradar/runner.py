@@ -117,6 +117,9 @@ class StageRunner:
         if not deliveries:
             return 0
         name = self.stage.name
+        # The batch's outputs are published together (one durable write per topic, in order) before the
+        # flush and the commit: a crash before the commit redelivers the batch, never loses an output.
+        by_topic: dict[str, list[tuple[str, Any]]] = {}
         for delivery in deliveries:
             self.metrics.count(name, "received")
             outputs = self._process(delivery)
@@ -124,12 +127,11 @@ class StageRunner:
                 continue
             if not outputs and not getattr(self.stage, "terminal", False):
                 self.metrics.count(name, "dropped")
-            by_topic: dict[str, list[tuple[str, Any]]] = {}
             for topic, key, event in outputs:
                 by_topic.setdefault(topic, []).append((key, event))
-            for topic, items in by_topic.items():
-                self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
-                self.metrics.count(name, "emitted", len(items))
+        for topic, items in by_topic.items():
+            self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
+            self.metrics.count(name, "emitted", len(items))
         flushed = True
         try:
             self._retry_transient(self.stage.flush, "flush")
