@@ -54,6 +54,7 @@ class Grouper:
         self._index = Index(window.total_seconds())
         self._lock = threading.Lock()
         self._store: GroupingStore | None = None
+        self._named: dict[str, int] = {}  # story id -> story number, for record()
         if path is not None:
             path = Path(path)
             if path.is_dir():
@@ -131,6 +132,10 @@ class Grouper:
         return self._index.sketch_of(feats.pool, SKETCH_K), len(feats.shingles)
 
     def _decide(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> int | None:
+        return model.choose_story(self._evidence(feats, sketch, size, t))
+
+    def _evidence(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> dict[int, model.StoryEvidence]:
+        """What the candidates found from the index say, story by story."""
         rarity = model.Rarity(self._index.freq, feats)
         words = feats.title | feats.body
         if len(sketch):  # a full text: its headline and rarest lead words (its copies are found by shingles)
@@ -139,27 +144,53 @@ class Grouper:
         keys = [h for h in words if not rarity.common(h)]
         slots = self._index.candidates(keys, sketch.tolist(), t, CANDIDATES)
         if not slots:
-            return None
+            return {}
         cols = self._index.gather(slots)
-        sketches = self._index.sketches(cols) if len(sketch) else []
-        inside = model.shares_inside(feats.shingles, sketches) if sketches and feats.shingles is not None else []
-        scores: dict[int, list[float]] = defaultdict(list)
-        full_text: dict[int, bool] = {}  # story -> some full-text member is a near-verbatim copy
+        sketches = len(sketch) > 0 and feats.shingles is not None  # the new article is a full text
+        inside = self._index.shares_inside(feats.shingles, cols) if sketches and feats.shingles is not None else []
+        evidence: dict[int, model.StoryEvidence] = defaultdict(model.StoryEvidence)
         for i, slot in enumerate(slots):
-            story = cols["story"][i]
+            ev = evidence[cols["story"][i]]
             if sketches and cols["n_sketch"][i]:
                 near = model.near_verbatim(size, cols["size"][i], inside[i])
                 if near and feats.outlet and feats.outlet == cols["outlet"][i]:
                     near = model.same_outlet_headlines(feats, self._index.stored(slot).title, rarity)
-                scores[story].append(1.0 if near else 0.0)
-                full_text[story] = full_text.get(story, False) or near
+                # A full text that copies none of a story's full texts is another article on the same topic.
+                ev.near = bool(ev.near) or near
             else:
                 other: Stored = self._index.stored(slot)
-                features = model.pair_features(feats, other, rarity, (t - other.t) / 3600)
-                scores[story].append(model.headline_probability(features))
-        # A full text that copies none of a story's full texts is another article on the same topic.
-        vetoed = {story for story, near in full_text.items() if not near}
-        return model.choose_story(scores, vetoed)
+                ev.add(other, model.pair_features(feats, other, rarity, (t - other.t) / 3600))
+        for ev in evidence.values():
+            ev.finish(feats, rarity, t)
+        return evidence
+
+    def explain(self, article: Article) -> dict[str, model.StoryEvidence]:
+        """The evidence ``assign`` would weigh for a new article, by story id; nothing is changed.
+
+        For fitting the model (bench/fit_grouping.py) and for answering "why did this join?".
+        """
+        with self._lock:
+            feats = self._features(article)
+            sketch, size = self._sketch(feats)
+            evidence = self._evidence(feats, sketch, size, _time_of(article))
+            return {self._index.story_id(story): ev for story, ev in evidence.items()}
+
+    def record(self, article: Article, story_id: str) -> None:
+        """Index ``article`` under a story decided elsewhere (a labelled replay), creating it if new.
+
+        In memory only: used to replay labelled data with the right stories, never by the pipeline.
+        """
+        with self._lock:
+            story = self._named.get(story_id)
+            if story is None or story >= self._index.stories or self._index.story_id(story) != story_id:
+                self._named = {self._index.story_id(s): s for s in range(self._index.stories)}  # renumbered
+                story = self._named.get(story_id)
+                if story is None:
+                    story = self._named[story_id] = self._index.new_story(story_id)
+            feats = self._features(article)
+            sketch, size = self._sketch(feats)
+            self._index.add(_id_hash(article.id), _time_of(article), story, feats, sketch, size)
+            self._compact()
 
     def _compact(self, force: bool = False) -> int:
         dropped = self._index.maybe_compact(force)

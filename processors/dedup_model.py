@@ -3,16 +3,21 @@
 Two regimes. Full texts (both sketched) are copies only when near-verbatim: the bottom-k shingle
 sketches estimate resemblance and containment, so trimmed, reordered or translated copies still
 match while two reports of different events never do, however similar their vocabulary. Headlines
-and snippets are scored by a logistic model over same-event evidence weighted by rarity (IDF over
-the window): weighted overlap of headline words, of in-word bigrams, of each headline inside the
-other item, of snippets, with penalties for distance in time and for coming from the same outlet.
-A story is joined when one member is a near-certain match, or when several members agree.
+and snippets are scored in two steps, both logistic models fitted by bench/fit_grouping.py on the
+labelled dev set. Each candidate member gets a pair score from same-event evidence weighted by
+rarity (IDF over the window): overlap of headline words, of in-word bigrams, of each headline inside
+the other item, of snippets, with penalties for distance in time and for coming from the same
+outlet. Each candidate story then gets a probability from what its members say together: the best
+pair score, whether several members agree, how much of the new headline the story's vocabulary
+covers (a reprint under a new headline matches the story better than any one member), and how old
+the story is (a follow-up days later is usually a new release on the same topic).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,10 +26,13 @@ from processors.dedup_text import Features
 
 PRIOR_DOCS = 20  # pseudo-documents added to the window size so early articles do not look unique
 COMMON_FLOOR, COMMON_SHARE = 64, 0.01  # a word in more articles than 64 + 1% of the window finds no candidates
-# Logistic weights, fitted once on labelled headline/snippet pairs (features below, in order).
-WEIGHTS = (-2.29, -10.24, 7.32, 20.15, 6.01, 12.80, -0.81, 1.42, -0.94, -0.56, -2.62, -0.49, -13.45)
-JOIN_BEST = 0.90  # a story is joined when its best member scores this ...
-JOIN_KTH, JOIN_K = 0.60, 4  # ... or when its JOIN_K-th best member scores this (many moderate matches)
+# Logistic weights of pair_features and story_features, in order: the output of bench/fit_grouping.py.
+# Fitted on dev.jsonl, so in-sample there; held-out figures are in the docstring of test_dev_set_*.
+WEIGHTS = (-1.52, -5.162, 6.544, 13.094, 4.574, 9.772, -0.876, 1.887, -0.818, -0.966, -2.751, -0.703, -7.603)
+STORY_WEIGHTS = (-2.308, 0.709, 0.285, 3.195, -0.581)
+JOIN_AT = 0.5  # story probability from which the new article joins the story
+PAIR_LOGIT_CAP = 8.0  # pair scores are compared as logits within +-8 (a near-certain pair is just that)
+AGREE_K = 3  # story_features: mean pair score of this many best members (missing ones count as -8)
 NEAR_RESEMBLANCE = 0.25  # full texts: estimated Jaccard of shingles from which they are copies
 NEAR_CONTAINMENT = 0.40  # full texts: share of one text estimated to be inside the other
 SAME_OUTLET_TITLE = 0.50  # same outlet: headlines must agree this much too (shared page furniture)
@@ -107,9 +115,55 @@ def pair_features(new: Features, other: Stored, rarity: Rarity, hours: float) ->
     ]
 
 
-def headline_probability(features: list[float]) -> float:
-    z = sum(w * x for w, x in zip(WEIGHTS, features, strict=True))
+def pair_logit(features: list[float], weights: tuple[float, ...] | None = None) -> float:
+    """The pair score of ``features`` as a logit, capped to +-PAIR_LOGIT_CAP."""
+    z = sum(w * x for w, x in zip(weights or WEIGHTS, features, strict=True))
+    return max(-PAIR_LOGIT_CAP, min(PAIR_LOGIT_CAP, z))
+
+
+def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(slots=True)
+class StoryEvidence:
+    """What the scored members of one candidate story say about the new article.
+
+    ``near`` is about full texts: True when a member is a near-verbatim copy (the story is joined),
+    False when full-text members were compared and none is (another article on the same topic:
+    the story is never joined), None when no full text was compared.
+    """
+
+    pairs: list[list[float]] = field(default_factory=list)  # pair_features of each headline/snippet member
+    words: set[int] = field(default_factory=set)  # headline and snippet words of those members
+    first_t: float = math.inf  # earliest time among the scored members
+    near: bool | None = None
+    cover: float = 0.0  # set by finish(): share of the new headline's weight found in ``words``
+    hours: float = 0.0  # set by finish(): hours from ``first_t`` to the new article
+
+    def add(self, other: Stored, features: list[float]) -> None:
+        self.pairs.append(features)
+        self.words |= other.title | other.body
+        self.first_t = min(self.first_t, other.t)
+
+    def finish(self, new: Features, rarity: Rarity, t: float) -> None:
+        rarity.fill_words(self.words)
+        self.cover = _covered(new.title, self.words, rarity.words)
+        self.hours = max(0.0, t - self.first_t) / 3600 if self.first_t < math.inf else 0.0
+
+
+def story_features(ev: StoryEvidence, weights: tuple[float, ...] | None = None) -> list[float]:
+    """Story-level evidence: best pair, agreement of several members, vocabulary cover, story age."""
+    logits = sorted((pair_logit(f, weights) for f in ev.pairs), reverse=True)
+    top = logits[:AGREE_K] + [-PAIR_LOGIT_CAP] * (AGREE_K - len(logits))
+    return [1.0, logits[0] if logits else -PAIR_LOGIT_CAP, sum(top) / AGREE_K, ev.cover, math.log1p(ev.hours)]
+
+
+def story_probability(ev: StoryEvidence) -> float:
+    """Probability that the new article belongs to the story ``ev`` describes."""
+    if ev.near is not None:
+        return 1.0 if ev.near else 0.0
+    return _sigmoid(sum(w * x for w, x in zip(STORY_WEIGHTS, story_features(ev), strict=True)))
 
 
 def near_verbatim(size: int, other_size: int, other_inside: float) -> bool:
@@ -148,16 +202,11 @@ def same_outlet_headlines(new: Features, other_title: set[int], rarity: Rarity) 
     return _cosine(new.title, other_title, rarity.words) >= SAME_OUTLET_TITLE
 
 
-def choose_story(scores: dict[int, list[float]], vetoed: set[int]) -> int | None:
-    """The story the article joins, or None for a new one; ``scores`` are per-member probabilities."""
-    best, best_value = None, 1.0
-    for story, probs in scores.items():
-        if story in vetoed:
-            continue
-        probs.sort(reverse=True)
-        value = probs[0] / JOIN_BEST
-        if len(probs) >= JOIN_K:
-            value = max(value, probs[JOIN_K - 1] / JOIN_KTH)
-        if value >= best_value:
-            best, best_value = story, value
+def choose_story(evidence: dict[int, StoryEvidence]) -> int | None:
+    """The story the article joins (the most probable one from JOIN_AT), or None for a new story."""
+    best, best_p = None, JOIN_AT
+    for story, ev in evidence.items():
+        p = story_probability(ev)
+        if p >= best_p:
+            best, best_p = story, p
     return best

@@ -47,6 +47,7 @@ FULL_TEXT = {"original", "rewritten", "reordered", "trimmed", "same-outlet"}
 
 # --- scoring: pairwise precision/recall and B-cubed over gold vs predicted clusters ---------------
 
+
 def _pairs(labels: list[str]) -> set[tuple[int, int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, label in enumerate(labels):
@@ -90,6 +91,7 @@ def _cross_event_merges(copies, pred: list[str]) -> list[tuple[str, ...]]:
 
 # --- our syndication set -------------------------------------------------------------------------
 
+
 def test_syndication_set_groups_every_kind_of_copy() -> None:
     copies = gen.syndication_set()
     assert len({c.event for c in copies}) >= 8 and len(copies) >= 60
@@ -101,7 +103,9 @@ def test_syndication_set_groups_every_kind_of_copy() -> None:
 
 def test_full_texts_without_published_times_are_grouped_by_content_alone() -> None:
     """With no times at all, full texts (copies and look-alike events) are told apart by their text."""
-    copies = [replace(c, article=replace(c.article, published_at=None)) for c in gen.syndication_set() if c.kind in FULL_TEXT]
+    copies = [
+        replace(c, article=replace(c.article, published_at=None)) for c in gen.syndication_set() if c.kind in FULL_TEXT
+    ]
     pred = _group(copies)
     assert _cross_event_merges(copies, pred) == []
     assert score([c.event for c in copies], pred)["pair_recall"] >= 0.97
@@ -169,12 +173,15 @@ def test_partition_does_not_depend_on_arrival_order(order: list[int]) -> None:
     copies = ORDER_SET
     shuffled = [copies[i] for i in order]
     pred = _group(shuffled)
-    partition = {frozenset(c.article.id for c, p in zip(shuffled, pred, strict=True) if p == story) for story in set(pred)}
+    partition = {
+        frozenset(c.article.id for c, p in zip(shuffled, pred, strict=True) if p == story) for story in set(pred)
+    }
     expected = {frozenset(c.article.id for c in copies if c.event == event) for event in {c.event for c in copies}}
     assert partition == expected
 
 
 # --- the seeds: real page captures -----------------------------------------------------------------
+
 
 def _seed_articles() -> list[Article]:
     if not SEEDS.is_dir():
@@ -203,6 +210,7 @@ def test_seeds_000_and_001_stay_apart(reverse: bool) -> None:
 
 # --- the labelled dev set --------------------------------------------------------------------------
 
+
 def _dev_run() -> dict[str, float]:
     if not DEV.is_file():
         pytest.skip(f"labelled dev set not found at {DEV} (the shared folder beside the repo)")
@@ -224,18 +232,50 @@ def dev_scores() -> dict[str, float]:
 
 
 def test_dev_set_regression_floor(dev_scores: dict[str, float]) -> None:
-    """Where grouping stands today on the labelled dev set; a drop below means a regression."""
+    """Where grouping stands today on the labelled dev set; a drop below means a regression.
+
+    In-sample: the model's weights were fitted on this file (bench/fit_grouping.py). Held out
+    (same script) it gets B-cubed 0.925 / pairwise precision 0.957 (grouped 2-fold mean) and
+    0.917 / 0.959 (time split, each half of June predicted by weights fitted on the other).
+    """
     assert dev_scores["bcubed_f1"] >= 0.92, dev_scores
-    assert dev_scores["pair_precision"] >= 0.92, dev_scores
+    assert dev_scores["pair_precision"] >= 0.96, dev_scores
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5 bar not reached yet: dev B-cubed ~0.924, pairwise precision ~0.93")
+@pytest.mark.xfail(strict=True, reason="issue 5 bar not reached: dev B-cubed 0.926 (held out 0.917-0.925), "
+                   "pairwise precision 0.971 (held out 0.957-0.959), recall 0.84")  # fmt: skip
 def test_dev_set_meets_the_issue_bar(dev_scores: dict[str, float]) -> None:
     assert dev_scores["bcubed_f1"] >= 0.95, dev_scores
     assert dev_scores["pair_precision"] >= 0.97, dev_scores
 
 
+def test_record_indexes_under_a_given_story_and_explain_changes_nothing() -> None:
+    """The two hooks of bench/fit_grouping.py: replay with labelled stories, read the evidence."""
+    copies = gen.by_key("pohang-complex-mou")
+    grouper = Grouper()
+    grouper.record(copies[0].article, "labelled-story")
+    before = grouper.stats()
+    evidence = grouper.explain(copies[1].article)
+    assert grouper.stats() == before
+    assert set(evidence) == {"labelled-story"}
+    assert grouper.assign(copies[1].article) == "labelled-story"
+
+
+def test_fit_script_deals_whole_stories_into_folds() -> None:
+    spec = importlib.util.spec_from_file_location("fit_grouping", ROOT / "bench" / "fit_grouping.py")
+    fit = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fit  # its dataclasses look their module up
+    spec.loader.exec_module(fit)
+    rows = [{"label": f"story-{i % 7}"} for i in range(40)] + [{"label": f"single-{i}"} for i in range(20)]
+    folds = fit.grouped_folds(rows, 3)
+    assert sorted(i for fold in folds for i in fold) == list(range(60))
+    for fold in folds:
+        labels = {rows[i]["label"] for i in fold}
+        assert all(rows[i]["label"] not in labels for other in folds if other is not fold for i in other)
+
+
 # --- idempotency, persistence, window --------------------------------------------------------------
+
 
 def test_assigning_the_same_article_again_changes_nothing() -> None:
     copies = gen.by_key("postech-lithium-anode")
