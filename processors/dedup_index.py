@@ -9,6 +9,7 @@ stories whose newest copy left the window go with them.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,19 @@ class Stored:
     size: int
 
 
+class _Gathered(dict[str, list]):
+    """Columns of some slots, read from the index on first access (most callers need only a few)."""
+
+    def __init__(self, cols: dict[str, array[Any]], idx: np.ndarray) -> None:
+        super().__init__()
+        self._cols = cols
+        self._idx = idx
+
+    def __missing__(self, name: str) -> list:
+        values = self[name] = _view(self._cols[name])[self._idx].tolist()
+        return values
+
+
 def _view(arr: array) -> np.ndarray:
     """A transient numpy view of an array.array (never keep it: the array cannot grow while viewed)."""
     return np.frombuffer(arr, dtype=_NP[arr.typecode]) if len(arr) else np.zeros(0, dtype=_NP[arr.typecode])
@@ -74,6 +88,7 @@ class Index:
         self.story_id_blob = bytearray()
         self.clock = float("-inf")  # newest article time seen
         self._since_check = 0
+        self._low_bits = np.zeros(1 << 16, dtype=bool)  # scratch table of shares_inside, kept all False
 
     @property
     def slots(self) -> int:
@@ -104,8 +119,7 @@ class Index:
         return pool[keep][:k].astype(np.uint32)
 
     def lookup_id(self, id_hash: int) -> int | None:
-        found = self.ids.get([id_hash])
-        return found[-1] if found else None
+        return self.ids.first(id_hash)
 
     def add(self, id_hash: int, t: float, story: int, feats: Features, sketch: np.ndarray, size: int) -> int:
         """Index one article; its features are capped to the rarest ones. Returns its slot."""
@@ -167,10 +181,9 @@ class Index:
             size=c["size"][slot],
         )
 
-    def gather(self, slots: list[int]) -> dict[str, list]:
-        """Per-article columns of several slots at once (one vectorised read per column)."""
-        idx = np.asarray(slots, dtype=np.int64)
-        return {name: _view(col)[idx].tolist() for name, col in self.cols.items()}
+    def gather(self, slots: list[int]) -> Mapping[str, list]:
+        """Per-article columns of several slots (each read, vectorised, when first asked for)."""
+        return _Gathered(self.cols, np.asarray(slots, dtype=np.int64))
 
     def sketches(self, cols: dict[str, list]) -> list[np.ndarray]:
         """The stored sketch of each gathered slot (empty for headline/snippet items)."""
@@ -182,21 +195,53 @@ class Index:
         return out
 
     def candidates(self, word_keys: list[int], shingle_keys: list[int], t: float, limit: int) -> list[int]:
-        """Slots sharing keys with the new article within the window of ``t``: most shared keys first."""
-        caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
-        found = self.postings.get(word_keys + [h ^ _SHINGLE_SALT for h in shingle_keys], caps)
-        if not found:
+        """Slots sharing keys with the new article within the window of ``t``: most shared keys first.
+
+        With no more than ``limit`` of them they come in the order they are first found (key by key,
+        oldest first within a key), which the scorer's tie-breaking depends on.
+        """
+        keys = np.asarray(word_keys + shingle_keys, dtype=np.uint32)
+        keys[len(word_keys) :] ^= np.uint32(_SHINGLE_SALT)
+        caps = np.full(len(keys), MAX_POSTINGS, dtype=np.int64)
+        caps[len(word_keys) :] = MAX_SHINGLE_POSTINGS
+        slots, which = self.postings.lookup(keys, caps)
+        if not len(slots):
             return []
-        hits: dict[int, int] = {}
-        for slot in found:
-            hits[slot] = hits.get(slot, 0) + 1
-        times, window = self.cols["t"], self.window_s
-        least = MIN_HITS if len(hits) > CROWD else 1  # one shared rare word is enough in a quiet index
-        ranked = [(-n, -slot) for slot, n in hits.items() if n >= least and abs(times[slot] - t) <= window]
-        if len(ranked) > limit:
-            ranked.sort()  # most shared keys, then newest
-            ranked = ranked[:limit]
-        return [-slot for _, slot in ranked]
+        order = np.lexsort((which, slots))  # by slot, then by the key it was found under
+        slots, which = slots[order], which[order]
+        head = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
+        hits = np.diff(np.append(head, len(slots)))
+        slots, first = slots[head].astype(np.int64), which[head]
+        least = MIN_HITS if len(slots) > CROWD else 1  # one shared rare word is enough in a quiet index
+        ok = (hits >= least) & (np.abs(_view(self.cols["t"])[slots] - t) <= self.window_s)
+        slots, first, hits = slots[ok], first[ok], hits[ok]
+        if len(slots) > limit:
+            ranked = np.lexsort((-slots, -hits))[:limit]  # most shared keys, then newest
+        else:
+            ranked = np.lexsort((slots, first))  # in order of discovery
+        return slots[ranked].tolist()
+
+    def shares_inside(self, shingles: np.ndarray, cols: Mapping[str, list]) -> list[float]:
+        """For each gathered slot, the share of its stored sketch found among the new text's shingles.
+
+        Stored sketches hold the low 16 bits of shingle hashes, so a 65,536-entry table of the new
+        text's low bits answers every probe at once (a chance match costs ~len(text)/65536).
+        """
+        table = self._low_bits
+        low = (shingles & 0xFFFF).astype(np.intp)
+        table[low] = True
+        starts = np.asarray(cols["boff"], dtype=np.int64) + np.asarray(cols["n_bigram"], dtype=np.int64)
+        lens = np.asarray(cols["n_sketch"], dtype=np.int64)
+        probes = _gather(_view(self.flat16), starts, lens)
+        found = table[probes].astype(np.int64)
+        table[low] = False
+        sums = np.zeros(len(lens), dtype=np.int64)
+        ends = np.cumsum(lens)
+        has = lens > 0
+        if len(found):
+            totals = np.concatenate(([0], np.cumsum(found)))
+            sums = totals[ends] - totals[ends - lens]
+        return np.where(has, sums / np.maximum(lens, 1), 0.0).tolist()
 
     def maybe_compact(self, force: bool = False) -> int:
         """Drop articles and stories that fell out of the window if enough did (or ``force``); returns how many."""

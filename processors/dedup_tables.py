@@ -45,27 +45,54 @@ class Multimap:
 
     def get(self, keys: list[int], max_per_key: int | list[int] = 1 << 30) -> list[int]:
         """Values stored under any of ``keys`` (may repeat); keys with more than their cap are skipped."""
-        out: list[int] = []
         if not keys:
-            return out
-        caps = max_per_key if isinstance(max_per_key, list) else [max_per_key] * len(keys)
-        buffer = self._buffer
+            return []
+        caps = np.asarray(max_per_key if isinstance(max_per_key, list) else [max_per_key] * len(keys))
+        vals, which = self.lookup(np.asarray(keys, dtype=self._dtype), caps)
+        order = np.lexsort((vals, which))  # per key: ascending values, as stored
+        return vals[order].tolist()
+
+    def first(self, key: int) -> int | None:
+        """The newest (largest) value stored under one key, or None (a scalar fast path)."""
+        bucket = self._buffer.get(key)
+        if bucket:
+            return bucket[-1]
+        keys = self.keys
+        if len(keys):
+            at = int(np.searchsorted(keys, self._dtype.type(key), "right"))
+            if at and keys[at - 1] == key:
+                return int(self.vals[at - 1])
+        return None
+
+    def lookup(self, keys: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values under each of ``keys`` and the position of the key they came from (vectorised).
+
+        A key with more values than its cap gives none: too common to tell stories apart (boilerplate),
+        and skipping it keeps lookups cheap. Values come grouped by key, in no particular order within.
+        """
         if len(self.keys):
-            start, end = self._runs(np.asarray(keys, dtype=self._dtype))
-            vals = self.vals
-            for key, a, b, cap in zip(keys, start.tolist(), end.tolist(), caps, strict=True):
-                bucket = buffer.get(key, ())
-                if (b - a) + len(bucket) > cap:
-                    continue  # too common to tell stories apart (boilerplate); also keeps lookups cheap
-                if b > a:
-                    out.extend(vals[a:b].tolist())
-                out.extend(bucket)
+            start = np.searchsorted(self.keys, keys, "left")
+            counts = np.searchsorted(self.keys, keys, "right") - start
         else:
-            for key, cap in zip(keys, caps, strict=True):
-                bucket = buffer.get(key, ())
-                if len(bucket) <= cap:
-                    out.extend(bucket)
-        return out
+            start = counts = np.zeros(len(keys), dtype=np.int64)
+        buffer = self._buffer
+        pending = [(i, bucket) for i, key in enumerate(keys.tolist()) if (bucket := buffer.get(key))] if buffer else []
+        total = counts
+        if pending:
+            total = counts.copy()
+            for i, bucket in pending:
+                total[i] += len(bucket)
+        ok = total <= caps
+        lens = np.where(ok, counts, 0)
+        vals = _ranges(self.vals, start, lens)
+        which = np.repeat(np.arange(len(keys)), lens)
+        if pending:
+            more = [(i, bucket) for i, bucket in pending if ok[i]]
+            if more:
+                extra = [v for _, bucket in more for v in bucket]
+                vals = np.concatenate([vals, np.asarray(extra, dtype=np.uint32)])
+                which = np.concatenate([which, np.repeat([i for i, _ in more], [len(b) for _, b in more])])
+        return vals, which
 
     def count(self, keys: np.ndarray) -> np.ndarray:
         """How many values each key has (vectorised)."""
@@ -77,8 +104,11 @@ class Multimap:
             counts = np.zeros(len(keys), dtype=np.int64)
         if self._buffer:
             buffer = self._buffer
-            pending = (len(buffer.get(k, ())) for k in keys.tolist())
-            counts = counts + np.fromiter(pending, dtype=np.int64, count=len(keys))
+            pending = [(i, len(bucket)) for i, key in enumerate(keys.tolist()) if (bucket := buffer.get(key))]
+            if pending:
+                counts = counts.copy()
+                for i, n in pending:
+                    counts[i] += n
         return counts
 
     def merge(self) -> None:
@@ -155,3 +185,12 @@ class Frequencies:
 
     def nbytes(self) -> int:
         return int(self.words.nbytes + self.bigrams.nbytes)
+
+
+def _ranges(values: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenate ``values[s:s+l]`` for each (s, l) without a Python loop."""
+    total = int(lens.sum())
+    if total == 0:
+        return values[:0]
+    ends = np.cumsum(lens)
+    return values[np.arange(total) - np.repeat(ends - lens, lens) + np.repeat(starts, lens)]
