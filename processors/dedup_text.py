@@ -18,13 +18,15 @@ import numpy as np
 # A headline word: a Hangul run, a Latin word (with digits, e.g. "rav4"), or a figure with its unit ("400억").
 _WORD = re.compile(r"[가-힣]+|[a-z]+\d*[a-z\d]*|\d+(?:[.,]\d+)*[가-힣a-z%㎞]{0,2}")
 # Trailing particles and endings stripped to get a second, stem form of a Hangul word.
+# fmt: off
 _PARTICLES = sorted(
     ["에서는", "으로는", "에서도", "에게서", "이라는", "이라고", "에서", "으로", "에게", "까지", "부터", "처럼",
      "보다", "라는", "라고", "하고", "에는", "와", "과", "은", "는", "이", "가", "을", "를", "의", "에", "도", "로",
-     "만", "서"],  # fmt: skip
+     "만", "서"],
     key=len,
     reverse=True,
 )
+# fmt: on
 _SPACES = re.compile(r"\s+")
 _ELLIPSIS = ("...", "…")
 
@@ -103,41 +105,57 @@ def body_of(text: str, title: str, outlet: str) -> str:
     return "" if echo and len(body_n) <= len(head_n) + 3 else body
 
 
-_FORMS: dict[str, tuple[int, ...]] = {}  # word -> hashes of the word and its stem
+# Per-word caches in two generations: when the young one is full it becomes the old one, so words
+# still in use survive (news vocabulary repeats a lot) and memory stays bounded.
+_GENERATION = _HASH_CACHE // 2
+_FORMS: list[dict[str, tuple[int, ...]]] = [{}, {}]  # word -> hashes of the word and its stem
+_BIGRAMS: list[dict[str, tuple[int, ...]]] = [{}, {}]  # word -> its bigram hashes
+
+
+def _cached(caches: list[dict[str, tuple[int, ...]]], word: str, hashes: tuple[int, ...]) -> None:
+    young = caches[0]
+    if len(young) >= _GENERATION:
+        caches[1] = young
+        young = caches[0] = {}
+    young[word] = hashes
+
+
+def _forms_of(word: str) -> tuple[int, ...]:
+    h = zlib.crc32(word.encode("utf-8")) or 1
+    stem = _stem(word)
+    return (h,) if stem == word else (h, zlib.crc32(stem.encode("utf-8")) or 1)
 
 
 def forms(found: list[str]) -> set[int]:
     """Hashes of each word and of its stem (so "포항시는" meets "포항시")."""
     out: set[int] = set()
-    cache = _FORMS
+    young, old = _FORMS
     for word in found:
-        hashes = cache.get(word)
+        hashes = young.get(word)
         if hashes is None:
-            stem = _stem(word)
-            hashes = (word_hash(word),) if stem == word else (word_hash(word), word_hash(stem))
-            if len(cache) >= _HASH_CACHE:
-                cache.clear()
-            cache[word] = hashes
+            hashes = old.get(word) or _forms_of(word)
+            _cached(_FORMS, word, hashes)
+            young, old = _FORMS
         out.update(hashes)
     return out
 
 
-_BIGRAMS: dict[str, tuple[int, ...]] = {}  # word -> its bigram hashes
+def _bigrams_of(word: str) -> tuple[int, ...]:
+    pairs = (word[i : i + 2].encode("utf-8") for i in range(len(word) - 1))
+    return tuple((zlib.crc32(pair) & 0xFFFF) or 1 for pair in pairs)
 
 
 def bigrams(found: list[str]) -> set[int]:
     """16-bit hashes of character bigrams inside Hangul words of three or more syllables."""
     out: set[int] = set()
-    cache = _BIGRAMS
+    young, old = _BIGRAMS
     for word in found:
         if len(word) >= 3 and "가" <= word[0] <= "힣":
-            hashes = cache.get(word)
+            hashes = young.get(word)
             if hashes is None:
-                pairs = (word[i : i + 2].encode("utf-8") for i in range(len(word) - 1))
-                hashes = tuple((zlib.crc32(pair) & 0xFFFF) or 1 for pair in pairs)
-                if len(cache) >= _HASH_CACHE:
-                    cache.clear()
-                cache[word] = hashes
+                hashes = old.get(word) or _bigrams_of(word)
+                _cached(_BIGRAMS, word, hashes)
+                young, old = _BIGRAMS
             out.update(hashes)
     return out
 
