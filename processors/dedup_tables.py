@@ -29,14 +29,17 @@ class Multimap:
         self.vals: np.ndarray = np.zeros(0, dtype=np.uint32)
         self._buffer: dict[int, list[int]] = {}
         self._buffered = 0
+        self._bits = directory_bits
         self._shift = self._dtype.type(8 * self._dtype.itemsize - directory_bits)
-        self._dir = np.zeros((1 << directory_bits) + 1, dtype=np.uint32)  # bucket -> first entry
+        self._dir = np.zeros(0, dtype=np.uint32)  # bucket -> first entry; built once the table is large
 
     def _index_keys(self) -> None:
-        """Rebuild the directory after the sorted keys changed."""
-        top = (self.keys >> self._shift).astype(np.intp)
-        counts = np.bincount(top, minlength=len(self._dir) - 1)
-        self._dir[0] = 0
+        """Rebuild the directory after the sorted keys changed (none while binary search is faster)."""
+        if len(self.keys) < _DIRECTORY_FROM:
+            self._dir = np.zeros(0, dtype=np.uint32)
+            return
+        counts = np.bincount((self.keys >> self._shift).astype(np.intp), minlength=1 << self._bits)
+        self._dir = np.zeros(len(counts) + 1, dtype=np.uint32)
         self._dir[1:] = np.cumsum(counts)
 
     def __len__(self) -> int:
@@ -56,7 +59,7 @@ class Multimap:
     def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each query key, where its entries start in the sorted arrays and how many there are."""
         keys = self.keys
-        if len(keys) < _DIRECTORY_FROM:  # a binary search stays in cache
+        if not len(self._dir):  # a small table: a binary search stays in cache
             start = np.searchsorted(keys, query, "left")
             return start, np.searchsorted(keys, query, "right") - start
         bucket = query >> self._shift
