@@ -46,12 +46,22 @@ def plain_text(fragment: str | None) -> str:
 
 
 def fetch_article(
-    fetcher: Fetcher, url: str, *, source: str, allowed_hosts: Sequence[str] = (), encoding: str | None = None
+    fetcher: Fetcher,
+    url: str,
+    *,
+    source: str,
+    found_on: str,
+    allowed_hosts: Sequence[str] = (),
+    encoding: str | None = None,
 ) -> tuple[str, str]:
     """Fetch and decode one article page (robots.txt honoured); returns (final URL, page text).
 
+    ``found_on`` is the feed or list page that gave the link: a ``file:`` link is read only when that page
+    is a local file too (the offline demo), so a remote feed cannot make us read files of this machine.
     Raises TransientError (try again next poll), PermanentError or ContentError (not an HTML page).
     """
+    if url.strip().lower().startswith("file:") and not found_on.lower().startswith("file:"):
+        raise PermanentError(f"{source}: {url}: a local file link in a page from {found_on}, not followed")
     result = fetcher.get(url, source=source, allowed_hosts=allowed_hosts, check_robots=True)
     if result.content_type not in _HTML_TYPES:
         raise ContentError(f"{source}: {url} is {result.content_type}, not an HTML page")
@@ -166,7 +176,7 @@ class HtmlCollector:
             ident = item_id(None, canonical)
             if batch.seen_before(self._store, ident):
                 continue
-            fetched = self._article(batch, url, ident)
+            fetched = self._article(batch, url, ident, list_url)
             if fetched is None:
                 # Not settled for good means it failed transiently: keep the list page's old validators.
                 retry_later = retry_later or ident not in batch.settled_ids
@@ -186,12 +196,13 @@ class HtmlCollector:
             )
         return retry_later
 
-    def _article(self, batch: Batch, url: str, ident: str) -> tuple[str, str] | None:
+    def _article(self, batch: Batch, url: str, ident: str, list_url: str) -> tuple[str, str] | None:
         """(final URL, page) of one article, or None after recording why not in ``batch``."""
         src = self.source
         try:
             return fetch_article(
-                self._fetcher, url, source=src.name, allowed_hosts=src.allowed_hosts, encoding=src.encoding
+                self._fetcher, url, source=src.name, found_on=list_url, allowed_hosts=src.allowed_hosts,
+                encoding=src.encoding,
             )
         except TransientError as exc:
             batch.error(f"{src.name}: article {url} failed, will retry next poll: {exc}")

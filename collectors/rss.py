@@ -240,7 +240,8 @@ class RssCollector:
         src = self.source
         try:
             final, page = fetch_article(
-                self._fetcher, item.url, source=src.name, allowed_hosts=src.allowed_hosts, encoding=None
+                self._fetcher, item.url, source=src.name, found_on=src.url, allowed_hosts=src.allowed_hosts,
+                encoding=None,
             )
         except NewsradarError as exc:
             batch.error(f"{src.name}: article page {item.url} not fetched ({exc}); keeping the feed summary")

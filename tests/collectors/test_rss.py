@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -344,6 +345,21 @@ def test_fetch_articles_attaches_pages_and_survives_a_failing_one(
     assert items["본문 있는 기사"].html is not None and "포항 이차전지 본문" in items["본문 있는 기사"].html
     assert items["사라진 기사"].html is None and items["사라진 기사"].body == "요약만"
     assert len(batch.errors) == 1 and "/a/2" in batch.errors[0]
+
+
+def test_a_remote_feed_cannot_make_us_read_local_files(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.html"
+    secret.write_text("<html><body><p>이 기계의 비밀 포항</p></body></html>", encoding="utf-8")
+    feed = f"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+    <item><title>로컬 파일을 가리키는 기사</title><link>{secret.as_uri()}</link><description>요약</description></item>
+    </channel></rss>""".encode()
+    http_server.add("/f", feed, headers=XML)
+    batch = collector(http_server, fetcher, store, "/f", fetch_articles=True).collect(now)
+    [item] = batch.items
+    assert item.html is None and item.body == "요약"  # the feed's summary is kept, the file is never read
+    assert len(batch.errors) == 1 and "local file link" in batch.errors[0]
 
 
 def test_canonical_url_in_items_matches_urls_module(

@@ -263,7 +263,7 @@ def test_random_html_pages(pipe: Pipe, scorecard: Card) -> None:
         pipe.server.add(path, body, headers={"Content-Type": content_type})
         url = pipe.server.url(path)
         try:
-            final, page = fetch_article(pipe.fetcher, url, source="fuzz-html")
+            final, page = fetch_article(pipe.fetcher, url, source="fuzz-html", found_on=url)
         except NewsradarError:
             stats.refused += 1
             stats.timed(started)
