@@ -81,7 +81,7 @@ class Index:
         self.flat = array("I")  # title words | body words, per slot
         self.flat16 = array("H")  # title bigrams | sketch (low 16 bits of each shingle hash), per slot
         self.postings = Multimap(np.uint32)
-        self.ids = Multimap(np.uint64, directory_bits=18)  # hash of article id -> slot (idempotency)
+        self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
         self.story_last = array("d")  # newest member time, per story
         self.story_id_off = array("I")
         self.story_id_len = array("H")

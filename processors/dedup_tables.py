@@ -2,9 +2,7 @@
 
 Both are plain numpy arrays so a million indexed articles cost a few bytes each. The multimap keeps
 sorted key/value arrays (eight bytes an entry) plus a small dict of recent additions merged in
-batches with one vectorised insert. Keys are hashes, so a directory indexed by their top bits
-narrows each lookup to a few neighbouring entries, read at once for many keys (a binary search over
-millions of entries costs a cache miss per step; this costs one or two).
+batches with one vectorised insert; many keys are looked up at once with two binary searches.
 Frequencies decay by a quarter every quarter window instead of remembering which article added what.
 """
 
@@ -15,32 +13,17 @@ import numpy as np
 _MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
-_SCAN = 64  # with a directory bucket of more entries than this, a batch is binary-searched instead
-_AHEAD = np.arange(_SCAN)
-_DIRECTORY_FROM = 2_000_000  # entries from which the directory beats a binary search (measured: 3.6M, 12M)
 
 
 class Multimap:
     """Integer key -> integer values (slots), many values per key."""
 
-    def __init__(self, key_dtype: type = np.uint32, directory_bits: int = 20) -> None:
+    def __init__(self, key_dtype: type = np.uint32) -> None:
         self._dtype = np.dtype(key_dtype)
         self.keys: np.ndarray = np.zeros(0, dtype=key_dtype)
         self.vals: np.ndarray = np.zeros(0, dtype=np.uint32)
         self._buffer: dict[int, list[int]] = {}
         self._buffered = 0
-        self._bits = directory_bits
-        self._shift = self._dtype.type(8 * self._dtype.itemsize - directory_bits)
-        self._dir = np.zeros(0, dtype=np.uint32)  # bucket -> first entry; built once the table is large
-
-    def _index_keys(self) -> None:
-        """Rebuild the directory after the sorted keys changed (none while binary search is faster)."""
-        if len(self.keys) < _DIRECTORY_FROM:
-            self._dir = np.zeros(0, dtype=np.uint32)
-            return
-        counts = np.bincount((self.keys >> self._shift).astype(np.intp), minlength=1 << self._bits)
-        self._dir = np.zeros(len(counts) + 1, dtype=np.uint32)
-        self._dir[1:] = np.cumsum(counts)
 
     def __len__(self) -> int:
         return len(self.keys) + self._buffered
@@ -57,22 +40,8 @@ class Multimap:
             self.merge()
 
     def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each query key, where its entries start in the sorted arrays and how many there are."""
-        keys = self.keys
-        if not len(self._dir):  # a small table: a binary search stays in cache
-            start = np.searchsorted(keys, query, "left")
-            return start, np.searchsorted(keys, query, "right") - start
-        bucket = query >> self._shift
-        lo = self._dir[bucket].astype(np.int64)
-        width = self._dir[bucket + 1] - lo
-        span = int(width.max())
-        if span > _SCAN or int(lo.max()) + span > len(keys):  # a crowded bucket, or the last entries
-            start = np.searchsorted(keys, query, "left")
-            return start, np.searchsorted(keys, query, "right") - start
-        # Keys after a bucket are larger than any in it, so reading past its end changes no count.
-        near = keys[lo[:, None] + _AHEAD[:span]]
-        probe = query[:, None]
-        return lo + (near < probe).sum(axis=1), (near == probe).sum(axis=1)
+        """For each query key, the [lo, hi) range of its entries in the sorted arrays."""
+        return np.searchsorted(self.keys, query, "left"), np.searchsorted(self.keys, query, "right")
 
     def get(self, keys: list[int], max_per_key: int | list[int] = 1 << 30) -> list[int]:
         """Values stored under any of ``keys`` (may repeat); keys with more than their cap are skipped."""
@@ -102,7 +71,8 @@ class Multimap:
         and skipping it keeps lookups cheap. Values come grouped by key, in no particular order within.
         """
         if len(self.keys):
-            start, counts = self._runs(keys)
+            start = np.searchsorted(self.keys, keys, "left")
+            counts = np.searchsorted(self.keys, keys, "right") - start
         else:
             start = counts = np.zeros(len(keys), dtype=np.int64)
         buffer = self._buffer
@@ -128,7 +98,8 @@ class Multimap:
         """How many values each key has (vectorised)."""
         keys = np.asarray(keys, dtype=self._dtype)
         if len(self.keys):
-            _, counts = self._runs(keys)
+            start, end = self._runs(keys)
+            counts = end - start
         else:
             counts = np.zeros(len(keys), dtype=np.int64)
         if self._buffer:
@@ -150,7 +121,6 @@ class Multimap:
         at = np.searchsorted(self.keys, keys[order], "right")
         self.keys = np.insert(self.keys, at, keys[order])
         self.vals = np.insert(self.vals, at, vals[order])
-        self._index_keys()
         self._buffer.clear()
         self._buffered = 0
 
@@ -161,10 +131,9 @@ class Multimap:
         keep = mapped >= 0
         self.keys = self.keys[keep]
         self.vals = mapped[keep].astype(np.uint32)
-        self._index_keys()
 
     def nbytes(self) -> int:
-        return int(self.keys.nbytes + self.vals.nbytes + self._dir.nbytes)
+        return int(self.keys.nbytes + self.vals.nbytes)
 
 
 class Frequencies:
