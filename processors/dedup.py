@@ -104,8 +104,7 @@ class Grouper:
 
     def _assign_new(self, article: Article, id_hash: int) -> str:
         t = _time_of(article)
-        feats = self._features(article)
-        sketch, size = self._sketch(feats)
+        feats, sketch, size = self._signature(article)
         story = self._decide(feats, sketch, size, t)
         if story is None:
             story_id = "s-" + article.id
@@ -117,6 +116,11 @@ class Grouper:
         self._index.add(id_hash, t, story, feats, sketch, size)
         self._compact()
         return story_id
+
+    def _signature(self, article: Article) -> tuple[Features, np.ndarray, int]:
+        """Features of an article, its shingle sketch and its shingle count (empty sketch: not a full text)."""
+        feats = self._features(article)
+        return (feats, *self._sketch(feats))
 
     def _features(self, article: Article) -> Features:
         try:
@@ -170,8 +174,7 @@ class Grouper:
         For fitting the model (bench/fit_grouping.py) and for answering "why did this join?".
         """
         with self._lock:
-            feats = self._features(article)
-            sketch, size = self._sketch(feats)
+            feats, sketch, size = self._signature(article)
             evidence = self._evidence(feats, sketch, size, _time_of(article))
             return {self._index.story_id(story): ev for story, ev in evidence.items()}
 
@@ -187,8 +190,7 @@ class Grouper:
                 story = self._named.get(story_id)
                 if story is None:
                     story = self._named[story_id] = self._index.new_story(story_id)
-            feats = self._features(article)
-            sketch, size = self._sketch(feats)
+            feats, sketch, size = self._signature(article)
             self._index.add(_id_hash(article.id), _time_of(article), story, feats, sketch, size)
             self._compact()
 

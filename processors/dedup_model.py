@@ -16,7 +16,7 @@ the story is (a follow-up days later is usually a new release on the same topic)
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,20 +51,23 @@ class Rarity:
         self.fill_words(self._own_words)  # bigrams are filled only when a headline pair is scored
 
     def fill_words(self, hashes: Iterable[int]) -> None:
-        known = self.words
-        todo = [h for h in hashes if h not in known]
-        if todo:
-            own = self._own_words
-            df = self._freq.word_df(np.asarray(todo, dtype=np.uint32))
-            df += np.fromiter((h in own for h in todo), dtype=np.float32, count=len(todo))
-            known.update(zip(todo, np.log(self._n / (df + 1.0)).tolist(), strict=True))
+        self._fill(self.words, self._own_words, self._freq.word_df, np.uint32, hashes)
 
     def fill_bigrams(self, hashes: Iterable[int]) -> None:
-        known = self.bigrams
+        self._fill(self.bigrams, self._own_bigrams, self._freq.bigram_df, np.uint16, hashes)
+
+    def _fill(
+        self,
+        known: dict[int, float],
+        own: set[int],
+        df_of: Callable[[np.ndarray], np.ndarray],
+        dtype: type,
+        hashes: Iterable[int],
+    ) -> None:
+        """IDF of the hashes not looked up yet; the new article itself counts as one document."""
         todo = [h for h in hashes if h not in known]
         if todo:
-            own = self._own_bigrams
-            df = self._freq.bigram_df(np.asarray(todo, dtype=np.uint16))
+            df = df_of(np.asarray(todo, dtype=dtype))
             df += np.fromiter((h in own for h in todo), dtype=np.float32, count=len(todo))
             known.update(zip(todo, np.log(self._n / (df + 1.0)).tolist(), strict=True))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,12 +113,17 @@ _FORMS: list[dict[str, tuple[int, ...]]] = [{}, {}]  # word -> hashes of the wor
 _BIGRAMS: list[dict[str, tuple[int, ...]]] = [{}, {}]  # word -> its bigram hashes
 
 
-def _cached(caches: list[dict[str, tuple[int, ...]]], word: str, hashes: tuple[int, ...]) -> None:
+def _remember(
+    caches: list[dict[str, tuple[int, ...]]], word: str, make: Callable[[str], tuple[int, ...]]
+) -> tuple[int, ...]:
+    """The hashes of a word missing from the young cache: from the old one or made afresh, kept as young."""
+    hashes = caches[1].get(word) or make(word)
     young = caches[0]
     if len(young) >= _GENERATION:
         caches[1] = young
         young = caches[0] = {}
     young[word] = hashes
+    return hashes
 
 
 def _forms_of(word: str) -> tuple[int, ...]:
@@ -129,14 +135,8 @@ def _forms_of(word: str) -> tuple[int, ...]:
 def forms(found: list[str]) -> set[int]:
     """Hashes of each word and of its stem (so "포항시는" meets "포항시")."""
     out: set[int] = set()
-    young, old = _FORMS
     for word in found:
-        hashes = young.get(word)
-        if hashes is None:
-            hashes = old.get(word) or _forms_of(word)
-            _cached(_FORMS, word, hashes)
-            young, old = _FORMS
-        out.update(hashes)
+        out.update(_FORMS[0].get(word) or _remember(_FORMS, word, _forms_of))
     return out
 
 
@@ -148,15 +148,9 @@ def _bigrams_of(word: str) -> tuple[int, ...]:
 def bigrams(found: list[str]) -> set[int]:
     """16-bit hashes of character bigrams inside Hangul words of three or more syllables."""
     out: set[int] = set()
-    young, old = _BIGRAMS
     for word in found:
         if len(word) >= 3 and "가" <= word[0] <= "힣":
-            hashes = young.get(word)
-            if hashes is None:
-                hashes = old.get(word) or _bigrams_of(word)
-                _cached(_BIGRAMS, word, hashes)
-                young, old = _BIGRAMS
-            out.update(hashes)
+            out.update(_BIGRAMS[0].get(word) or _remember(_BIGRAMS, word, _bigrams_of))
     return out
 
 
