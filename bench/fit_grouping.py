@@ -19,7 +19,8 @@ What it does, exactly:
    - time split: fit on the first half of the period (by publication time), run on the whole
      stream, score the second half's items (and the reverse), so the held-out half meets the
      trained half's stories as it would in production.
-   Also the weights currently in dedup_model.py, for comparison.
+   Also the weights currently in dedup_model.py, for comparison. Story merging (``MERGE_*`` in
+   dedup_model.py) runs in all of them with its fixed settings; they are not refitted here.
 4. Prints the fitted weights as the two Python lines to paste into processors/dedup_model.py.
 
 Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl] [--folds 2]`` (about a minute on dev.jsonl).
@@ -130,8 +131,10 @@ def weights(pair: tuple[float, ...], story: tuple[float, ...]) -> Iterator[None]
 
 
 def assign(rows: list[dict[str, Any]]) -> list[str]:
+    """The online decisions, each item named by the story it is part of at the end (after merges)."""
     grouper = Grouper()
-    return [grouper.assign(article(row)) for row in rows]
+    stories = [grouper.assign(article(row)) for row in rows]
+    return [grouper.resolve(story) for story in stories]
 
 
 def figures(rows: list[dict[str, Any]], pred: list[str], keep: list[int]) -> dict[str, float]:

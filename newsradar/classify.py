@@ -5,6 +5,9 @@ order: ``{"id", "relevant", "terms", "matches": [{"term", "surface", "start",
 "end", "score"}], "story"}``. Match spans index the item's document: its title,
 a newline, then its text (the main text extracted from ``html`` when given).
 No network, no notifications; the story index lives in memory for the run.
+Stories can merge after an item was classified (see processors.dedup), so callers
+pass the whole run's outputs through ``settle`` before writing them: every item
+then names the story it ended up in.
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ class Classifier:
             ],
             "story": story,
         }
+
+    def settle(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The outputs with each story id replaced by the story it is part of after the whole run."""
+        for out in outputs:
+            out["story"] = self.grouper.resolve(out["story"])
+        return outputs
 
     def close(self) -> None:
         self.grouper.close()

@@ -154,11 +154,13 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     classifier = Classifier(settings)
     with open(args.input, encoding="utf-8") as src:
         lines = src.readlines()
-    out = sys.stdout
+    outputs = []
     with Progress(len(lines), "classifying") as progress:
         for _, record in read_jsonl(lines):
-            out.write(json.dumps(classifier.classify(record), ensure_ascii=False) + "\n")
+            outputs.append(classifier.classify(record))
             progress.advance()
+    for output in classifier.settle(outputs):
+        sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
     classifier.close()
     return 0
 
@@ -176,6 +178,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         for record in gold:
             predicted.append(classifier.classify(record))
             progress.advance()
+    classifier.settle(predicted)
     classifier.close()
     print(f"{args.labels}: {len(gold)} items\n")
     if args.what in ("terms", "all"):

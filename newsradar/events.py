@@ -126,11 +126,16 @@ class Story:
 
 @dataclass(frozen=True)
 class StoryUpdate:
-    """Published by the grouping stage each time an article joins (or starts) a relevant story."""
+    """Published by the grouping stage each time an article joins (or starts) a relevant story.
+
+    ``absorbed`` names the stories this article showed to be the same event, now folded into
+    ``story`` (their alerts, where ``story`` had none, were handed over to it).
+    """
 
     story: Story
     article_id: str
     is_new: bool
+    absorbed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ _NESTED = {
     ("StoryUpdate", "story"): Story,
 }
 _TIMES = {"published_at", "fetched_at", "first_seen", "sent_at", "failed_at"}
-_TUPLES = {"outlets", "terms", "matches", "rules"}
+_TUPLES = {"outlets", "terms", "matches", "rules", "absorbed"}
 
 
 def _convert(cls: type, name: str, value: Any) -> Any:

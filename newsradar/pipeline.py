@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -175,9 +175,17 @@ class GroupStage:
             log.info("grouper: another instance wrote story state since; reloading the story index")
             self.grouper.close()
             self.grouper = self._open_grouper()
-        story_id = self.grouper.assign(event)
+        placement = self.grouper.place(event)
+        story_id = placement.story_id
         now = utcnow()
         story = self.store.story(story_id)
+        for other_id in placement.absorbed:
+            other = self.store.story(other_id)
+            if other is None:
+                continue  # folded already (a redelivery) or pruned
+            story = self._decorate(fold(story, other) if story is not None else replace(other, id=story_id))
+            self.store.absorb_story(story, other_id, now)
+            log.info("grouper: story %s folded into %s (%d copies now)", other_id, story_id, story.copies)
         if story is None:
             story = self._decorate(
                 Story(id=story_id, lead=event, first_seen=now, outlets=(event.outlet,), terms=event.terms)
@@ -188,7 +196,8 @@ class GroupStage:
         self.store.save_story(story, event.id, now)
         if not story.terms:
             return []
-        return [(STORIES, story.id, StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1))]
+        update = StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1, absorbed=placement.absorbed)
+        return [(STORIES, story.id, update)]
 
     def _decorate(self, story: Story) -> Story:
         """Terms, lead matches, snippet with highlight spans and satisfied rules, from the current copies."""
@@ -217,6 +226,16 @@ def merge(story: Story, article: Article) -> Story:
     outlets = story.outlets + ((article.outlet,) if article.outlet not in story.outlets else ())
     terms = tuple(sorted(set(story.terms) | set(article.terms)))
     return Story(**{**story.__dict__, "lead": lead, "outlets": outlets, "copies": story.copies + 1, "terms": terms})
+
+
+def fold(story: Story, other: Story) -> Story:
+    """One story from two found to be the same event: copies add up, the earliest lead and first sighting win."""
+    lead = other.lead if _published(other.lead) < _published(story.lead) else story.lead
+    outlets = story.outlets + tuple(o for o in other.outlets if o not in story.outlets)
+    return Story(**{
+        **story.__dict__, "lead": lead, "first_seen": min(story.first_seen, other.first_seen), "outlets": outlets,
+        "copies": story.copies + other.copies, "terms": tuple(sorted(set(story.terms) | set(other.terms))),
+    })  # fmt: skip
 
 
 class NotifyStage:

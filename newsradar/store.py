@@ -141,6 +141,38 @@ class Store:
             )
             conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
 
+    def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
+        """Fold story ``absorbed_id`` into ``survivor`` (already merged by the caller), in one transaction.
+
+        The absorbed story's articles become the survivor's and its record goes. Its alerts are
+        handed over on every channel where the survivor has none yet, so the message already posted
+        is edited from now on instead of a second one being posted; where both have an alert, the
+        absorbed one is left as it was. The survivor counts as relevant from the earlier of the two.
+        """
+        payload = events.encode(survivor).decode("utf-8")
+        with self._transaction() as conn:
+            row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (absorbed_id,)).fetchone()
+            absorbed_relevant = row[0] if row else None
+            relevant_at = _ts(now) if survivor.terms else None
+            conn.execute(
+                """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
+                   copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
+                (survivor.id, payload, _ts(survivor.first_seen), relevant_at, _ts(now), survivor.copies),
+            )
+            if absorbed_relevant is not None:
+                conn.execute(
+                    "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",
+                    (absorbed_relevant, absorbed_relevant, survivor.id),
+                )
+            conn.execute(
+                "INSERT OR IGNORE INTO story_articles SELECT ?, article_id FROM story_articles WHERE story_id=?",
+                (survivor.id, absorbed_id),
+            )
+            conn.execute("DELETE FROM story_articles WHERE story_id=?", (absorbed_id,))
+            conn.execute("DELETE FROM stories WHERE id=?", (absorbed_id,))
+            conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (survivor.id, absorbed_id))
+
     def claim_grouping(self, writer: str) -> bool:
         """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
 

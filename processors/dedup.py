@@ -4,9 +4,13 @@ A press release reprinted by fifty outlets must become one story, whether the co
 texts, snippets or bare headlines, and two events with the same vocabulary must not. ``Grouper``
 keeps a compact index of the articles seen within the window (see dedup_index), scores the new
 article against the candidates that share rare words or text shingles with it (see dedup_model)
-and either joins the best story or starts a new one, named ``"s-" + article id``. With a path the
-decisions are written to SQLite before ``assign`` returns and replayed on start, so a restart or a
-redelivered event (the bus is at-least-once) yields the same story ids.
+and either joins the best story or starts a new one, named ``"s-" + article id``. A headline or
+snippet may also show that stories begun apart are one event: they are then merged into the oldest
+of them, whose id the article gets; ``place`` says which story ids were absorbed so that the story
+records downstream can be folded together, and ``resolve`` maps any story id ever handed out to
+the story it is part of now. With a path the decisions are written to SQLite before ``assign``
+returns and replayed on start, so a restart or a redelivered event (the bus is at-least-once)
+yields the same story ids and the same merges.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,6 +49,13 @@ def _time_of(article: Article) -> float:
     return when.timestamp()
 
 
+class Placement(NamedTuple):
+    """Where an article went: its story, and the stories that this decision merged into it."""
+
+    story_id: str
+    absorbed: tuple[str, ...] = ()
+
+
 class Grouper:
     """Decides which story each article belongs to (membership only; story records live elsewhere)."""
 
@@ -55,6 +67,7 @@ class Grouper:
         self._lock = threading.Lock()
         self._store: GroupingStore | None = None
         self._named: dict[str, int] = {}  # story id -> story number, for record()
+        self._merged: dict[str, str] = {}  # absorbed story id -> the story it was merged into
         if path is not None:
             path = Path(path)
             if path.is_dir():
@@ -77,6 +90,7 @@ class Grouper:
                 story = stories[row.story_id] = self._index.new_story(row.story_id)
             self._index.add(_id_hash(row.article_id), row.t, story, row.features, row.sketch, row.size)
             count += 1
+        self._merged = self._store.survivors()
         self._compact(force=True)
         log.info("grouping index %s: %d articles in %d stories reloaded", self._store.path, count, len(stories))
 
@@ -88,6 +102,14 @@ class Grouper:
         durable when this returns; if it cannot be written, TransientError (busy, disk full) or
         PermanentError is raised and nothing is remembered, so the delivery can be retried.
         """
+        return self.place(article).story_id
+
+    def place(self, article: Article) -> Placement:
+        """Like ``assign``, and also the ids of the stories this article's decision merged into its story.
+
+        A redelivery gets the same merges back (from the grouping file; an in-memory grouper
+        reports them only the first time).
+        """
         with self._lock:
             if not article.id:
                 log.error("article from source %r (url %r) has an empty id; grouped as a new story",
@@ -95,27 +117,93 @@ class Grouper:
             id_hash = _id_hash(article.id)
             slot = self._index.lookup_id(id_hash)
             if slot is not None:
-                return self._index.story_id(self._index.story_of(slot))
+                return Placement(self._index.story_id(self._index.story_of(slot)), self._merged_by(article.id))
             if self._store is not None:
                 known = self._store.story_of(article.id)
                 if known is not None:  # decided before but already out of the window
-                    return known
+                    return Placement(self._resolve(known), self._merged_by(article.id))
             return self._assign_new(article, id_hash)
 
-    def _assign_new(self, article: Article, id_hash: int) -> str:
+    def resolve(self, story_id: str) -> str:
+        """The story that ``story_id`` is part of now (itself unless it was merged into another)."""
+        with self._lock:
+            return self._resolve(story_id)
+
+    def _resolve(self, story_id: str) -> str:
+        seen = 0
+        while story_id in self._merged and seen < 64:  # chains are short; the bound guards a bad file
+            story_id, seen = self._merged[story_id], seen + 1
+        return story_id
+
+    def _merged_by(self, article_id: str) -> tuple[str, ...]:
+        return self._store.merged_by(article_id) if self._store is not None else ()
+
+    def _assign_new(self, article: Article, id_hash: int) -> Placement:
         t = _time_of(article)
         feats, sketch, size = self._signature(article)
-        story = self._decide(feats, sketch, size, t)
+        evidence = self._evidence(feats, sketch, size, t)
+        story = model.choose_story(evidence)
+        absorbed: list[int] = []
+        if not len(sketch) and evidence and self._index.freq.n >= model.MERGE_MIN_DOCS:
+            story, absorbed = self._merges(story, feats, t, evidence)
         if story is None:
             story_id = "s-" + article.id
             story = self._index.new_story(story_id)
         else:
             story_id = self._index.story_id(story)
+        absorbed_ids = tuple(self._index.story_id(other) for other in absorbed)
         if self._store is not None:
-            self._store.insert(article.id, story_id, t, encode(feats, sketch, size))
+            self._store.insert(article.id, story_id, t, encode(feats, sketch, size), absorbed_ids)
+        for other, other_id in zip(absorbed, absorbed_ids, strict=True):
+            self._index.merge_story(other, story)
+            self._merged[other_id] = story_id
+            log.info("grouping: story %s merged into %s (article %s)", other_id, story_id, article.id)
         self._index.add(id_hash, t, story, feats, sketch, size)
         self._compact()
-        return story_id
+        return Placement(story_id, absorbed_ids)
+
+    def _merges(
+        self, story: int | None, feats: Features, t: float, evidence: dict[int, model.StoryEvidence]
+    ) -> tuple[int | None, list[int]]:
+        """The story a headline/snippet article lands in once merges are made, and the stories merged into it.
+
+        The story it joined (or the one it starts) is compared with each other candidate story that
+        began within MERGE_HOURS of it; two single articles are never merged (that is the join
+        model's call). The survivor is the oldest story, so the first alert stays the story's alert.
+        """
+        others = [s for s, ev in evidence.items() if s != story and ev.near is None]
+        if not others:
+            return story, []
+        rarity = model.Rarity(self._index.freq, feats)
+        members = self._index.members(others + ([story] if story is not None else []))
+        words = {s: [self._words(slot) for slot in slots] for s, slots in members.items()}
+        first = {s: min((self._index.cols["t"][slot] for slot in slots), default=t) for s, slots in members.items()}
+        mine = [feats.title | feats.body]
+        mine_first = t
+        if story is not None:
+            mine += words.pop(story)
+            mine_first = min(first.pop(story), t)
+        for member_words in [mine, *words.values()]:
+            for member in member_words:
+                rarity.fill_words(member)
+        centre = model.centroid(mine, rarity.words)
+        joined = []
+        for other in others:
+            if max(len(mine), len(words[other])) < 2 or abs(first[other] - mine_first) > model.MERGE_HOURS * 3600:
+                continue
+            if model.stories_similar(centre, model.centroid(words[other], rarity.words)) >= model.MERGE_AT:
+                joined.append(other)
+        if not joined:
+            return story, []
+        ranked = sorted(joined, key=lambda s: (first[s], s))
+        if story is not None and (mine_first, story) < (first[ranked[0]], ranked[0]):
+            return story, ranked
+        survivor = ranked.pop(0)
+        return survivor, ranked + ([story] if story is not None else [])
+
+    def _words(self, slot: int) -> set[int]:
+        stored = self._index.stored(slot)
+        return stored.title | stored.body
 
     def _signature(self, article: Article) -> tuple[Features, np.ndarray, int]:
         """Features of an article, its shingle sketch and its shingle count (empty sketch: not a full text)."""
@@ -134,9 +222,6 @@ class Grouper:
         if feats.pool is None or feats.shingles is None:
             return _EMPTY, 0
         return self._index.sketch_of(feats.pool, SKETCH_K), len(feats.shingles)
-
-    def _decide(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> int | None:
-        return model.choose_story(self._evidence(feats, sketch, size, t))
 
     def _evidence(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> dict[int, model.StoryEvidence]:
         """What the candidates found from the index say, story by story."""

@@ -118,6 +118,23 @@ class Index:
         keep = self.postings.count(pool ^ np.uint32(_SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 
+    def members(self, stories: list[int]) -> dict[int, list[int]]:
+        """The slots of each of ``stories`` (one vectorised pass over the story column)."""
+        col = _view(self.cols["story"])
+        hit = np.flatnonzero(np.isin(col, np.asarray(stories, dtype=np.int32)))
+        out: dict[int, list[int]] = {s: [] for s in stories}
+        for slot, story in zip(hit.tolist(), col[hit].tolist(), strict=True):
+            out[story].append(slot)
+        return out
+
+    def merge_story(self, absorbed: int, survivor: int) -> None:
+        """Make every article of story ``absorbed`` an article of ``survivor``; ``absorbed`` is left empty."""
+        col = _view(self.cols["story"])
+        col[col == absorbed] = survivor
+        del col
+        self.story_last[survivor] = max(self.story_last[survivor], self.story_last[absorbed])
+        self.story_last[absorbed] = float("-inf")  # dropped at the next compaction
+
     def lookup_id(self, id_hash: int) -> int | None:
         return self.ids.first(id_hash)
 

@@ -2,8 +2,11 @@
 
 Each row holds the article id, its story id, its time and its full feature signature, so reopening
 rebuilds exactly the index the process had (same document frequencies, same stored features).
-Writes are single-row transactions in WAL mode with synchronous=FULL: once ``insert`` returns the
-decision survives kill -9 and power loss. Rows older than the window are deleted with the index.
+When an article shows that two stories are one (see dedup_model.stories_similar), the absorbed
+story's rows are relabelled and the merge is recorded with the article that caused it, in the same
+transaction as that article's row, so a redelivery reports the same merge again. Writes are
+transactions in WAL mode with synchronous=FULL: once ``insert`` returns the decision survives kill -9
+and power loss. Rows older than the window are deleted with the index.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ CREATE TABLE IF NOT EXISTS grouped (
     t REAL NOT NULL, signature BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS grouped_by_time ON grouped (t);
 CREATE TABLE IF NOT EXISTS grouping_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS merged (
+    absorbed TEXT PRIMARY KEY, survivor TEXT NOT NULL, article_id TEXT NOT NULL, t REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
 """
 _HEADER = struct.Struct("<HHHHBIH")  # counts: title, bigrams, body, sketch; has_body; outlet; text size
 SIGNATURE_VERSION = "1"
@@ -106,21 +112,40 @@ class GroupingStore:
                 continue
             yield Row(article_id, story_id, t, features, sketch, size)
 
-    def insert(self, article_id: str, story_id: str, t: float, signature: bytes) -> None:
-        """Record one decision; durable when this returns.
+    def insert(
+        self, article_id: str, story_id: str, t: float, signature: bytes, absorbed: tuple[str, ...] = ()
+    ) -> None:
+        """Record one decision, and the stories it merged into ``story_id``; durable when this returns.
 
         Raises TransientError when the file is busy or the disk is full (retry later), PermanentError
         when it cannot be written at all.
         """
         try:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
-                (article_id, story_id, t, signature),
-            )
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
+                    (article_id, story_id, t, signature),
+                )
+                for other in absorbed:
+                    self._conn.execute("UPDATE grouped SET story_id=? WHERE story_id=?", (story_id, other))
+                    self._conn.execute("UPDATE merged SET survivor=? WHERE survivor=?", (story_id, other))
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?)", (other, story_id, article_id, t)
+                    )
         except sqlite3.OperationalError as exc:
             raise TransientError(f"grouping index {self.path}: cannot record article {article_id}: {exc}") from exc
         except sqlite3.Error as exc:
             raise PermanentError(f"grouping index {self.path}: cannot record article {article_id}: {exc}") from exc
+
+    def merged_by(self, article_id: str) -> tuple[str, ...]:
+        """The stories that the decision on ``article_id`` merged into its own (for redeliveries)."""
+        rows = self._conn.execute("SELECT absorbed FROM merged WHERE article_id=? ORDER BY absorbed", (article_id,))
+        return tuple(str(r[0]) for r in rows)
+
+    def survivors(self) -> dict[str, str]:
+        """Every recorded merge still in the window: absorbed story id -> the story it is now part of."""
+        return {str(a): str(b) for a, b in self._conn.execute("SELECT absorbed, survivor FROM merged")}
 
     def story_of(self, article_id: str) -> str | None:
         row = self._conn.execute("SELECT story_id FROM grouped WHERE article_id=?", (article_id,)).fetchone()
@@ -128,6 +153,7 @@ class GroupingStore:
 
     def evict(self, horizon: float) -> int:
         """Delete decisions older than ``horizon`` (seconds); returns how many."""
+        self._conn.execute("DELETE FROM merged WHERE t < ?", (horizon,))
         return self._conn.execute("DELETE FROM grouped WHERE t < ?", (horizon,)).rowcount
 
     def close(self) -> None:

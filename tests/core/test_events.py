@@ -19,7 +19,8 @@ def test_round_trip_every_event_type():
     raw = RawItem(id="r", source="s", outlet="o", url="u", canonical_url="u", title="t", published_at=NOW)
     story = Story(id="s-a1", lead=_article(), first_seen=NOW, outlets=("a", "b"), copies=2, terms=("포항",),
                   snippet="포항시 이차전지", highlights=((0, 2),), rules=("r1",))
-    for event in (raw, _article(), story, StoryUpdate(story=story, article_id="a1", is_new=False)):
+    merged = StoryUpdate(story=story, article_id="a2", is_new=False, absorbed=("s-b1", "s-c1"))
+    for event in (raw, _article(), story, StoryUpdate(story=story, article_id="a1", is_new=False), merged):
         assert decode(encode(event)) == event
 
 
