@@ -46,6 +46,18 @@ def test_relevant_stories_window_and_relevance_time_is_kept(tmp_path):
     assert store.story_has_article("s1", "a3") and not store.story_has_article("s1", "zz")
 
 
+def test_absorbed_story_leaves_the_digest_and_its_relevance_time_carries_over(tmp_path):
+    store = Store(tmp_path / "s.db")
+    store.save_story(_story("early"), "a1", T0)  # relevant since T0, perhaps in yesterday's digest already
+    store.save_story(_story("late", terms=()), "a2", T0 + timedelta(hours=2))
+    store.absorb_story(_story("late", copies=2), "early", T0 + timedelta(hours=3))
+    assert store.story("early") is None
+    assert store.story_has_article("late", "a1") and store.story_has_article("late", "a2")
+    got = store.relevant_stories(None, T0 + timedelta(hours=4))
+    assert [s.id for s in got] == ["late"] and got[0].copies == 2
+    assert store.relevant_stories(T0, T0 + timedelta(hours=4)) == []  # relevant from T0, as "early" was
+
+
 def test_alert_and_digest_keys(tmp_path):
     store = Store(tmp_path / "s.db")
     assert store.alert("s1", "#c") is None

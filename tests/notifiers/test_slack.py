@@ -77,6 +77,22 @@ def test_more_outlets_edit_the_same_message(tmp_path: Path, slack_server: SlackS
     assert store.alert("story0001", "#news-radar")[2] == 4  # type: ignore[index]
 
 
+def test_merged_story_edits_the_absorbed_storys_message(tmp_path: Path, slack_server: SlackStandIn, store: Store) -> None:
+    """Two stories found to be one event: the alert already posted is edited, no second one is posted."""
+    notifier = bot(tmp_path, slack_server, store)
+    south = make_story("s-south", outlets=OUTLETS[:2])
+    send(notifier, south)  # alerted on its own
+    survivor = make_story("s-north", outlets=OUTLETS[2:] + OUTLETS[:2])  # after the fold: 5 outlets
+    store.absorb_story(survivor, "s-south", survivor.first_seen)  # what the grouping stage does on a merge
+    notifier.add(update(survivor))
+    notifier.flush()
+    [message] = slack_server.messages("#news-radar")
+    assert len(slack_server.posts) == 1 and len(slack_server.updates) == 1
+    assert context_of(message).startswith("5개 매체 보도")
+    assert story_ids(slack_server, "#news-radar") == ["s-north"]  # its metadata now names the survivor
+    assert store.alert("s-north", "#news-radar")[2] == 5  # type: ignore[index]
+
+
 def test_timeout_after_slack_posted_is_reconciled_not_duplicated(
     tmp_path: Path, slack_server: SlackStandIn, store: Store
 ) -> None:
