@@ -23,6 +23,7 @@ that began within a few hours of it; stories whose IDF-weighted vocabularies agr
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -47,6 +48,9 @@ SAME_OUTLET_TITLE = 0.50  # same outlet: headlines must agree this much too (sha
 # one event, the most hours between their first members, and the IDF under which a word is ignored.
 # Chosen on dev.jsonl with the join model above fixed; see test_dev_set_* for the figures.
 MERGE_AT, MERGE_HOURS, MERGE_MIN_IDF = 0.12, 3.0, 2.0
+ROUNDUP_SAME_TITLE = 0.8  # a round-up joins only a story carrying its own headline (the same item via another feed)
+# Round-ups, digests and opinion pieces: never copies of one release (the story policy), whatever words they share.
+ROUNDUP = re.compile(r"\[[^\]]*(?:사설|칼럼|기고|기자수첩|시론|오피니언|브리핑|소식|모음|단신)[^\]]*\]|\s외$|마감시황")
 MERGE_MIN_DOCS = 200  # articles the window must hold before merging: in a young index every word looks rare
 
 
@@ -217,10 +221,24 @@ def same_outlet_headlines(new: Features, other_title: set[int], rarity: Rarity) 
     return _cosine(new.title, other_title, rarity.words) >= SAME_OUTLET_TITLE
 
 
-def choose_story(evidence: dict[int, StoryEvidence]) -> int | None:
-    """The story the article joins (the most probable one from JOIN_AT), or None for a new story."""
+def is_roundup(title: str, outlet: str) -> bool:
+    """Whether a headline marks a round-up, digest or opinion piece (a " - outlet" suffix is ignored)."""
+    title = title.strip()
+    if outlet and title.endswith(" - " + outlet):
+        title = title[: -len(outlet) - 3].rstrip()
+    return ROUNDUP.search(title) is not None
+
+
+def choose_story(evidence: dict[int, StoryEvidence], roundup: bool = False) -> int | None:
+    """The story the article joins (the most probable one from JOIN_AT), or None for a new story.
+
+    A round-up (``roundup``) names several events in a few words each: it joins only a story that
+    carries its own headline or text, i.e. the same round-up reached us through another feed.
+    """
     best, best_p = None, JOIN_AT
     for story, ev in evidence.items():
+        if roundup and not ev.near and not any(pair[1] >= ROUNDUP_SAME_TITLE for pair in ev.pairs):
+            continue
         p = story_probability(ev)
         if p >= best_p:
             best, best_p = story, p

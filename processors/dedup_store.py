@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS grouping_meta (key TEXT PRIMARY KEY, value TEXT NOT N
 CREATE TABLE IF NOT EXISTS merged (
     absorbed TEXT PRIMARY KEY, survivor TEXT NOT NULL, article_id TEXT NOT NULL, t REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
+CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL);
 """
 _HEADER = struct.Struct("<HHHHBIH")  # counts: title, bigrams, body, sketch; has_body; outlet; text size
 SIGNATURE_VERSION = "1"
@@ -113,9 +114,12 @@ class GroupingStore:
             yield Row(article_id, story_id, t, features, sketch, size)
 
     def insert(
-        self, article_id: str, story_id: str, t: float, signature: bytes, absorbed: tuple[str, ...] = ()
+        self, article_id: str, story_id: str, t: float, signature: bytes, absorbed: tuple[str, ...] = (),
+        roundup: bool = False,
     ) -> None:
         """Record one decision, and the stories it merged into ``story_id``; durable when this returns.
+
+        ``roundup``: the article is a round-up that started ``story_id`` (see dedup_model.is_roundup).
 
         Raises TransientError when the file is busy or the disk is full (retry later), PermanentError
         when it cannot be written at all.
@@ -127,6 +131,8 @@ class GroupingStore:
                     "INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
                     (article_id, story_id, t, signature),
                 )
+                if roundup:
+                    self._conn.execute("INSERT OR IGNORE INTO roundups VALUES (?, ?)", (story_id, t))
                 for other in absorbed:
                     self._conn.execute("UPDATE grouped SET story_id=? WHERE story_id=?", (story_id, other))
                     self._conn.execute("UPDATE merged SET survivor=? WHERE survivor=?", (story_id, other))
@@ -143,6 +149,10 @@ class GroupingStore:
         rows = self._conn.execute("SELECT absorbed FROM merged WHERE article_id=? ORDER BY absorbed", (article_id,))
         return tuple(str(r[0]) for r in rows)
 
+    def roundups(self) -> set[str]:
+        """The stories in the window that a round-up started."""
+        return {str(r[0]) for r in self._conn.execute("SELECT story_id FROM roundups")}
+
     def survivors(self) -> dict[str, str]:
         """Every recorded merge still in the window: absorbed story id -> the story it is now part of."""
         return {str(a): str(b) for a, b in self._conn.execute("SELECT absorbed, survivor FROM merged")}
@@ -154,6 +164,7 @@ class GroupingStore:
     def evict(self, horizon: float) -> int:
         """Delete decisions older than ``horizon`` (seconds); returns how many."""
         self._conn.execute("DELETE FROM merged WHERE t < ?", (horizon,))
+        self._conn.execute("DELETE FROM roundups WHERE t < ?", (horizon,))
         return self._conn.execute("DELETE FROM grouped WHERE t < ?", (horizon,)).rowcount
 
     def close(self) -> None:

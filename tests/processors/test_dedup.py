@@ -234,8 +234,8 @@ def dev_scores() -> dict[str, float]:
 def test_dev_set_regression_floor(dev_scores: dict[str, float]) -> None:
     """Where grouping stands on the labelled dev set, with a little room: a drop below is a regression.
 
-    Neighbouring merge settings (dedup_model.MERGE_*) give B-cubed 0.943-0.950 at pairwise
-    precision 0.959-0.971, so the floor sits below that range.
+    Neighbouring merge settings (dedup_model.MERGE_* one step either way) give B-cubed 0.946-0.953
+    at pairwise precision 0.962-0.974, so the floor sits below that range.
     """
     assert dev_scores["bcubed_f1"] >= 0.94, dev_scores
     assert dev_scores["pair_precision"] >= 0.965, dev_scores
@@ -244,10 +244,10 @@ def test_dev_set_regression_floor(dev_scores: dict[str, float]) -> None:
 def test_dev_set_meets_the_issue_bar(dev_scores: dict[str, float]) -> None:
     """The issue's bar on dev.jsonl: B-cubed F1 >= 0.95 with pairwise precision >= 0.97.
 
-    Met in-sample only, and narrowly (B-cubed 0.9501, precision 0.9702): the join weights were
-    fitted on this file and the merge settings chosen on it. Held out (bench/fit_grouping.py:
-    join weights refitted without the held-out items, merge settings kept) it gets B-cubed
-    0.939 / precision 0.957 (grouped 2-fold mean) and 0.948 / 0.956 (time split).
+    Met in-sample (B-cubed 0.953, precision 0.973, recall 0.931): the join weights were fitted on
+    this file and the merge settings chosen on it. Held out (bench/fit_grouping.py: join weights
+    refitted without the held-out items, merge settings kept) it gets B-cubed 0.941 / precision
+    0.959 (grouped 2-fold mean) and 0.951 / 0.960 (time split): precision is short of 0.97 there.
     """
     assert dev_scores["bcubed_f1"] >= 0.95, dev_scores
     assert dev_scores["pair_precision"] >= 0.97, dev_scores

@@ -162,3 +162,38 @@ def test_grouping_stage_folds_the_absorbed_story_and_hands_its_alert_over(stage)
     # A redelivery of the bridging article changes nothing and says the same.
     (_, _, again), = group.process(_matched(extract, BRIDGE))
     assert again.story.copies == 6 and again.absorbed == ("s-b1",)
+
+
+# --- round-ups: they name several events in a few words, so they neither join nor bridge stories ---
+
+
+def test_a_round_up_naming_the_event_does_not_join_its_story_but_its_own_copy_does() -> None:
+    grouper = _primed()
+    for a in NORTH:
+        grouper.assign(a)
+    plain = _article("r0", 50, "군산기계공고 이차전지 마이스터고 지정", "아일보")
+    roundup = _article("r1", 55, "[교육 브리핑] 군산기계공고 이차전지 마이스터고 지정 외", "자신문")
+    same_roundup = replace(roundup, id="r2", title=roundup.title + " - 자신문", source="google")
+    assert grouper.assign(plain) == "s-a1"  # the control: without the round-up mark it is a copy
+    assert grouper.assign(roundup) == "s-r1"
+    assert grouper.assign(same_roundup) == "s-r1"  # the same round-up through another feed
+
+
+def test_a_round_up_naming_both_angles_does_not_merge_them() -> None:
+    grouper = _primed()
+    for a in NORTH + SOUTH:
+        grouper.assign(a)
+    roundup = replace(BRIDGE, id="r1", title="[오늘의 교육 소식] " + BRIDGE.title)
+    assert grouper.place(roundup).absorbed == ()
+    assert grouper.place(BRIDGE).absorbed == ("s-b1",)  # the report itself does
+
+
+def test_a_round_ups_story_stays_closed_to_reports_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "grouping.sqlite"
+    grouper = _primed(path)
+    roundup = _article("r1", 0, "[교육 브리핑] 군산기계공고 이차전지 마이스터고 지정 외", "자신문")
+    assert grouper.assign(roundup) == "s-r1"
+    grouper.close()
+    reopened = Grouper(path=path)
+    assert reopened.assign(NORTH[0]) == "s-a1"  # the report starts its own story, not the round-up's
+    reopened.close()
