@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from processors import dedup_native
+
 # A headline word: a Hangul run, a Latin word (with digits, e.g. "rav4"), or a figure with its unit ("400억").
 _WORD = re.compile(r"[가-힣]+|[a-z]+\d*[a-z\d]*|\d+(?:[.,]\d+)*[가-힣a-z%㎞]{0,2}")
 # Trailing particles and endings stripped to get a second, stem form of a Hangul word.
@@ -168,6 +170,14 @@ _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 
 def shingle_hashes(text: str) -> np.ndarray:
     """Distinct 32-bit hashes of the 8-character shingles of a text (letters and digits only), sorted."""
+    core = dedup_native.active()
+    if core is not None:
+        return np.frombuffer(core.shingle_hashes(text), dtype=np.uint32)
+    return shingle_hashes_py(text)
+
+
+def shingle_hashes_py(text: str) -> np.ndarray:
+    """The pure-Python twin of shingle_hashes (numpy)."""
     codes = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
     codes = _FOLD[codes[_KEEP[codes]]]
     count = len(codes) - SHINGLE + 1
@@ -186,6 +196,16 @@ def shingle_hashes(text: str) -> np.ndarray:
     distinct[0] = True
     np.not_equal(out[1:], out[:-1], out=distinct[1:])
     return out[distinct]
+
+
+def word_features(text: str, cut: bool, with_bigrams: bool) -> tuple[set[int], set[int]]:
+    """``forms`` of the words of a text and, if asked, their ``bigrams`` (else an empty set)."""
+    core = dedup_native.active()
+    if core is not None:
+        found, pairs = core.word_features(_norm(text), cut, with_bigrams)
+        return found, pairs if with_bigrams else set()
+    found = words(text, cut)
+    return forms(found), bigrams(found) if with_bigrams else set()
 
 
 def _lead(body: str) -> str:
@@ -216,7 +236,7 @@ class Features:
 def extract(title: str, text: str, outlet: str) -> Features:
     """Features of an article from its title, text and outlet name."""
     head, cut = clean_title(title, outlet)
-    head_words = words(head, cut)
+    title_forms, title_bigrams = word_features(head, cut, True)
     body = body_of(text, title, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
@@ -224,13 +244,13 @@ def extract(title: str, text: str, outlet: str) -> Features:
         pool = shingles[:_SKETCH_POOL] if len(shingles) >= SKETCH_K else None
         if pool is None:
             shingles = None
-        body_words = words(_lead(body), cut=True)
+        body_forms, _ = word_features(_lead(body), True, False)
     else:
-        body_words = words(body, cut=body.rstrip().endswith(_ELLIPSIS))
+        body_forms, _ = word_features(body, body.rstrip().endswith(_ELLIPSIS), False)
     return Features(
-        title=forms(head_words),
-        title_bigrams=bigrams(head_words),
-        body=forms(body_words),
+        title=title_forms,
+        title_bigrams=title_bigrams,
+        body=body_forms,
         has_body=bool(body),
         outlet=word_hash(_norm(outlet.strip())) if outlet.strip() else 0,
         shingles=shingles,

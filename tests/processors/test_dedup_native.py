@@ -1,0 +1,144 @@
+"""The compiled grouping core gives exactly what the pure-Python path gives: features of many texts
+(odd Unicode included), and the story ids of whole labelled files and of the benchmark's articles."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsradar.events import Article
+from processors import dedup_native
+from processors import dedup_text as text
+from processors.dedup import Grouper
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / ".." / "shared" / "corpus" / "battery_news" / "dev.jsonl"
+
+
+@contextmanager
+def native(on: bool) -> Iterator[None]:
+    saved = dedup_native.enabled
+    dedup_native.enabled = on
+    try:
+        yield
+    finally:
+        dedup_native.enabled = saved
+
+
+def _dev_articles() -> list[Article]:
+    if not DEV.is_file():
+        pytest.skip(f"labelled dev set not found at {DEV} (the shared folder beside the repo)")
+    rows = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Article(id=r["id"], source=r["source"], outlet=r["outlet"] or "", url=r["url"], title=r["title"],
+                text=r["text"] or "", published_at=datetime.fromisoformat(r["published"]) if r.get("published") else None)
+        for r in rows
+    ]  # fmt: skip
+
+
+def _syndication_articles() -> list[Article]:
+    path = ROOT / "tests" / "data" / "syndication" / "generate.py"
+    spec = importlib.util.spec_from_file_location("syndication_generate_native", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return [c.article for c in module.syndication_set()]
+
+
+def _bench_articles() -> tuple[object, list[Article]]:
+    spec = importlib.util.spec_from_file_location("bench_grouping_native", ROOT / "bench" / "bench_grouping.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench, [a for a, _ in bench.timed_articles(bench.Corpus(vocabulary=20_000), 2_000, 600)]
+
+
+def test_the_core_is_built() -> None:
+    """CI builds it with `make setup`; a silent fallback would hide a broken build."""
+    assert dedup_native.core is not None
+    assert dedup_native.enabled
+
+
+def _python_words(raw: str, cut: bool) -> tuple[list[int], list[int]]:
+    found = text.words(raw, cut)
+    return list(text.forms(found)), list(text.bigrams(found))
+
+
+def _assert_same_words(raw: str) -> None:
+    assert dedup_native.core is not None
+    for cut in (False, True):
+        forms, bigrams = dedup_native.core.word_features(text._norm(raw), cut, True)
+        # Same values, and the same iteration order (the sets were filled in the same order).
+        assert (list(forms), list(bigrams)) == _python_words(raw, cut), (raw, cut)
+    assert np.array_equal(text.shingle_hashes_py(raw), np.frombuffer(dedup_native.core.shingle_hashes(raw), np.uint32))
+
+
+_ODD = st.characters(codec=None, categories=None, exclude_categories=("Cs",))
+_KOREAN = st.sampled_from(list("가나다포항시는에서으로의이가를라브4RAV٣٤.,%㎞ｋｍ１２３ＡＢ　 \n\t…-[]") + ["400억", "에서는"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_ODD, _KOREAN), max_size=60).map("".join))
+def test_word_and_shingle_features_match_on_odd_unicode(raw: str) -> None:
+    _assert_same_words(raw)
+
+
+def test_word_features_match_with_lone_surrogates_and_long_words() -> None:
+    for raw in ("가\ud800나다라마바사아자차", "a" * 1000 + " 가" * 300, "가" * 600, "1.2.3,4억원대 rav4x 9٣"):
+        _assert_same_words(raw)
+
+
+def test_features_of_every_labelled_and_syndicated_article_match() -> None:
+    articles = _dev_articles() + _syndication_articles()
+    for a in articles:
+        _assert_same_words(a.title)
+        _assert_same_words(a.text)
+        with native(True):
+            fast = text.extract(a.title, a.text, a.outlet)
+        with native(False):
+            slow = text.extract(a.title, a.text, a.outlet)
+        for name in ("title", "title_bigrams", "body"):
+            assert list(getattr(fast, name)) == list(getattr(slow, name)), (a.id, name)
+        assert (fast.has_body, fast.outlet) == (slow.has_body, slow.outlet)
+        for name in ("shingles", "pool"):
+            assert np.array_equal(getattr(fast, name) if getattr(fast, name) is not None else [],
+                                  getattr(slow, name) if getattr(slow, name) is not None else []), (a.id, name)  # fmt: skip
+
+
+def _story_ids(articles: list[Article], on: bool) -> list[str]:
+    with native(on):
+        grouper = Grouper()
+        return [grouper.assign(a) for a in articles]
+
+
+def test_story_ids_over_the_labelled_dev_set_are_identical() -> None:
+    articles = _dev_articles()
+    assert _story_ids(articles, True) == _story_ids(articles, False)
+
+
+def test_story_ids_over_the_syndication_set_are_identical() -> None:
+    articles = _syndication_articles()
+    assert _story_ids(articles, True) == _story_ids(articles, False)
+
+
+def test_story_ids_over_benchmark_articles_are_identical() -> None:
+    """The benchmark's generator at a small scale: full-text copies and new stories over an index."""
+    bench, articles = _bench_articles()
+    ids = []
+    for on in (True, False):
+        with native(on):
+            grouper = Grouper()
+            bench.build_index(grouper, bench.Corpus(vocabulary=20_000), 2_000, 600)  # type: ignore[attr-defined]
+            ids.append([grouper.assign(a) for a in articles])
+    assert ids[0] == ids[1]
