@@ -7,6 +7,7 @@ switches the core off for a process; tests flip ``enabled`` to run both paths in
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 core: ModuleType | None
 try:
-    from processors import _dedup_core as core
+    core = importlib.import_module("processors._dedup_core")
 except ImportError:  # pragma: no cover - a source tree never built with `make setup` (pip install -e .)
     core = None
     log.warning("grouping: compiled core processors._dedup_core not built; using the pure-Python path")
