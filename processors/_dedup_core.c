@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 /* ---- CRC32 with zlib's polynomial and conventions (zlib.crc32 of the UTF-8 bytes) ---------------- */
@@ -246,6 +247,234 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
     return res;
 }
 
+
+/* ---- story index lookups (dedup_tables.Multimap over sorted key/value arrays + a dict buffer) ------- */
+
+typedef struct { Py_buffer keys, vals; } Sorted;
+
+static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals) {
+    if (PyObject_GetBuffer(keys, &m->keys, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (PyObject_GetBuffer(vals, &m->vals, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&m->keys);
+        return -1;
+    }
+    if (m->keys.itemsize != 4 || m->vals.itemsize != 4) {
+        PyBuffer_Release(&m->keys);
+        PyBuffer_Release(&m->vals);
+        PyErr_SetString(PyExc_TypeError, "expected uint32 keys and values");
+        return -1;
+    }
+    return 0;
+}
+
+static void sorted_close(Sorted *m) {
+    PyBuffer_Release(&m->keys);
+    PyBuffer_Release(&m->vals);
+}
+
+/* [lo, hi) of ``key`` in the sorted keys. */
+static void sorted_run(const Sorted *m, uint32_t key, Py_ssize_t *lo, Py_ssize_t *hi) {
+    const uint32_t *k = m->keys.buf;
+    Py_ssize_t n = m->keys.len / 4, a = 0, b = n;
+    while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] < key) a = mid + 1; else b = mid; }
+    *lo = a;
+    b = n;
+    while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] <= key) a = mid + 1; else b = mid; }
+    *hi = a;
+}
+
+/* The buffered values of ``key`` (a borrowed list) or NULL; -1 on error. */
+static int buffered(PyObject *buffer, uint32_t key, PyObject **bucket) {
+    PyObject *k = PyLong_FromUnsignedLong(key);
+    if (!k) return -1;
+    *bucket = PyDict_GetItemWithError(buffer, k);
+    Py_DECREF(k);
+    if (*bucket == NULL && PyErr_Occurred()) return -1;
+    if (*bucket != NULL && !PyList_Check(*bucket)) { PyErr_SetString(PyExc_TypeError, "bucket not a list"); return -1; }
+    return 0;
+}
+
+static int read_u32_list(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
+    PyObject *fast = PySequence_Fast(seq, "expected a sequence of ints");
+    if (!fast) return -1;
+    *n = PySequence_Fast_GET_SIZE(fast);
+    *out = PyMem_Malloc((*n + 1) * sizeof(uint32_t));
+    if (!*out) { Py_DECREF(fast); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        unsigned long v = PyLong_AsUnsignedLongMask(PySequence_Fast_GET_ITEM(fast, i));
+        if (v == (unsigned long)-1 && PyErr_Occurred()) { Py_DECREF(fast); PyMem_Free(*out); return -1; }
+        (*out)[i] = (uint32_t)v;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+static PyObject *multimap_count(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *buffer, *query;
+    if (!PyArg_ParseTuple(args, "OOO!O", &keys, &vals, &PyDict_Type, &buffer, &query)) return NULL;
+    Sorted m;
+    if (sorted_open(&m, keys, vals) < 0) return NULL;
+    uint32_t *q;
+    Py_ssize_t n;
+    PyObject *out = NULL;
+    if (read_u32_list(query, &q, &n) < 0) goto done;
+    out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        Py_ssize_t lo, hi;
+        PyObject *bucket;
+        sorted_run(&m, q[i], &lo, &hi);
+        if (buffered(buffer, q[i], &bucket) < 0) { Py_CLEAR(out); break; }
+        PyObject *c = PyLong_FromSsize_t(hi - lo + (bucket ? PyList_GET_SIZE(bucket) : 0));
+        if (!c) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, c);
+    }
+    PyMem_Free(q);
+done:
+    sorted_close(&m);
+    return out;
+}
+
+/* One candidate slot: how many (key, value) entries found it and the first key that did. */
+typedef struct { uint32_t slot, hits, first, used; } Found;
+
+static int found_by_discovery(const void *a, const void *b) {
+    const Found *x = a, *y = b;
+    if (x->first != y->first) return x->first < y->first ? -1 : 1;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static int found_by_hits(const void *a, const void *b) {
+    const Found *x = a, *y = b;
+    if (x->hits != y->hits) return x->hits > y->hits ? -1 : 1;
+    return x->slot > y->slot ? -1 : x->slot < y->slot;
+}
+
+typedef struct { Found *table; Py_ssize_t mask, distinct; } Slots;
+
+static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
+    Py_ssize_t at = (Py_ssize_t)((slot * 0x9E3779B1u) & (uint32_t)s->mask);
+    while (s->table[at].used && s->table[at].slot != slot) at = (at + 1) & s->mask;
+    Found *f = &s->table[at];
+    if (!f->used) { f->used = 1; f->slot = slot; f->hits = 0; f->first = which; s->distinct++; }
+    f->hits++;
+    if (which < f->first) f->first = which;
+}
+
+/* Index.candidates: see its docstring; ``caps[i]`` is the posting cap of query key i. */
+static PyObject *candidates(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *buffer, *query, *caps_obj, *times;
+    double t, window;
+    Py_ssize_t limit, crowd, min_hits;
+    if (!PyArg_ParseTuple(args, "OOO!OOOddnnn", &keys, &vals, &PyDict_Type, &buffer, &query, &caps_obj, &times,
+                          &t, &window, &limit, &crowd, &min_hits))
+        return NULL;
+    Sorted m;
+    if (sorted_open(&m, keys, vals) < 0) return NULL;
+    Py_buffer tb;
+    if (PyObject_GetBuffer(times, &tb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
+    const double *tcol = tb.buf;
+    Py_ssize_t nslots = tb.len / (Py_ssize_t)sizeof(double);
+    uint32_t *q = NULL, *caps = NULL;
+    Py_ssize_t n = 0, ncaps = 0, *lo = NULL, *hi = NULL;
+    PyObject **buckets = NULL, *out = NULL;
+    Slots s = {NULL, 0, 0};
+    Found *list = NULL;
+    if (read_u32_list(query, &q, &n) < 0 || read_u32_list(caps_obj, &caps, &ncaps) < 0) goto done;
+    if (ncaps != n) { PyErr_SetString(PyExc_ValueError, "one cap per key"); goto done; }
+    lo = PyMem_Malloc((n + 1) * sizeof *lo);
+    hi = PyMem_Malloc((n + 1) * sizeof *hi);
+    buckets = PyMem_Calloc(n + 1, sizeof *buckets);
+    if (!lo || !hi || !buckets) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        sorted_run(&m, q[i], &lo[i], &hi[i]);
+        if (buffered(buffer, q[i], &buckets[i]) < 0) goto done;
+        Py_ssize_t more = buckets[i] ? PyList_GET_SIZE(buckets[i]) : 0;
+        if (hi[i] - lo[i] + more > (Py_ssize_t)caps[i]) { hi[i] = lo[i]; buckets[i] = NULL; continue; } /* too common */
+        total += hi[i] - lo[i] + more;
+    }
+    Py_ssize_t size = 16;
+    while (size < 2 * total) size <<= 1;
+    s.table = PyMem_Calloc(size, sizeof(Found));
+    if (!s.table) { PyErr_NoMemory(); goto done; }
+    s.mask = size - 1;
+    const uint32_t *v = m.vals.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (Py_ssize_t j = lo[i]; j < hi[i]; j++) slots_hit(&s, v[j], (uint32_t)i);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!buckets[i]) continue;
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(buckets[i]); j++) {
+            unsigned long slot = PyLong_AsUnsignedLongMask(PyList_GET_ITEM(buckets[i], j));
+            if (slot == (unsigned long)-1 && PyErr_Occurred()) goto done;
+            slots_hit(&s, (uint32_t)slot, (uint32_t)i);
+        }
+    }
+    /* One shared rare word is enough in a quiet index; in a crowd, MIN_HITS keys; and within the window. */
+    Py_ssize_t least = s.distinct > crowd ? min_hits : 1, kept = 0;
+    list = PyMem_Malloc((s.distinct + 1) * sizeof(Found));
+    if (!list) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        Found f = s.table[i];
+        if (!f.used || (Py_ssize_t)f.hits < least) continue;
+        if ((Py_ssize_t)f.slot >= nslots) { PyErr_SetString(PyExc_IndexError, "slot out of range"); goto done; }
+        if (fabs(tcol[f.slot] - t) <= window) list[kept++] = f;
+    }
+    if (kept > limit) {
+        qsort(list, kept, sizeof(Found), found_by_hits); /* most shared keys, then newest */
+        kept = limit;
+    } else {
+        qsort(list, kept, sizeof(Found), found_by_discovery); /* in order of discovery */
+    }
+    out = PyList_New(kept);
+    for (Py_ssize_t i = 0; out && i < kept; i++) {
+        PyObject *slot = PyLong_FromUnsignedLong(list[i].slot);
+        if (!slot) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, slot);
+    }
+done:
+    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets);
+    PyMem_Free(s.table); PyMem_Free(list);
+    PyBuffer_Release(&tb);
+    sorted_close(&m);
+    return out;
+}
+
+/* Index.shares_inside: for each stored sketch flat16[start:start+len], the share of it among the
+ * low 16 bits of the new text's shingle hashes. */
+static PyObject *shares_inside(PyObject *self, PyObject *args) {
+    PyObject *shingles, *flat16, *starts_obj, *lens_obj;
+    if (!PyArg_ParseTuple(args, "OOOO", &shingles, &flat16, &starts_obj, &lens_obj)) return NULL;
+    Py_buffer sb, fb;
+    if (PyObject_GetBuffer(shingles, &sb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(flat16, &fb, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&sb); return NULL; }
+    uint32_t *starts = NULL, *lens = NULL;
+    Py_ssize_t n = 0, nl = 0;
+    PyObject *out = NULL;
+    uint8_t *table = NULL;
+    if (read_u32_list(starts_obj, &starts, &n) < 0 || read_u32_list(lens_obj, &lens, &nl) < 0) goto done;
+    if (nl != n || sb.itemsize != 4 || fb.itemsize != 2) { PyErr_SetString(PyExc_ValueError, "bad arguments"); goto done; }
+    table = PyMem_Calloc(1 << 16, 1);
+    if (!table) { PyErr_NoMemory(); goto done; }
+    const uint32_t *sh = sb.buf;
+    for (Py_ssize_t i = 0; i < sb.len / 4; i++) table[sh[i] & 0xFFFF] = 1;
+    const uint16_t *flat = fb.buf;
+    Py_ssize_t nflat = fb.len / 2;
+    out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        long found = 0;
+        if ((Py_ssize_t)starts[i] + (Py_ssize_t)lens[i] > nflat) { Py_CLEAR(out); PyErr_SetString(PyExc_IndexError, "sketch out of range"); break; }
+        for (uint32_t j = 0; j < lens[i]; j++) found += table[flat[starts[i] + j]];
+        PyObject *share = PyFloat_FromDouble(lens[i] ? (double)found / (double)lens[i] : 0.0);
+        if (!share) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, share);
+    }
+done:
+    PyMem_Free(starts); PyMem_Free(lens); PyMem_Free(table);
+    PyBuffer_Release(&sb);
+    PyBuffer_Release(&fb);
+    return out;
+}
+
 /* ---- module --------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -254,6 +483,13 @@ static PyMethodDef methods[] = {
      "of dedup_text.words(text, cut), for text already NFKC-normalised and lower-cased."},
     {"shingle_hashes", shingle_hashes, METH_VARARGS,
      "shingle_hashes(text) -> bytearray of sorted distinct uint32: dedup_text.shingle_hashes."},
+    {"multimap_count", multimap_count, METH_VARARGS,
+     "multimap_count(keys, vals, buffer, query) -> list of counts: dedup_tables.Multimap.count (uint32 keys)."},
+    {"candidates", candidates, METH_VARARGS,
+     "candidates(keys, vals, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
+     "dedup_index.Index.candidates over the postings multimap."},
+    {"shares_inside", shares_inside, METH_VARARGS,
+     "shares_inside(shingles, flat16, starts, lens) -> shares: dedup_index.Index.shares_inside."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dedup_core",

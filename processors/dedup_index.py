@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from processors import dedup_native
 from processors.dedup_tables import Frequencies, Multimap
 from processors.dedup_text import Features
 
@@ -217,6 +218,13 @@ class Index:
         With no more than ``limit`` of them they come in the order they are first found (key by key,
         oldest first within a key), which the scorer's tie-breaking depends on.
         """
+        core = dedup_native.active()
+        if core is not None:
+            query = word_keys + [h ^ _SHINGLE_SALT for h in shingle_keys]
+            caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
+            keys, vals, buffer = self.postings.parts()
+            return core.candidates(keys, vals, buffer, query, caps, self.cols["t"], t, self.window_s, limit, CROWD,
+                                   MIN_HITS)  # fmt: skip
         keys = np.asarray(word_keys + shingle_keys, dtype=np.uint32)
         keys[len(word_keys) :] ^= np.uint32(_SHINGLE_SALT)
         caps = np.full(len(keys), MAX_POSTINGS, dtype=np.int64)
@@ -244,6 +252,11 @@ class Index:
         Stored sketches hold the low 16 bits of shingle hashes, so a 65,536-entry table of the new
         text's low bits answers every probe at once (a chance match costs ~len(text)/65536).
         """
+        core = dedup_native.active()
+        if core is not None:
+            starts = [boff + ng for boff, ng in zip(cols["boff"], cols["n_bigram"], strict=True)]
+            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, starts,
+                                      cols["n_sketch"])  # fmt: skip
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
         table[low] = True

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from processors import dedup_native
+
 _MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
@@ -94,9 +96,16 @@ class Multimap:
                 which = np.concatenate([which, np.repeat([i for i, _ in more], [len(b) for _, b in more])])
         return vals, which
 
+    def parts(self) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
+        """Sorted keys, their values and the buffer of recent additions (read by the compiled core)."""
+        return self.keys, self.vals, self._buffer
+
     def count(self, keys: np.ndarray) -> np.ndarray:
         """How many values each key has (vectorised)."""
         keys = np.asarray(keys, dtype=self._dtype)
+        core = dedup_native.active()
+        if core is not None and self._dtype == np.uint32:
+            return np.asarray(core.multimap_count(self.keys, self.vals, self._buffer, keys.tolist()), dtype=np.int64)
         if len(self.keys):
             start, end = self._runs(keys)
             counts = end - start

@@ -142,3 +142,30 @@ def test_story_ids_over_benchmark_articles_are_identical() -> None:
             bench.build_index(grouper, bench.Corpus(vocabulary=20_000), 2_000, 600)  # type: ignore[attr-defined]
             ids.append([grouper.assign(a) for a in articles])
     assert ids[0] == ids[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(20, 3000), st.integers(1, 300))
+def test_candidates_and_counts_match_on_crowded_postings(seed: int, slots: int, limit: int) -> None:
+    """Few distinct keys, so keys exceed their caps, crowds form and the limit cuts; half merged, half buffered."""
+    from processors.dedup_index import Index
+
+    rng = np.random.default_rng(seed)
+    index = Index(window_s=1000.0)
+    for slot in range(slots):
+        index.cols["t"].append(float(rng.uniform(0, 3000)))
+        index.postings.add(rng.integers(0, 400, size=int(rng.integers(1, 12))).tolist(), slot)
+        if slot == slots // 2:
+            index.postings.merge()
+    for _ in range(5):
+        words = rng.integers(0, 420, size=int(rng.integers(0, 30))).tolist()
+        shingles = (rng.integers(0, 400, size=int(rng.integers(0, 3))) ^ 0x5BD1E995).tolist()
+        t = float(rng.uniform(0, 3000))
+        with native(True):
+            fast = index.candidates(words, shingles, t, limit)
+            fast_counts = index.postings.count(np.asarray(words, dtype=np.uint32)).tolist()
+        with native(False):
+            slow = index.candidates(words, shingles, t, limit)
+            slow_counts = index.postings.count(np.asarray(words, dtype=np.uint32)).tolist()
+        assert fast == slow
+        assert fast_counts == slow_counts
