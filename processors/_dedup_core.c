@@ -278,8 +278,12 @@ static void sorted_run(const Sorted *m, uint32_t key, Py_ssize_t *lo, Py_ssize_t
     Py_ssize_t n = m->keys.len / 4, a = 0, b = n;
     while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] < key) a = mid + 1; else b = mid; }
     *lo = a;
-    b = n;
-    while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] <= key) a = mid + 1; else b = mid; }
+    /* Most keys have a few entries: step over them before searching (the search misses the cache). */
+    for (b = a + 8; a < n && a < b && k[a] == key; a++) {}
+    if (a == b) {
+        b = n;
+        while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] <= key) a = mid + 1; else b = mid; }
+    }
     *hi = a;
 }
 

@@ -221,10 +221,9 @@ class Index:
         core = dedup_native.active()
         if core is not None:
             query = word_keys + [h ^ _SHINGLE_SALT for h in shingle_keys]
-            caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
-            keys, vals, buffer = self.postings.parts()
-            return core.candidates(keys, vals, buffer, query, caps, self.cols["t"], t, self.window_s, limit, CROWD,
-                                   MIN_HITS)  # fmt: skip
+            query_caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
+            return core.candidates(*self.postings.parts(), query, query_caps, self.cols["t"], t, self.window_s, limit,
+                                   CROWD, MIN_HITS)  # fmt: skip
         keys = np.asarray(word_keys + shingle_keys, dtype=np.uint32)
         keys[len(word_keys) :] ^= np.uint32(_SHINGLE_SALT)
         caps = np.full(len(keys), MAX_POSTINGS, dtype=np.int64)
@@ -254,8 +253,8 @@ class Index:
         """
         core = dedup_native.active()
         if core is not None:
-            starts = [boff + ng for boff, ng in zip(cols["boff"], cols["n_bigram"], strict=True)]
-            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, starts,
+            sketch_at = [boff + ng for boff, ng in zip(cols["boff"], cols["n_bigram"], strict=True)]
+            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, sketch_at,
                                       cols["n_sketch"])  # fmt: skip
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
