@@ -479,6 +479,87 @@ done:
     return out;
 }
 
+
+/* ---- document frequencies (dedup_tables.Frequencies: float32 tables indexed by hash & (size - 1)) ---- */
+
+static int open_table(PyObject *obj, Py_buffer *b, float **table, uint32_t *mask) {
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return -1;
+    Py_ssize_t n = b->len / 4;
+    if (b->itemsize != 4 || n == 0 || (n & (n - 1))) {
+        PyBuffer_Release(b);
+        PyErr_SetString(PyExc_ValueError, "expected a float32 table of 2**k entries");
+        return -1;
+    }
+    *table = b->buf;
+    *mask = (uint32_t)(n - 1);
+    return 0;
+}
+
+typedef struct { float df; uint32_t h; } Rare;
+
+static int rare_cmp(const void *a, const void *b) {
+    const Rare *x = a, *y = b;
+    if (x->df != y->df) return x->df < y->df ? -1 : 1;
+    return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* dedup_index._rarest with the frequencies read from the table: the ``cap`` hashes of lowest
+ * frequency (ties by value), or all of them sorted by value when they fit. */
+static PyObject *rarest(PyObject *self, PyObject *args) {
+    PyObject *table_obj, *hashes;
+    Py_ssize_t cap;
+    if (!PyArg_ParseTuple(args, "OOn", &table_obj, &hashes, &cap)) return NULL;
+    Py_buffer tb;
+    float *table;
+    uint32_t mask, *h = NULL;
+    Py_ssize_t n;
+    if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
+    PyObject *out = NULL;
+    Rare *r = NULL;
+    if (read_u32_list(hashes, &h, &n) < 0) goto done;
+    r = PyMem_Malloc((n + 1) * sizeof(Rare));
+    if (!r) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) { r[i].h = h[i]; r[i].df = n <= cap ? 0.0f : table[h[i] & mask]; }
+    qsort(r, n, sizeof(Rare), rare_cmp);
+    Py_ssize_t kept = n < cap ? n : cap;
+    out = PyList_New(kept);
+    for (Py_ssize_t i = 0; out && i < kept; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(r[i].h);
+        if (!v) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, v);
+    }
+done:
+    PyMem_Free(h);
+    PyMem_Free(r);
+    PyBuffer_Release(&tb);
+    return out;
+}
+
+static int u32_cmp(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Frequencies.add for one table: each distinct entry the hashes fall on gains 1 (as a numpy
+ * fancy-index += does: an entry hit twice by one article counts once). */
+static PyObject *count_once(PyObject *self, PyObject *args) {
+    PyObject *table_obj, *hashes;
+    if (!PyArg_ParseTuple(args, "OO", &table_obj, &hashes)) return NULL;
+    Py_buffer tb;
+    float *table;
+    uint32_t mask, *h = NULL;
+    Py_ssize_t n;
+    if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
+    if (read_u32_list(hashes, &h, &n) < 0) { PyBuffer_Release(&tb); return NULL; }
+    for (Py_ssize_t i = 0; i < n; i++) h[i] &= mask;
+    qsort(h, n, sizeof(uint32_t), u32_cmp);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
+    PyMem_Free(h);
+    PyBuffer_Release(&tb);
+    Py_RETURN_NONE;
+}
+
 /* ---- module --------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -494,6 +575,10 @@ static PyMethodDef methods[] = {
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
      "shares_inside(shingles, flat16, starts, lens) -> shares: dedup_index.Index.shares_inside."},
+    {"rarest", rarest, METH_VARARGS,
+     "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
+    {"count_once", count_once, METH_VARARGS,
+     "count_once(table, hashes): Frequencies.add's fancy-index += 1 on one table."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dedup_core",

@@ -9,7 +9,7 @@ stories whose newest copy left the window go with them.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,11 +142,16 @@ class Index:
     def add(self, id_hash: int, t: float, story: int, feats: Features, sketch: np.ndarray, size: int) -> int:
         """Index one article; its features are capped to the rarest ones. Returns its slot."""
         freq = self.freq
-        df = _frequencies(freq, feats.title | feats.body)
-        title = _rarest(df, feats.title, TITLE_CAP)
         sk = sketch.tolist()
-        body = _rarest(df, feats.body, BODY_CAP_FULL if sk else BODY_CAP)
+        rarest = _rarest_by(freq, feats)  # frequencies before this article is counted
+        title = rarest(feats.title, TITLE_CAP)
+        body = rarest(feats.body, BODY_CAP_FULL if sk else BODY_CAP)
         bigrams = sorted(feats.title_bigrams)[:BIGRAM_CAP]
+        # Headline words first: they are what headline-only and snippet copies share with a full text.
+        cap = POSTING_WORDS_FULL if sk else POSTING_WORDS
+        keys = rarest(feats.title, cap)
+        if len(keys) < cap:
+            keys += rarest(feats.body - feats.title, cap - len(keys))
         slot = self.slots
         c = self.cols
         c["t"].append(t)
@@ -165,11 +170,6 @@ class Index:
         self.flat16.extend(bigrams)
         self.flat16.extend([h & 0xFFFF for h in sk])
         freq.add(t, list(feats.title | feats.body), list(feats.title_bigrams))
-        # Headline words first: they are what headline-only and snippet copies share with a full text.
-        cap = POSTING_WORDS_FULL if sk else POSTING_WORDS
-        keys = _rarest(df, feats.title, cap)
-        if len(keys) < cap:
-            keys += _rarest(df, feats.body - feats.title, cap - len(keys))
         if sk:
             keys += [h ^ _SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
         self.postings.add(keys, slot)
@@ -337,6 +337,15 @@ def _frequencies(freq: Frequencies, hashes: set[int]) -> dict[int, float]:
     """Document frequency of each hash (one vectorised lookup)."""
     keys = list(hashes)
     return dict(zip(keys, freq.word_df(np.asarray(keys, dtype=np.uint32)).tolist(), strict=True)) if keys else {}
+
+
+def _rarest_by(freq: Frequencies, feats: Features) -> Callable[[set[int], int], list[int]]:
+    """``_rarest`` over the current word frequencies, for subsets of an article's words."""
+    core = dedup_native.active()
+    if core is not None:
+        return lambda hashes, cap: core.rarest(freq.words, hashes, cap)
+    df = _frequencies(freq, feats.title | feats.body)
+    return lambda hashes, cap: _rarest(df, hashes, cap)
 
 
 def _rarest(df: dict[int, float], hashes: set[int], cap: int) -> list[int]:

@@ -181,9 +181,14 @@ class Frequencies:
     def add(self, t: float, words: list[int], bigrams: list[int]) -> None:
         """Count one article's distinct word and bigram hashes at time ``t``."""
         self._advance(t)
-        # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
-        self.words[np.asarray(words, dtype=np.uint32) & np.uint32((1 << _WORD_BITS) - 1)] += 1
-        self.bigrams[np.asarray(bigrams, dtype=np.uint16)] += 1
+        core = dedup_native.active()
+        if core is not None:
+            core.count_once(self.words, words)
+            core.count_once(self.bigrams, bigrams)
+        else:
+            # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
+            self.words[np.asarray(words, dtype=np.uint32) & np.uint32((1 << _WORD_BITS) - 1)] += 1
+            self.bigrams[np.asarray(bigrams, dtype=np.uint16)] += 1
         self.docs += 1
 
     def word_df(self, hashes: np.ndarray) -> np.ndarray:
