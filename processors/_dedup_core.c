@@ -443,42 +443,85 @@ done:
     return out;
 }
 
-/* Index.shares_inside: for each stored sketch flat16[start:start+len], the share of it among the
- * low 16 bits of the new text's shingle hashes. */
+/* Index.shares_inside: for each slot, the share of its stored sketch (flat16[boff + n_bigram:][:n_sketch])
+ * found among the low 16 bits of the new text's shingle hashes. */
+static uint8_t low_bits[1 << 16]; /* all zero between calls (the GIL is held throughout) */
+
 static PyObject *shares_inside(PyObject *self, PyObject *args) {
-    PyObject *shingles, *flat16, *starts_obj, *lens_obj;
-    if (!PyArg_ParseTuple(args, "OOOO", &shingles, &flat16, &starts_obj, &lens_obj)) return NULL;
-    Py_buffer sb, fb;
-    if (PyObject_GetBuffer(shingles, &sb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    if (PyObject_GetBuffer(flat16, &fb, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&sb); return NULL; }
-    uint32_t *starts = NULL, *lens = NULL;
-    Py_ssize_t n = 0, nl = 0;
+    PyObject *objs[5], *slots_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &slots_obj)) return NULL;
+    /* shingles (uint32), flat16 (uint16), boff (uint32), n_bigram (uint8), n_sketch (uint8) */
+    static const Py_ssize_t sizes[5] = {4, 2, 4, 1, 1};
+    Py_buffer b[5];
+    int opened = 0;
+    uint32_t *slots = NULL;
+    Py_ssize_t n = 0;
     PyObject *out = NULL;
-    uint8_t *table = NULL;
-    if (read_u32_list(starts_obj, &starts, &n) < 0 || read_u32_list(lens_obj, &lens, &nl) < 0) goto done;
-    if (nl != n || sb.itemsize != 4 || fb.itemsize != 2) { PyErr_SetString(PyExc_ValueError, "bad arguments"); goto done; }
-    table = PyMem_Calloc(1 << 16, 1);
-    if (!table) { PyErr_NoMemory(); goto done; }
-    const uint32_t *sh = sb.buf;
-    for (Py_ssize_t i = 0; i < sb.len / 4; i++) table[sh[i] & 0xFFFF] = 1;
-    const uint16_t *flat = fb.buf;
-    Py_ssize_t nflat = fb.len / 2;
+    for (; opened < 5; opened++) {
+        if (PyObject_GetBuffer(objs[opened], &b[opened], PyBUF_C_CONTIGUOUS) < 0) goto done;
+        if (b[opened].itemsize != sizes[opened]) {
+            opened++;
+            PyErr_SetString(PyExc_TypeError, "unexpected item size");
+            goto done;
+        }
+    }
+    if (read_u32_list(slots_obj, &slots, &n) < 0) goto done;
+    const uint32_t *sh = b[0].buf, *boff = b[2].buf;
+    const uint16_t *flat = b[1].buf;
+    const uint8_t *nbig = b[3].buf, *nsk = b[4].buf;
+    Py_ssize_t nsh = b[0].len / 4, nflat = b[1].len / 2, nslots = b[2].len / 4;
+    if (b[3].len != nslots || b[4].len != nslots) { PyErr_SetString(PyExc_ValueError, "columns differ in length"); goto done; }
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
     out = PyList_New(n);
     for (Py_ssize_t i = 0; out && i < n; i++) {
+        uint32_t s = slots[i];
+        if (s >= nslots || (Py_ssize_t)boff[s] + nbig[s] + nsk[s] > nflat) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_IndexError, "slot out of range");
+            break;
+        }
+        const uint16_t *sketch = flat + boff[s] + nbig[s];
         long found = 0;
-        if ((Py_ssize_t)starts[i] + (Py_ssize_t)lens[i] > nflat) { Py_CLEAR(out); PyErr_SetString(PyExc_IndexError, "sketch out of range"); break; }
-        for (uint32_t j = 0; j < lens[i]; j++) found += table[flat[starts[i] + j]];
-        PyObject *share = PyFloat_FromDouble(lens[i] ? (double)found / (double)lens[i] : 0.0);
+        for (int j = 0; j < nsk[s]; j++) found += low_bits[sketch[j]];
+        PyObject *share = PyFloat_FromDouble(nsk[s] ? (double)found / (double)nsk[s] : 0.0);
         if (!share) { Py_CLEAR(out); break; }
         PyList_SET_ITEM(out, i, share);
     }
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 0;
 done:
-    PyMem_Free(starts); PyMem_Free(lens); PyMem_Free(table);
-    PyBuffer_Release(&sb);
-    PyBuffer_Release(&fb);
+    PyMem_Free(slots);
+    for (int i = 0; i < opened; i++) PyBuffer_Release(&b[i]);
     return out;
 }
 
+/* Multimap.first for uint64 keys (the article-id table): the last value of ``key``, or None. */
+static PyObject *first_u64(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *buffer, *key_obj;
+    if (!PyArg_ParseTuple(args, "OOO!O", &keys, &vals, &PyDict_Type, &buffer, &key_obj)) return NULL;
+    PyObject *bucket = PyDict_GetItemWithError(buffer, key_obj);
+    if (bucket == NULL && PyErr_Occurred()) return NULL;
+    if (bucket != NULL && PyList_Check(bucket) && PyList_GET_SIZE(bucket)) {
+        PyObject *last = PyList_GET_ITEM(bucket, PyList_GET_SIZE(bucket) - 1);
+        Py_INCREF(last);
+        return last;
+    }
+    unsigned long long key = PyLong_AsUnsignedLongLong(key_obj);
+    if (key == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    Py_buffer kb, vb;
+    if (PyObject_GetBuffer(keys, &kb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(vals, &vb, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&kb); return NULL; }
+    PyObject *out = NULL;
+    if (kb.itemsize != 8 || vb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected uint64 keys"); goto done; }
+    const uint64_t *k = kb.buf;
+    Py_ssize_t a = 0, z = kb.len / 8;
+    while (a < z) { Py_ssize_t mid = (a + z) / 2; if (k[mid] <= key) a = mid + 1; else z = mid; }
+    if (a && k[a - 1] == key) out = PyLong_FromUnsignedLong(((const uint32_t *)vb.buf)[a - 1]);
+    else { out = Py_None; Py_INCREF(out); }
+done:
+    PyBuffer_Release(&kb);
+    PyBuffer_Release(&vb);
+    return out;
+}
 
 /* ---- document frequencies (dedup_tables.Frequencies: float32 tables indexed by hash & (size - 1)) ---- */
 
@@ -574,7 +617,9 @@ static PyMethodDef methods[] = {
      "candidates(keys, vals, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
-     "shares_inside(shingles, flat16, starts, lens) -> shares: dedup_index.Index.shares_inside."},
+     "shares_inside(shingles, flat16, boff, n_bigram, n_sketch, slots) -> shares: dedup_index.Index.shares_inside."},
+    {"first_u64", first_u64, METH_VARARGS,
+     "first_u64(keys, vals, buffer, key) -> value or None: dedup_tables.Multimap.first for uint64 keys."},
     {"rarest", rarest, METH_VARARGS,
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,

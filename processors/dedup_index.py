@@ -9,7 +9,7 @@ stories whose newest copy left the window go with them.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +57,11 @@ class Stored:
 class _Gathered(dict[str, list]):
     """Columns of some slots, read from the index on first access (most callers need only a few)."""
 
-    def __init__(self, cols: dict[str, array[Any]], idx: np.ndarray) -> None:
+    def __init__(self, cols: dict[str, array[Any]], slots: list[int]) -> None:
         super().__init__()
         self._cols = cols
-        self._idx = idx
+        self._idx = np.asarray(slots, dtype=np.int64)
+        self.slots = slots
 
     def __missing__(self, name: str) -> list:
         values = self[name] = _view(self._cols[name])[self._idx].tolist()
@@ -199,9 +200,9 @@ class Index:
             size=c["size"][slot],
         )
 
-    def gather(self, slots: list[int]) -> Mapping[str, list]:
+    def gather(self, slots: list[int]) -> _Gathered:
         """Per-article columns of several slots (each read, vectorised, when first asked for)."""
-        return _Gathered(self.cols, np.asarray(slots, dtype=np.int64))
+        return _Gathered(self.cols, slots)
 
     def sketches(self, cols: dict[str, list]) -> list[np.ndarray]:
         """The stored sketch of each gathered slot (empty for headline/snippet items)."""
@@ -245,7 +246,7 @@ class Index:
             ranked = np.lexsort((slots, first))  # in order of discovery
         return slots[ranked].tolist()
 
-    def shares_inside(self, shingles: np.ndarray, cols: Mapping[str, list]) -> list[float]:
+    def shares_inside(self, shingles: np.ndarray, cols: _Gathered) -> list[float]:
         """For each gathered slot, the share of its stored sketch found among the new text's shingles.
 
         Stored sketches hold the low 16 bits of shingle hashes, so a 65,536-entry table of the new
@@ -253,9 +254,9 @@ class Index:
         """
         core = dedup_native.active()
         if core is not None:
-            sketch_at = [boff + ng for boff, ng in zip(cols["boff"], cols["n_bigram"], strict=True)]
-            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, sketch_at,
-                                      cols["n_sketch"])  # fmt: skip
+            c = self.cols
+            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, c["boff"],
+                                      c["n_bigram"], c["n_sketch"], cols.slots)  # fmt: skip
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
         table[low] = True

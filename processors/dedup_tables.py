@@ -56,6 +56,9 @@ class Multimap:
 
     def first(self, key: int) -> int | None:
         """The newest (largest) value stored under one key, or None (a scalar fast path)."""
+        core = dedup_native.active()
+        if core is not None and self._dtype == np.uint64:
+            return core.first_u64(self.keys, self.vals, self._buffer, key)  # type: ignore[no-any-return]
         bucket = self._buffer.get(key)
         if bucket:
             return bucket[-1]

@@ -169,3 +169,14 @@ def test_candidates_and_counts_match_on_crowded_postings(seed: int, slots: int, 
             slow_counts = index.postings.count(np.asarray(words, dtype=np.uint32)).tolist()
         assert fast == slow
         assert fast_counts == slow_counts
+    ids = index.ids
+    for slot in range(slots):
+        ids.add([int(rng.integers(0, 2**64 - 1, dtype=np.uint64)) if slot % 3 else slot % 50], slot)
+        if slot == slots // 2:
+            ids.merge()
+    for key in [*range(60), *ids.keys[:20].tolist(), 2**64 - 1]:
+        with native(True):
+            fast_id = ids.first(key)
+        with native(False):
+            slow_id = ids.first(key)
+        assert fast_id == slow_id
