@@ -250,18 +250,26 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
 
 /* ---- story index lookups (dedup_tables.Multimap over sorted key/value arrays + a dict buffer) ------- */
 
-typedef struct { Py_buffer keys, vals; } Sorted;
+/* Sorted uint32 keys, their values, and where each bucket of keys (by top 16 bits) starts. */
+typedef struct { Py_buffer keys, vals, starts; } Sorted;
 
-static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals) {
-    if (PyObject_GetBuffer(keys, &m->keys, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
-    if (PyObject_GetBuffer(vals, &m->vals, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals, PyObject *starts) {
+    if (PyObject_GetBuffer(keys, &m->keys, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (PyObject_GetBuffer(vals, &m->vals, PyBUF_C_CONTIGUOUS) < 0) {
         PyBuffer_Release(&m->keys);
         return -1;
     }
-    if (m->keys.itemsize != 4 || m->vals.itemsize != 4) {
+    if (PyObject_GetBuffer(starts, &m->starts, PyBUF_C_CONTIGUOUS) < 0) {
         PyBuffer_Release(&m->keys);
         PyBuffer_Release(&m->vals);
-        PyErr_SetString(PyExc_TypeError, "expected uint32 keys and values");
+        return -1;
+    }
+    if (m->keys.itemsize != 4 || m->vals.itemsize != 4 || m->keys.len != m->vals.len ||
+        m->starts.itemsize != 4 || m->starts.len != 4 * ((1 << 16) + 1)) {
+        PyBuffer_Release(&m->keys);
+        PyBuffer_Release(&m->vals);
+        PyBuffer_Release(&m->starts);
+        PyErr_SetString(PyExc_TypeError, "expected uint32 keys and values and 65,537 bucket starts");
         return -1;
     }
     return 0;
@@ -270,12 +278,13 @@ static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals) {
 static void sorted_close(Sorted *m) {
     PyBuffer_Release(&m->keys);
     PyBuffer_Release(&m->vals);
+    PyBuffer_Release(&m->starts);
 }
 
 /* [lo, hi) of ``key`` in the sorted keys. */
 static void sorted_run(const Sorted *m, uint32_t key, Py_ssize_t *lo, Py_ssize_t *hi) {
-    const uint32_t *k = m->keys.buf;
-    Py_ssize_t n = m->keys.len / 4, a = 0, b = n;
+    const uint32_t *k = m->keys.buf, *starts = m->starts.buf;
+    Py_ssize_t n = starts[(key >> 16) + 1], a = starts[key >> 16], b = n;
     while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] < key) a = mid + 1; else b = mid; }
     *lo = a;
     /* Most keys have a few entries: step over them before searching (the search misses the cache). */
@@ -314,10 +323,10 @@ static int read_u32_list(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
 }
 
 static PyObject *multimap_count(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *buffer, *query;
-    if (!PyArg_ParseTuple(args, "OOO!O", &keys, &vals, &PyDict_Type, &buffer, &query)) return NULL;
+    PyObject *keys, *vals, *starts, *buffer, *query;
+    if (!PyArg_ParseTuple(args, "OOOO!O", &keys, &vals, &starts, &PyDict_Type, &buffer, &query)) return NULL;
     Sorted m;
-    if (sorted_open(&m, keys, vals) < 0) return NULL;
+    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
     uint32_t *q;
     Py_ssize_t n;
     PyObject *out = NULL;
@@ -366,14 +375,14 @@ static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
 
 /* Index.candidates: see its docstring; ``caps[i]`` is the posting cap of query key i. */
 static PyObject *candidates(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *buffer, *query, *caps_obj, *times;
+    PyObject *keys, *vals, *starts, *buffer, *query, *caps_obj, *times;
     double t, window;
     Py_ssize_t limit, crowd, min_hits;
-    if (!PyArg_ParseTuple(args, "OOO!OOOddnnn", &keys, &vals, &PyDict_Type, &buffer, &query, &caps_obj, &times,
-                          &t, &window, &limit, &crowd, &min_hits))
+    if (!PyArg_ParseTuple(args, "OOOO!OOOddnnn", &keys, &vals, &starts, &PyDict_Type, &buffer, &query, &caps_obj,
+                          &times, &t, &window, &limit, &crowd, &min_hits))
         return NULL;
     Sorted m;
-    if (sorted_open(&m, keys, vals) < 0) return NULL;
+    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
     Py_buffer tb;
     if (PyObject_GetBuffer(times, &tb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
     const double *tcol = tb.buf;
@@ -612,9 +621,9 @@ static PyMethodDef methods[] = {
     {"shingle_hashes", shingle_hashes, METH_VARARGS,
      "shingle_hashes(text) -> bytearray of sorted distinct uint32: dedup_text.shingle_hashes."},
     {"multimap_count", multimap_count, METH_VARARGS,
-     "multimap_count(keys, vals, buffer, query) -> list of counts: dedup_tables.Multimap.count (uint32 keys)."},
+     "multimap_count(keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Multimap.count (uint32 keys)."},
     {"candidates", candidates, METH_VARARGS,
-     "candidates(keys, vals, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
+     "candidates(keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
      "shares_inside(shingles, flat16, boff, n_bigram, n_sketch, slots) -> shares: dedup_index.Index.shares_inside."},

@@ -12,7 +12,8 @@ import numpy as np
 
 from processors import dedup_native
 
-_MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
+_MERGE_AT = 50_000
+_BUCKETS = 1 << 16  # buckets of uint32 keys by their top 16 bits (a fixed 256 KB table of starts)  # buffered entries merged into the sorted arrays at this size
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
 
@@ -26,6 +27,14 @@ class Multimap:
         self.vals: np.ndarray = np.zeros(0, dtype=np.uint32)
         self._buffer: dict[int, list[int]] = {}
         self._buffered = 0
+        self.starts = np.zeros(0, dtype=np.uint32)  # uint32 keys: where each top-16-bit bucket of keys starts
+        self._index_keys()
+
+    def _index_keys(self) -> None:
+        """Bucket starts for the compiled lookups: a search then touches a bucket, not the whole array."""
+        if self._dtype == np.uint32:
+            bounds = np.arange(_BUCKETS + 1, dtype=np.uint64) << np.uint64(16)
+            self.starts = np.searchsorted(self.keys, bounds, "left").astype(np.uint32)
 
     def __len__(self) -> int:
         return len(self.keys) + self._buffered
@@ -99,16 +108,16 @@ class Multimap:
                 which = np.concatenate([which, np.repeat([i for i, _ in more], [len(b) for _, b in more])])
         return vals, which
 
-    def parts(self) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
-        """Sorted keys, their values and the buffer of recent additions (read by the compiled core)."""
-        return self.keys, self.vals, self._buffer
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]]]:
+        """Sorted keys, their values, bucket starts and the buffer of recent additions (for the compiled core)."""
+        return self.keys, self.vals, self.starts, self._buffer
 
     def count(self, keys: np.ndarray) -> np.ndarray:
         """How many values each key has (vectorised)."""
         keys = np.asarray(keys, dtype=self._dtype)
         core = dedup_native.active()
         if core is not None and self._dtype == np.uint32:
-            return np.asarray(core.multimap_count(self.keys, self.vals, self._buffer, keys.tolist()), dtype=np.int64)
+            return np.asarray(core.multimap_count(*self.parts(), keys.tolist()), dtype=np.int64)
         if len(self.keys):
             start, end = self._runs(keys)
             counts = end - start
@@ -133,6 +142,7 @@ class Multimap:
         at = np.searchsorted(self.keys, keys[order], "right")
         self.keys = np.insert(self.keys, at, keys[order])
         self.vals = np.insert(self.vals, at, vals[order])
+        self._index_keys()
         self._buffer.clear()
         self._buffered = 0
 
@@ -143,9 +153,10 @@ class Multimap:
         keep = mapped >= 0
         self.keys = self.keys[keep]
         self.vals = mapped[keep].astype(np.uint32)
+        self._index_keys()
 
     def nbytes(self) -> int:
-        return int(self.keys.nbytes + self.vals.nbytes)
+        return int(self.keys.nbytes + self.vals.nbytes + self.starts.nbytes)
 
 
 class Frequencies:
