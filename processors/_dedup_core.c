@@ -196,57 +196,79 @@ static inline int keep_unit(Py_UCS4 c) {
            (c >= 0x61 && c < 0x7B) || (c >= 0x4E00 && c < 0xA000);
 }
 
-static void radix_sort(uint32_t *a, uint32_t *tmp, Py_ssize_t n) {
-    for (int shift = 0; shift < 32; shift += 8) {
-        Py_ssize_t count[257] = {0};
-        for (Py_ssize_t i = 0; i < n; i++) count[((a[i] >> shift) & 0xFF) + 1]++;
-        for (int b = 0; b < 256; b++) count[b + 1] += count[b];
-        for (Py_ssize_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & 0xFF]++] = a[i];
-        uint32_t *t = a; a = tmp; tmp = t;
+/* Sorts hash values: one scatter into about n buckets by their top bits, then an insertion sort that
+ * only moves values within their bucket (hashes are spread evenly, so buckets hold one or two).
+ * The sorted values end up in ``tmp``. Returns -1 when out of memory. */
+static int sort_hashes(const uint32_t *a, uint32_t *tmp, Py_ssize_t n) {
+    int bits = 8;
+    while (((Py_ssize_t)1 << bits) < n && bits < 20) bits++;
+    Py_ssize_t *at = PyMem_Calloc(((Py_ssize_t)1 << bits) + 1, sizeof(Py_ssize_t));
+    if (!at) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) at[(a[i] >> (32 - bits)) + 1]++;
+    for (Py_ssize_t b = 0; b < ((Py_ssize_t)1 << bits); b++) at[b + 1] += at[b];
+    for (Py_ssize_t i = 0; i < n; i++) tmp[at[a[i] >> (32 - bits)]++] = a[i];
+    PyMem_Free(at);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        uint32_t v = tmp[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && tmp[j - 1] > v; j--) tmp[j] = tmp[j - 1];
+        tmp[j] = v;
     }
-    /* four passes: the sorted values are back in the first buffer */
+    return 0;
+}
+
+/* The UTF-16 code units kept in shingles, A-Z folded; non-BMP characters (surrogate pairs in UTF-16)
+ * and lone surrogates are never kept. Returns how many. */
+static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), m = 0;
+#define KEEP_LOOP(T)                                                                        \
+    for (Py_ssize_t i = 0; i < len; i++) {                                                  \
+        Py_UCS4 c = ((const T *)data)[i];                                                   \
+        if (keep_unit(c)) codes[m++] = (uint16_t)(c >= 0x41 && c < 0x5B ? c + 0x20 : c);    \
+    }
+    if (kind == PyUnicode_1BYTE_KIND) { KEEP_LOOP(Py_UCS1) }
+    else if (kind == PyUnicode_2BYTE_KIND) { KEEP_LOOP(Py_UCS2) }
+    else { KEEP_LOOP(Py_UCS4) }
+#undef KEEP_LOOP
+    return m;
 }
 
 static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
     PyObject *text;
     if (!PyArg_ParseTuple(args, "U", &text)) return NULL;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-    /* Non-BMP characters are surrogate pairs in UTF-16: never kept, like lone surrogates. */
     uint16_t *codes = PyMem_Malloc((len + 1) * sizeof(uint16_t));
     if (!codes) return PyErr_NoMemory();
-    Py_ssize_t m = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (keep_unit(c)) codes[m++] = (uint16_t)(c >= 0x41 && c < 0x5B ? c + 0x20 : c);
-    }
+    Py_ssize_t m = kept_units(text, codes);
     Py_ssize_t count = m - 8 + 1;
     if (count <= 0) { PyMem_Free(codes); return PyByteArray_FromStringAndSize(NULL, 0); }
     uint32_t *out = PyMem_Malloc(2 * count * sizeof(uint32_t));
     if (!out) { PyMem_Free(codes); return PyErr_NoMemory(); }
     const uint64_t mix1 = 0x9E3779B97F4A7C15ull, mix2 = 0xC2B2AE3D27D4EB4Full;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        uint64_t q0 = 0, q4 = 0;
-        for (int k = 3; k >= 0; k--) {
-            q0 = (q0 << 16) | codes[i + k];
-            q4 = (q4 << 16) | codes[i + 4 + k];
-        }
+    /* Every 4-unit window read as one little-endian uint64; two of them make a shingle. */
+    uint64_t q0 = 0, q4 = 0;
+    for (int k = 3; k >= 0; k--) { q0 = (q0 << 16) | codes[k]; q4 = (q4 << 16) | codes[4 + k]; }
+    for (Py_ssize_t i = 0;; i++) {
         uint64_t h = (q0 * mix1) ^ (q4 * mix2);
         h ^= h >> 29;
         h *= mix1;
         out[i] = (uint32_t)(h >> 32);
+        if (i + 1 >= count) break;
+        q0 = (q0 >> 16) | ((uint64_t)codes[i + 4] << 48);
+        q4 = (q4 >> 16) | ((uint64_t)codes[i + 8] << 48);
     }
     PyMem_Free(codes);
-    radix_sort(out, out + count, count);
+    uint32_t *sorted = out + count;
+    if (sort_hashes(out, sorted, count) < 0) { PyMem_Free(out); return PyErr_NoMemory(); }
     Py_ssize_t d = 0;
     for (Py_ssize_t i = 0; i < count; i++)
-        if (i == 0 || out[i] != out[d - 1]) out[d++] = out[i];
-    PyObject *res = PyByteArray_FromStringAndSize((const char *)out, d * sizeof(uint32_t));
+        if (i == 0 || sorted[i] != sorted[d - 1]) sorted[d++] = sorted[i];
+    PyObject *res = PyByteArray_FromStringAndSize((const char *)sorted, d * sizeof(uint32_t));
     PyMem_Free(out);
     return res;
 }
-
 
 /* ---- story index lookups (dedup_tables.Multimap over sorted key/value arrays + a dict buffer) ------- */
 
