@@ -117,6 +117,12 @@ class Index:
 
     def sketch_of(self, pool: np.ndarray, k: int) -> np.ndarray:
         """The ``k`` smallest shingle hashes of a text that are not boilerplate or stock phrases."""
+        core = dedup_native.active()
+        if core is not None:
+            hashes = pool.tolist()
+            counts = core.multimap_count(*self.postings.parts(), [h ^ _SHINGLE_SALT for h in hashes])
+            kept = [h for h, n in zip(hashes, counts, strict=True) if n < COMMON_SHINGLE]
+            return np.asarray(kept[:k], dtype=np.uint32)
         keep = self.postings.count(pool ^ np.uint32(_SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from processors import dedup_native
 
-_MERGE_AT = 50_000
-_BUCKETS = 1 << 16  # buckets of uint32 keys by their top 16 bits (a fixed 256 KB table of starts)  # buffered entries merged into the sorted arrays at this size
+_MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
+_BUCKETS = 1 << 16  # buckets of uint32 keys by their top 16 bits (a fixed 256 KB table of starts)
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
 
