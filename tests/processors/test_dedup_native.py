@@ -116,10 +116,12 @@ def test_features_of_every_labelled_and_syndicated_article_match() -> None:
                                   getattr(slow, name) if getattr(slow, name) is not None else []), (a.id, name)  # fmt: skip
 
 
-def _story_ids(articles: list[Article], on: bool) -> list[str]:
+def _story_ids(articles: list[Article], on: bool) -> list[object]:
+    """Each placement (story id and merged stories) as it was made, then each story id as resolved at the end."""
     with native(on):
         grouper = Grouper()
-        return [grouper.assign(a) for a in articles]
+        placed = [grouper.place(a) for a in articles]
+        return [*placed, *(grouper.resolve(p.story_id) for p in placed)]
 
 
 def test_story_ids_over_the_labelled_dev_set_are_identical() -> None:
