@@ -258,7 +258,8 @@ class Grouper:
                 other: Stored = self._index.stored(slot)
                 ev.add(other, model.pair_features(feats, other, rarity, (t - other.t) / 3600))
         for ev in evidence.values():
-            ev.finish(feats, rarity, t)
+            if ev.near is None:  # a story decided by its full texts needs no headline cover
+                ev.finish(feats, rarity, t)
         return evidence
 
     def explain(self, article: Article) -> dict[str, model.StoryEvidence]:

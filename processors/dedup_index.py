@@ -127,8 +127,14 @@ class Index:
         return pool[keep][:k].astype(np.uint32)
 
     def members(self, stories: list[int]) -> dict[int, list[int]]:
-        """The slots of each of ``stories`` (one vectorised pass over the story column)."""
+        """The slots of each of ``stories``, by vectorised passes over the story column.
+
+        Costs O(articles in the window) per call (about 0.15 ms a story at a million articles), so it
+        serves the rare story-merge checks, not every assignment.
+        """
         col = _view(self.cols["story"])
+        if len(stories) <= 8:  # one comparison per story beats np.isin's sort for a few stories
+            return {s: np.flatnonzero(col == s).tolist() for s in stories}
         hit = np.flatnonzero(np.isin(col, np.asarray(stories, dtype=np.int32)))
         out: dict[int, list[int]] = {s: [] for s in stories}
         for slot, story in zip(hit.tolist(), col[hit].tolist(), strict=True):

@@ -60,6 +60,7 @@ class Rarity:
     def __init__(self, freq: Frequencies, new: Features) -> None:
         self._freq = freq
         self._n = freq.n + 1 + PRIOR_DOCS
+        self._common_below = math.log(self._n / (COMMON_SHARE * (self._n - PRIOR_DOCS) + COMMON_FLOOR))
         self._own_words = new.title | new.body
         self._own_bigrams = new.title_bigrams
         self.words: dict[int, float] = {}
@@ -89,7 +90,7 @@ class Rarity:
 
     def common(self, h: int) -> bool:
         """Too frequent to point at a story (used to pick candidate keys). A small index has no common words."""
-        return self.words[h] < math.log(self._n / (COMMON_SHARE * (self._n - PRIOR_DOCS) + COMMON_FLOOR))
+        return self.words[h] < self._common_below
 
 
 def _cosine(a: set[int], b: set[int], w: dict[int, float]) -> float:
