@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS digests (
 """
 
 
+def _upsert_story(conn: sqlite3.Connection, story: Story, now: datetime) -> None:
+    """Write a story record; the time it first became relevant (it matched a term) is kept."""
+    relevant_at = _ts(now) if story.terms else None
+    conn.execute(
+        """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
+           copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
+        (story.id, events.encode(story).decode("utf-8"), _ts(story.first_seen), relevant_at, _ts(now), story.copies),
+    )
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -130,15 +141,8 @@ class Store:
 
     def save_story(self, story: Story, article_id: str, now: datetime) -> None:
         """Store the story and the membership of ``article_id`` in one transaction."""
-        relevant_at = _ts(now) if story.terms else None
-        payload = events.encode(story).decode("utf-8")
         with self._transaction() as conn:
-            conn.execute(
-                """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
-                   copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
-                (story.id, payload, _ts(story.first_seen), relevant_at, _ts(now), story.copies),
-            )
+            _upsert_story(conn, story, now)
             conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
 
     def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
@@ -149,17 +153,10 @@ class Store:
         is edited from now on instead of a second one being posted; where both have an alert, the
         absorbed one is left as it was. The survivor counts as relevant from the earlier of the two.
         """
-        payload = events.encode(survivor).decode("utf-8")
         with self._transaction() as conn:
             row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (absorbed_id,)).fetchone()
             absorbed_relevant = row[0] if row else None
-            relevant_at = _ts(now) if survivor.terms else None
-            conn.execute(
-                """INSERT INTO stories VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
-                   copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
-                (survivor.id, payload, _ts(survivor.first_seen), relevant_at, _ts(now), survivor.copies),
-            )
+            _upsert_story(conn, survivor, now)
             if absorbed_relevant is not None:
                 conn.execute(
                     "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",

@@ -191,9 +191,7 @@ class Grouper:
         if story is not None:
             mine += words.pop(story)
             mine_first = min(first.pop(story), t)
-        for member_words in [mine, *words.values()]:
-            for member in member_words:
-                rarity.fill_words(member)
+        rarity.fill_words(set().union(*mine, *(w for group in words.values() for w in group)))
         centre = model.centroid(mine, rarity.words)
         joined = []
         for other in others:

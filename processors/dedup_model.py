@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from processors.dedup_index import Frequencies, Stored
-from processors.dedup_text import Features
+from processors.dedup_text import Features, strip_outlet
 
 PRIOR_DOCS = 20  # pseudo-documents added to the window size so early articles do not look unique
 COMMON_FLOOR, COMMON_SHARE = 64, 0.01  # a word in more articles than 64 + 1% of the window finds no candidates
@@ -224,10 +224,7 @@ def same_outlet_headlines(new: Features, other_title: set[int], rarity: Rarity) 
 
 def is_roundup(title: str, outlet: str) -> bool:
     """Whether a headline marks a round-up, digest or opinion piece (a " - outlet" suffix is ignored)."""
-    title = title.strip()
-    if outlet and title.endswith(" - " + outlet):
-        title = title[: -len(outlet) - 3].rstrip()
-    return ROUNDUP.search(title) is not None
+    return ROUNDUP.search(strip_outlet(title, outlet)) is not None
 
 
 def choose_story(evidence: dict[int, StoryEvidence], roundup: bool = False) -> int | None:

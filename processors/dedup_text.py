@@ -79,11 +79,17 @@ def words(text: str, cut: bool = False) -> list[str]:
     return [w for w in found if not (len(w) == 1 and "가" <= w <= "힣")]
 
 
-def clean_title(title: str, outlet: str) -> tuple[str, bool]:
-    """The headline without a Google-News style " - outlet" suffix; also says whether it was cut ("...")."""
+def strip_outlet(title: str, outlet: str) -> str:
+    """The headline without a Google-News style " - outlet" suffix."""
     text = title.strip()
     if outlet and text.endswith(" - " + outlet):
         text = text[: -len(outlet) - 3].rstrip()
+    return text
+
+
+def clean_title(title: str, outlet: str) -> tuple[str, bool]:
+    """The headline without a Google-News style " - outlet" suffix; also says whether it was cut ("...")."""
+    text = strip_outlet(title, outlet)
     cut = text.endswith(_ELLIPSIS)
     if cut:
         text = text.rstrip(".…").rstrip()
