@@ -121,8 +121,10 @@ CASES = [
          lambda s: s.add(FEED, repeat_bytes(100_000_000), headers=XML), "cap"),
     Case("gzip-bomb", "refused by the cap on the decompressed size (200 MB inflated from 200 KB)",
          lambda s: s.add(FEED, bomb(), headers={**XML, "Content-Encoding": "gzip"}), "decompressed"),
-    Case("drip-1-byte-per-second", "cut off by the 2 s total deadline",
-         lambda s: s.add(FEED, rss([RELEVANT[0]]).encode(), headers=XML, drip_bytes_per_sec=1),
+    # A byte every 0.25 s: each read beats the 1 s read timeout, so only the total deadline can stop it
+    # (at one byte a second the two timers raced on a loaded machine).
+    Case("drip-4-bytes-per-second", "cut off by the 2 s total deadline",
+         lambda s: s.add(FEED, rss([RELEVANT[0]]).encode(), headers=XML, drip_bytes_per_sec=4),
          "no complete response within"),
     Case("never-answers", "cut off by the 1 s read timeout",
          lambda s: s.add(FEED, b"", never_answer=True), "timed out"),
