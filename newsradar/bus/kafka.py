@@ -285,7 +285,13 @@ class KafkaMember(Consumer):
                 **bus.group_timings,
                 **_RECONNECT,
             )
-            self.kafka_consumer.subscribe([bus.full_name(t) for t in topics], listener=_CommitOnRevoke(self))
+            names = [bus.full_name(t) for t in topics]
+            # Know the topics' partitions before joining: a join made before the metadata arrives is
+            # assigned nothing and needs a second rebalance, which on a loaded machine kafka-python
+            # 3.0.12 once never finished (the member sat with no partitions).
+            for name in names:
+                self.kafka_consumer.partitions_for_topic(name)
+            self.kafka_consumer.subscribe(names, listener=_CommitOnRevoke(self))
         except Exception as exc:
             raise _translate(exc, f"joining group {self.group_id}", bus.bootstrap) from exc
         self._closed = False
