@@ -272,7 +272,8 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
 
 /* ---- story index lookups (dedup_tables.Multimap over sorted key/value arrays + a dict buffer) ------- */
 
-/* Sorted uint32 keys, their values, and where each bucket of keys (by top 16 bits) starts. */
+/* dedup_tables.Postings: uint32 keys sorted and bucketed by their top 16 bits (``starts``: where each
+   bucket begins), of which only the low 16 bits are stored, and their values. */
 typedef struct { Py_buffer keys, vals, starts; } Sorted;
 
 static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals, PyObject *starts) {
@@ -286,12 +287,12 @@ static int sorted_open(Sorted *m, PyObject *keys, PyObject *vals, PyObject *star
         PyBuffer_Release(&m->vals);
         return -1;
     }
-    if (m->keys.itemsize != 4 || m->vals.itemsize != 4 || m->keys.len != m->vals.len ||
+    if (m->keys.itemsize != 2 || m->vals.itemsize != 4 || 2 * m->keys.len != m->vals.len ||
         m->starts.itemsize != 4 || m->starts.len != 4 * ((1 << 16) + 1)) {
         PyBuffer_Release(&m->keys);
         PyBuffer_Release(&m->vals);
         PyBuffer_Release(&m->starts);
-        PyErr_SetString(PyExc_TypeError, "expected uint32 keys and values and 65,537 bucket starts");
+        PyErr_SetString(PyExc_TypeError, "expected uint16 low keys, uint32 values and 65,537 bucket starts");
         return -1;
     }
     return 0;
@@ -303,10 +304,12 @@ static void sorted_close(Sorted *m) {
     PyBuffer_Release(&m->starts);
 }
 
-/* [lo, hi) of ``key`` in the sorted keys. */
-static void sorted_run(const Sorted *m, uint32_t key, Py_ssize_t *lo, Py_ssize_t *hi) {
-    const uint32_t *k = m->keys.buf, *starts = m->starts.buf;
-    Py_ssize_t n = starts[(key >> 16) + 1], a = starts[key >> 16], b = n;
+/* [lo, hi) of ``full_key`` in the sorted keys: a search of its bucket for its low 16 bits. */
+static void sorted_run(const Sorted *m, uint32_t full_key, Py_ssize_t *lo, Py_ssize_t *hi) {
+    const uint16_t *k = m->keys.buf;
+    const uint32_t *starts = m->starts.buf;
+    uint16_t key = (uint16_t)(full_key & 0xFFFF);
+    Py_ssize_t n = starts[(full_key >> 16) + 1], a = starts[full_key >> 16], b = n;
     while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] < key) a = mid + 1; else b = mid; }
     *lo = a;
     /* Most keys have a few entries: step over them before searching (the search misses the cache). */
@@ -407,8 +410,14 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
     Py_buffer tb;
     if (PyObject_GetBuffer(times, &tb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
-    const double *tcol = tb.buf;
-    Py_ssize_t nslots = tb.len / (Py_ssize_t)sizeof(double);
+    if (tb.itemsize != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected uint32 times");
+        PyBuffer_Release(&tb);
+        sorted_close(&m);
+        return NULL;
+    }
+    const uint32_t *tcol = tb.buf;
+    Py_ssize_t nslots = tb.len / (Py_ssize_t)sizeof(uint32_t);
     uint32_t *q = NULL, *caps = NULL;
     Py_ssize_t n = 0, ncaps = 0, *lo = NULL, *hi = NULL;
     PyObject **buckets = NULL, *out = NULL;
@@ -452,7 +461,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
         Found f = s.table[i];
         if (!f.used || (Py_ssize_t)f.hits < least) continue;
         if ((Py_ssize_t)f.slot >= nslots) { PyErr_SetString(PyExc_IndexError, "slot out of range"); goto done; }
-        if (fabs(tcol[f.slot] - t) <= window) list[kept++] = f;
+        if (fabs((double)tcol[f.slot] - t) <= window) list[kept++] = f;
     }
     if (kept > limit) {
         qsort(list, kept, sizeof(Found), found_by_hits); /* most shared keys, then newest */
@@ -643,9 +652,9 @@ static PyMethodDef methods[] = {
     {"shingle_hashes", shingle_hashes, METH_VARARGS,
      "shingle_hashes(text) -> bytearray of sorted distinct uint32: dedup_text.shingle_hashes."},
     {"multimap_count", multimap_count, METH_VARARGS,
-     "multimap_count(keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Multimap.count (uint32 keys)."},
+     "multimap_count(low_keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Postings.count."},
     {"candidates", candidates, METH_VARARGS,
-     "candidates(keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
+     "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
      "shares_inside(shingles, flat16, boff, n_bigram, n_sketch, slots) -> shares: dedup_index.Index.shares_inside."},

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -29,7 +30,7 @@ from newsradar.errors import ConfigError
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
 from processors import dedup_model as model
-from processors.dedup_index import Index, Stored
+from processors.dedup_index import Index, Stored, whole_seconds
 from processors.dedup_store import GroupingStore, encode
 from processors.dedup_text import SKETCH_K, Features, extract
 
@@ -45,8 +46,13 @@ def _id_hash(article_id: str) -> int:
 
 
 def _time_of(article: Article) -> float:
+    """When an article appeared, in the index's whole seconds (its published time, else when it was fetched)."""
     when = article.published_at or article.fetched_at or datetime.now(timezone.utc)
-    return when.timestamp()
+    t = whole_seconds(when.timestamp())
+    if t != math.floor(when.timestamp()):
+        log.warning("article %s from source %r: time %s out of range; grouped at %d", article.id, article.source,
+                    when.isoformat(), t)  # fmt: skip
+    return float(t)
 
 
 class Placement(NamedTuple):

@@ -8,6 +8,7 @@ stories whose newest copy left the window go with them.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from processors import dedup_native
-from processors.dedup_tables import Frequencies, Multimap
+from processors.dedup_tables import Frequencies, Multimap, Postings
 from processors.dedup_text import Features
 
 # Features stored per article (rarest first beyond the cap). A full text keeps few lead words: its
@@ -32,9 +33,10 @@ MIN_HITS, CROWD = 2, 32  # with more candidates than CROWD, only those sharing M
 _CHECK_EVERY = 4096  # assignments between two looks for articles that left the window
 _SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
 
-_COLUMNS = {"t": "d", "story": "i", "outlet": "I", "flags": "B", "off": "I", "n_title": "B", "n_body": "B",
+_COLUMNS = {"t": "I", "story": "i", "outlet": "I", "flags": "B", "off": "I", "n_title": "B", "n_body": "B",
             "n_sketch": "B", "boff": "I", "n_bigram": "B", "size": "H"}  # fmt: skip
 _NO_SKETCH = np.zeros(0, dtype=np.uint16)
+_LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns (four bytes, good until 2106)
 _NP = {"d": np.float64, "i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
 
 
@@ -82,11 +84,10 @@ class Index:
         self.cols: dict[str, array[Any]] = {name: array(code) for name, code in _COLUMNS.items()}
         self.flat = array("I")  # title words | body words, per slot
         self.flat16 = array("H")  # title bigrams | sketch (low 16 bits of each shingle hash), per slot
-        self.postings = Multimap(np.uint32)
+        self.postings = Postings()
         self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
-        self.story_last = array("d")  # newest member time, per story
-        self.story_id_off = array("I")
-        self.story_id_len = array("H")
+        self.story_last = array("I")  # newest member time, per story (0: none, or merged away)
+        self.story_id_off = array("I")  # where each story's id starts in the blob (it ends where the next starts)
         self.story_id_blob = bytearray()
         self.clock = float("-inf")  # newest article time seen
         self._since_check = 0
@@ -103,14 +104,14 @@ class Index:
     def new_story(self, story_id: str) -> int:
         raw = story_id.encode("utf-8")
         self.story_id_off.append(len(self.story_id_blob))
-        self.story_id_len.append(len(raw))
         self.story_id_blob += raw
-        self.story_last.append(float("-inf"))
+        self.story_last.append(0)
         return len(self.story_last) - 1
 
     def story_id(self, story: int) -> str:
-        off = self.story_id_off[story]
-        return self.story_id_blob[off : off + self.story_id_len[story]].decode("utf-8")
+        offs = self.story_id_off
+        end = offs[story + 1] if story + 1 < len(offs) else len(self.story_id_blob)
+        return self.story_id_blob[offs[story] : end].decode("utf-8")
 
     def story_of(self, slot: int) -> int:
         return self.cols["story"][slot]
@@ -147,13 +148,17 @@ class Index:
         col[col == absorbed] = survivor
         del col
         self.story_last[survivor] = max(self.story_last[survivor], self.story_last[absorbed])
-        self.story_last[absorbed] = float("-inf")  # dropped at the next compaction
+        self.story_last[absorbed] = 0  # dropped at the next compaction
 
     def lookup_id(self, id_hash: int) -> int | None:
         return self.ids.first(id_hash)
 
     def add(self, id_hash: int, t: float, story: int, feats: Features, sketch: np.ndarray, size: int) -> int:
-        """Index one article; its features are capped to the rarest ones. Returns its slot."""
+        """Index one article at ``t`` (made whole seconds, see ``whole_seconds``); returns its slot.
+
+        Its features are capped to the rarest ones.
+        """
+        t = whole_seconds(t)
         freq = self.freq
         sk = sketch.tolist()
         rarest = _rarest_by(freq, feats)  # frequencies before this article is counted
@@ -329,21 +334,28 @@ class Index:
     def _compact_stories(self, keep: np.ndarray) -> None:
         blob = bytearray()
         offs = array("I")
+        ends = [*self.story_id_off[1:], len(self.story_id_blob)]
         for story in np.flatnonzero(keep).tolist():
-            off = self.story_id_off[story]
             offs.append(len(blob))
-            blob += self.story_id_blob[off : off + self.story_id_len[story]]
+            blob += self.story_id_blob[self.story_id_off[story] : ends[story]]
         self.story_id_blob = blob
         self.story_id_off = offs
-        self.story_id_len = array("H", _view(self.story_id_len)[keep].tobytes())
-        self.story_last = array("d", _view(self.story_last)[keep].tobytes())
+        self.story_last = array("I", _view(self.story_last)[keep].tobytes())
 
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (columns, features, postings, stories, frequencies)."""
         arrays: list[array[Any]] = [*self.cols.values(), self.flat, self.flat16]
-        arrays += [self.story_last, self.story_id_off, self.story_id_len]
+        arrays += [self.story_last, self.story_id_off]
         own = sum(a.itemsize * len(a) for a in arrays) + len(self.story_id_blob)
         return own + self.postings.nbytes() + self.ids.nbytes() + self.freq.nbytes()
+
+
+def whole_seconds(t: float) -> int:
+    """A time as the index stores it: whole seconds since 1970, clamped to what a uint32 holds.
+
+    Published times come to the second; the few bytes saved per article add up over a million.
+    """
+    return min(max(math.floor(t), 0), _LAST_SECOND)
 
 
 def _frequencies(freq: Frequencies, hashes: set[int]) -> dict[int, float]:

@@ -1,8 +1,9 @@
 """Low-level tables of the story index: an integer multimap and decaying document frequencies.
 
 Both are plain numpy arrays so a million indexed articles cost a few bytes each. The multimap keeps
-sorted key/value arrays (eight bytes an entry) plus a small dict of recent additions merged in
-batches with one vectorised insert; many keys are looked up at once with two binary searches.
+sorted key/value arrays plus a small dict of recent additions merged in batches with one vectorised
+insert; the postings (word and shingle hashes) store only the low half of each key, six bytes an
+entry, the high half being given by the bucket the entry sits in.
 Frequencies decay by a quarter every quarter window instead of remembering which article added what.
 """
 
@@ -13,28 +14,20 @@ import numpy as np
 from processors import dedup_native
 
 _MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
-_BUCKETS = 1 << 16  # buckets of uint32 keys by their top 16 bits (a fixed 256 KB table of starts)
+_BUCKETS = 1 << 16  # Postings: buckets of keys by their top 16 bits (a fixed 256 KB table of starts)
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
 
 
 class Multimap:
-    """Integer key -> integer values (slots), many values per key."""
+    """Integer key -> integer values (slots), many values per key, in sorted arrays plus a buffer."""
 
-    def __init__(self, key_dtype: type = np.uint32) -> None:
+    def __init__(self, key_dtype: type = np.uint64) -> None:
         self._dtype = np.dtype(key_dtype)
         self.keys: np.ndarray = np.zeros(0, dtype=key_dtype)
         self.vals: np.ndarray = np.zeros(0, dtype=np.uint32)
         self._buffer: dict[int, list[int]] = {}
         self._buffered = 0
-        self.starts = np.zeros(0, dtype=np.uint32)  # uint32 keys: where each top-16-bit bucket of keys starts
-        self._index_keys()
-
-    def _index_keys(self) -> None:
-        """Bucket starts for the compiled lookups: a search then touches a bucket, not the whole array."""
-        if self._dtype == np.uint32:
-            bounds = np.arange(_BUCKETS + 1, dtype=np.uint64) << np.uint64(16)
-            self.starts = np.searchsorted(self.keys, bounds, "left").astype(np.uint32)
 
     def __len__(self) -> int:
         return len(self.keys) + self._buffered
@@ -54,6 +47,10 @@ class Multimap:
         """For each query key, the [lo, hi) range of its entries in the sorted arrays."""
         return np.searchsorted(self.keys, query, "left"), np.searchsorted(self.keys, query, "right")
 
+    def _full_keys(self) -> np.ndarray:
+        """The sorted keys in full (here they are stored in full)."""
+        return self.keys
+
     def get(self, keys: list[int], max_per_key: int | list[int] = 1 << 30) -> list[int]:
         """Values stored under any of ``keys`` (may repeat); keys with more than their cap are skipped."""
         if not keys:
@@ -71,11 +68,10 @@ class Multimap:
         bucket = self._buffer.get(key)
         if bucket:
             return bucket[-1]
-        keys = self.keys
-        if len(keys):
-            at = int(np.searchsorted(keys, self._dtype.type(key), "right"))
-            if at and keys[at - 1] == key:
-                return int(self.vals[at - 1])
+        if len(self.vals):
+            lo, hi = self._runs(np.asarray([key], dtype=self._dtype))
+            if hi[0] > lo[0]:
+                return int(self.vals[hi[0] - 1])
         return None
 
     def lookup(self, keys: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +80,9 @@ class Multimap:
         A key with more values than its cap gives none: too common to tell stories apart (boilerplate),
         and skipping it keeps lookups cheap. Values come grouped by key, in no particular order within.
         """
-        if len(self.keys):
-            start = np.searchsorted(self.keys, keys, "left")
-            counts = np.searchsorted(self.keys, keys, "right") - start
+        if len(self.vals):
+            start, end = self._runs(keys)
+            counts = end - start
         else:
             start = counts = np.zeros(len(keys), dtype=np.int64)
         buffer = self._buffer
@@ -108,17 +104,10 @@ class Multimap:
                 which = np.concatenate([which, np.repeat([i for i, _ in more], [len(b) for _, b in more])])
         return vals, which
 
-    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]]]:
-        """Sorted keys, their values, bucket starts and the buffer of recent additions (for the compiled core)."""
-        return self.keys, self.vals, self.starts, self._buffer
-
     def count(self, keys: np.ndarray) -> np.ndarray:
         """How many values each key has (vectorised)."""
         keys = np.asarray(keys, dtype=self._dtype)
-        core = dedup_native.active()
-        if core is not None and self._dtype == np.uint32:
-            return np.asarray(core.multimap_count(*self.parts(), keys.tolist()), dtype=np.int64)
-        if len(self.keys):
+        if len(self.vals):
             start, end = self._runs(keys)
             counts = end - start
         else:
@@ -132,19 +121,23 @@ class Multimap:
                     counts[i] += n
         return counts
 
-    def merge(self) -> None:
-        """Move the buffer into the sorted arrays (one vectorised insert) and rebuild the bucket table."""
-        if not self._buffered:
-            return
+    def _take_buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        """The buffered entries sorted by key (stable: a key's values stay in the order added); clears the buffer."""
         keys = np.fromiter((k for k, v in self._buffer.items() for _ in v), dtype=self._dtype, count=self._buffered)
         vals = np.fromiter((s for v in self._buffer.values() for s in v), dtype=np.uint32, count=self._buffered)
-        order = np.argsort(keys, kind="stable")
-        at = np.searchsorted(self.keys, keys[order], "right")
-        self.keys = np.insert(self.keys, at, keys[order])
-        self.vals = np.insert(self.vals, at, vals[order])
-        self._index_keys()
         self._buffer.clear()
         self._buffered = 0
+        order = np.argsort(keys, kind="stable")
+        return keys[order], vals[order]
+
+    def merge(self) -> None:
+        """Move the buffer into the sorted arrays (one vectorised insert)."""
+        if not self._buffered:
+            return
+        keys, vals = self._take_buffer()
+        at = np.searchsorted(self.keys, keys, "right")
+        self.keys = np.insert(self.keys, at, keys)
+        self.vals = np.insert(self.vals, at, vals)
 
     def remap(self, new_value: np.ndarray) -> None:
         """Renumber values (``new_value[old]``, -1 = dropped) after a compaction."""
@@ -153,10 +146,75 @@ class Multimap:
         keep = mapped >= 0
         self.keys = self.keys[keep]
         self.vals = mapped[keep].astype(np.uint32)
-        self._index_keys()
 
     def nbytes(self) -> int:
-        return int(self.keys.nbytes + self.vals.nbytes + self.starts.nbytes)
+        return int(self.keys.nbytes + self.vals.nbytes)
+
+
+class Postings(Multimap):
+    """A multimap of uint32 keys (word and shingle hashes) to slots, six bytes an entry.
+
+    Entries are sorted by key and bucketed by the key's top 16 bits (a fixed table of 65,537 bucket
+    starts), so only each key's low 16 bits are stored: the bucket holds the rest. A lookup then
+    searches one bucket (what the compiled core does), and a million articles' dozen keys each save
+    two bytes an entry over storing keys in full.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(np.uint32)
+        self.keys = np.zeros(0, dtype=np.uint16)  # low 16 bits of each key, sorted within its bucket
+        self.starts = np.zeros(_BUCKETS + 1, dtype=np.uint32)  # where each bucket (top 16 bits) starts
+
+    def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        query = np.asarray(query, dtype=np.uint32)
+        lo = np.zeros(len(query), dtype=np.int64)
+        hi = np.zeros(len(query), dtype=np.int64)
+        for i, key in enumerate(query.tolist()):  # the reference path: the compiled core does this in C
+            a, z = int(self.starts[key >> 16]), int(self.starts[(key >> 16) + 1])
+            part = self.keys[a:z]
+            lo[i] = a + int(np.searchsorted(part, key & 0xFFFF, "left"))
+            hi[i] = a + int(np.searchsorted(part, key & 0xFFFF, "right"))
+        return lo, hi
+
+    def _buckets(self) -> np.ndarray:
+        """The bucket (top 16 bits) of each stored entry."""
+        return np.repeat(np.arange(_BUCKETS, dtype=np.uint32), np.diff(self.starts))
+
+    def _full_keys(self) -> np.ndarray:
+        return (self._buckets() << np.uint32(16)) | self.keys
+
+    def merge(self) -> None:
+        """Move the buffer into the sorted arrays (one vectorised insert) and update the bucket starts."""
+        if not self._buffered:
+            return
+        keys, vals = self._take_buffer()
+        at = np.searchsorted(self._full_keys(), keys, "right")
+        self.keys = np.insert(self.keys, at, (keys & np.uint32(0xFFFF)).astype(np.uint16))
+        self.vals = np.insert(self.vals, at, vals)
+        added = np.searchsorted(keys >> np.uint32(16), np.arange(_BUCKETS + 1, dtype=np.uint32), "left")
+        self.starts = (self.starts + added).astype(np.uint32)
+
+    def remap(self, new_value: np.ndarray) -> None:
+        self.merge()
+        mapped = new_value[self.vals]
+        keep = mapped >= 0
+        kept_per_bucket = np.bincount(self._buckets()[keep], minlength=_BUCKETS)
+        self.starts = np.concatenate(([0], np.cumsum(kept_per_bucket))).astype(np.uint32)
+        self.keys = self.keys[keep]
+        self.vals = mapped[keep].astype(np.uint32)
+
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]]]:
+        """Low key bits, their values, bucket starts and the buffer of recent additions (for the compiled core)."""
+        return self.keys, self.vals, self.starts, self._buffer
+
+    def count(self, keys: np.ndarray) -> np.ndarray:
+        core = dedup_native.active()
+        if core is not None:
+            return np.asarray(core.multimap_count(*self.parts(), np.asarray(keys).tolist()), dtype=np.int64)
+        return super().count(keys)
+
+    def nbytes(self) -> int:
+        return super().nbytes() + int(self.starts.nbytes)
 
 
 class Frequencies:

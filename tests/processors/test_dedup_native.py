@@ -149,19 +149,25 @@ def test_story_ids_over_benchmark_articles_are_identical() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(20, 3000), st.integers(1, 300))
 def test_candidates_and_counts_match_on_crowded_postings(seed: int, slots: int, limit: int) -> None:
-    """Few distinct keys, so keys exceed their caps, crowds form and the limit cuts; half merged, half buffered."""
+    """Few distinct keys, so keys exceed their caps, crowds form and the limit cuts; half merged, half buffered.
+
+    The keys sit in 7 buckets (top 16 bits) and share their low 16 bits across buckets.
+    """
     from processors.dedup_index import Index
+
+    def spread(keys: np.ndarray) -> list[int]:
+        return (((keys % 7) << 16) | (keys // 7)).tolist()
 
     rng = np.random.default_rng(seed)
     index = Index(window_s=1000.0)
     for slot in range(slots):
-        index.cols["t"].append(float(rng.uniform(0, 3000)))
-        index.postings.add(rng.integers(0, 400, size=int(rng.integers(1, 12))).tolist(), slot)
+        index.cols["t"].append(int(rng.uniform(0, 3000)))
+        index.postings.add(spread(rng.integers(0, 400, size=int(rng.integers(1, 12)))), slot)
         if slot == slots // 2:
             index.postings.merge()
     for _ in range(5):
-        words = rng.integers(0, 420, size=int(rng.integers(0, 30))).tolist()
-        shingles = (rng.integers(0, 400, size=int(rng.integers(0, 3))) ^ 0x5BD1E995).tolist()
+        words = spread(rng.integers(0, 420, size=int(rng.integers(0, 30))))
+        shingles = [k ^ 0x5BD1E995 for k in spread(rng.integers(0, 400, size=int(rng.integers(0, 3))))]
         t = float(rng.uniform(0, 3000))
         with native(True):
             fast = index.candidates(words, shingles, t, limit)

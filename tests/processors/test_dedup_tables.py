@@ -1,0 +1,71 @@
+"""The postings table against a plain dict of lists: lookups, counts, merges and renumbering.
+
+Postings store only the low 16 bits of each key (the bucket holds the rest), so the keys drawn here
+share their low bits across buckets and their buckets across low bits: a mix-up would show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors import dedup_native
+from processors.dedup_tables import Postings
+
+
+@contextmanager
+def native(on: bool) -> Iterator[None]:
+    before = dedup_native.enabled
+    dedup_native.enabled = on and dedup_native.core is not None
+    try:
+        yield
+    finally:
+        dedup_native.enabled = before
+
+
+def _keys(rng: np.random.Generator, n: int) -> list[int]:
+    """Keys from 5 buckets x 5 low halves, including the extremes 0 and 2**32 - 1."""
+    highs = np.array([0, 1, 0x1234, 0xFFFE, 0xFFFF], dtype=np.uint64)
+    lows = np.array([0, 1, 0x00FF, 0xABCD, 0xFFFF], dtype=np.uint64)
+    return ((highs[rng.integers(0, 5, n)] << np.uint64(16)) | lows[rng.integers(0, 5, n)]).tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 400), st.booleans())
+def test_postings_agree_with_a_dict(seed: int, slots: int, on: bool) -> None:
+    rng = np.random.default_rng(seed)
+    postings, truth = Postings(), {}
+    for slot in range(slots):
+        for key in _keys(rng, int(rng.integers(1, 6))):
+            truth.setdefault(key, []).append(slot)
+            postings.add([key], slot)
+        if rng.random() < 0.05:
+            postings.merge()
+    if slots % 3 == 0:  # drop every third slot and renumber the rest, as a compaction does
+        new_value = np.full(slots, -1, dtype=np.int64)
+        kept = [s for s in range(slots) if s % 3]
+        new_value[kept] = np.arange(len(kept))
+        postings.remap(new_value)
+        truth = {k: [int(new_value[s]) for s in v if s % 3] for k, v in truth.items()}
+        truth = {k: v for k, v in truth.items() if v}
+    query = _keys(rng, 12) + [0x00020000]  # the last key is in no bucket used
+    with native(on):
+        counts = postings.count(np.asarray(query, dtype=np.uint32)).tolist()
+        found = [postings.get([key]) for key in query]
+        capped = postings.get(query, 3)
+    assert counts == [len(truth.get(key, [])) for key in query]
+    assert found == [sorted(truth.get(key, [])) for key in query]
+    assert sorted(capped) == sorted(s for key in query if len(truth.get(key, [])) <= 3 for s in truth.get(key, []))
+    assert postings.nbytes() == 6 * len(postings.vals) + 4 * (len(postings.starts))
+
+
+def test_an_empty_table_finds_nothing() -> None:
+    postings = Postings()
+    for on in (True, False):
+        with native(on):
+            assert postings.count(np.asarray([0, 2**32 - 1], dtype=np.uint32)).tolist() == [0, 0]
+            assert postings.get([7]) == []
