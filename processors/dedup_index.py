@@ -3,7 +3,7 @@
 Per-article columns are ``array.array`` (cheap appends, a few bytes each, read as numpy views for
 vectorised gathers); features of all articles live in two flat arrays. Slots are numbered in arrival
 order; articles older than the window are dropped and the rest renumbered once enough are dead, and
-stories whose newest copy left the window go with them.
+stories with no copy left in the window go with them (a merged-away story has none).
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ class Index:
         self.flat16 = array("H")  # title bigrams | sketch (low 16 bits of each shingle hash), per slot
         self.postings = Postings()
         self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
-        self.story_last = array("I")  # newest member time, per story (0: none, or merged away)
         self.story_id_off = array("I")  # where each story's id starts in the blob (it ends where the next starts)
         self.story_id_blob = bytearray()
         self.clock = float("-inf")  # newest article time seen
@@ -99,14 +98,13 @@ class Index:
 
     @property
     def stories(self) -> int:
-        return len(self.story_last)
+        return len(self.story_id_off)
 
     def new_story(self, story_id: str) -> int:
         raw = story_id.encode("utf-8")
         self.story_id_off.append(len(self.story_id_blob))
         self.story_id_blob += raw
-        self.story_last.append(0)
-        return len(self.story_last) - 1
+        return len(self.story_id_off) - 1
 
     def story_id(self, story: int) -> str:
         offs = self.story_id_off
@@ -146,9 +144,6 @@ class Index:
         """Make every article of story ``absorbed`` an article of ``survivor``; ``absorbed`` is left empty."""
         col = _view(self.cols["story"])
         col[col == absorbed] = survivor
-        del col
-        self.story_last[survivor] = max(self.story_last[survivor], self.story_last[absorbed])
-        self.story_last[absorbed] = 0  # dropped at the next compaction
 
     def lookup_id(self, id_hash: int) -> int | None:
         return self.ids.first(id_hash)
@@ -192,8 +187,6 @@ class Index:
             keys += [h ^ _SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
         self.postings.add(keys, slot)
         self.ids.add([id_hash], slot)
-        if t > self.story_last[story]:
-            self.story_last[story] = t
         if t > self.clock:
             self.clock = t
         self._since_check += 1
@@ -308,7 +301,7 @@ class Index:
         live = np.flatnonzero(keep)
         new_slot = np.full(self.slots + 1, -1, dtype=np.int64)
         new_slot[live] = np.arange(len(live))
-        story_keep = _view(self.story_last) >= self.clock - self.window_s
+        story_keep = np.bincount(_view(self.cols["story"])[live], minlength=self.stories) > 0  # has a copy left
         new_story = np.full(self.stories, -1, dtype=np.int64)
         new_story[story_keep] = np.arange(int(story_keep.sum()))
         cols = {name: _view(col)[live].copy() for name, col in self.cols.items()}
@@ -340,12 +333,11 @@ class Index:
             blob += self.story_id_blob[self.story_id_off[story] : ends[story]]
         self.story_id_blob = blob
         self.story_id_off = offs
-        self.story_last = array("I", _view(self.story_last)[keep].tobytes())
 
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (columns, features, postings, stories, frequencies)."""
         arrays: list[array[Any]] = [*self.cols.values(), self.flat, self.flat16]
-        arrays += [self.story_last, self.story_id_off]
+        arrays.append(self.story_id_off)
         own = sum(a.itemsize * len(a) for a in arrays) + len(self.story_id_blob)
         return own + self.postings.nbytes() + self.ids.nbytes() + self.freq.nbytes()
 

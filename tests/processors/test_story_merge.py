@@ -79,6 +79,21 @@ def test_two_angles_of_one_announcement_start_apart_and_merge_when_a_report_name
     assert grouper.assign(later) == "s-a1"
 
 
+def test_an_eviction_after_a_merge_drops_the_absorbed_story_and_keeps_the_survivor() -> None:
+    grouper = _primed()
+    for a in NORTH + SOUTH + [BRIDGE]:
+        grouper.assign(a)
+    late = _article("d1", int(timedelta(days=4, hours=12).total_seconds() // 60), "포스텍, 리튬 음극재 신공정 공개", "아신문")
+    grouper.assign(late)  # the window now starts 2.5 days before the scenario: the oldest background is out
+    assert grouper.evict() > 0
+    live = [a for a in background() if a.published_at >= late.published_at - grouper.window]
+    # Redeliveries answer from the renumbered index: the merged story is still one story, under its old id.
+    assert {grouper.assign(a) for a in NORTH + SOUTH + [BRIDGE]} == {"s-a1"}
+    expected = {grouper.assign(a) for a in live} | {"s-a1", "s-d1"}
+    assert grouper.stats()["stories"] == len(expected)  # s-b1, absorbed and empty, is gone
+    assert grouper.assign(_article("b4", 160, "여수·순천공고 AI 에너지 인재 양성학교 출범", "자일보")) == "s-a1"
+
+
 def test_without_the_bridging_report_the_two_angles_stay_apart() -> None:
     grouper = _primed()
     stories = [grouper.assign(a) for a in NORTH + SOUTH]
