@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ---- CRC32 with zlib's polynomial and conventions (zlib.crc32 of the UTF-8 bytes) ---------------- */
 
@@ -483,21 +486,24 @@ done:
     return out;
 }
 
-/* Index.shares_inside: for each slot, the share of its stored sketch (flat16[boff + n_bigram:][:n_sketch])
- * found among the low 16 bits of the new text's shingle hashes. */
+/* Index.shares_inside: for each slot, the share of its stored sketch found among the low 16 bits of the
+ * new text's shingle hashes. A slot's sketch starts in flat16 after its words (two units each) and bigrams:
+ * flat16[off + 2 * (n_title + n_body) + n_bigram:][:n_sketch]. */
 static uint8_t low_bits[1 << 16]; /* all zero between calls (the GIL is held throughout) */
 
 static PyObject *shares_inside(PyObject *self, PyObject *args) {
-    PyObject *objs[5], *slots_obj;
-    if (!PyArg_ParseTuple(args, "OOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &slots_obj)) return NULL;
-    /* shingles (uint32), flat16 (uint16), boff (uint32), n_bigram (uint8), n_sketch (uint8) */
-    static const Py_ssize_t sizes[5] = {4, 2, 4, 1, 1};
-    Py_buffer b[5];
+    PyObject *objs[7], *slots_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
+                          &slots_obj))
+        return NULL;
+    /* shingles (uint32), flat16 (uint16), off (uint32), n_title, n_body, n_bigram, n_sketch (uint8) */
+    static const Py_ssize_t sizes[7] = {4, 2, 4, 1, 1, 1, 1};
+    Py_buffer b[7];
     int opened = 0;
     uint32_t *slots = NULL;
     Py_ssize_t n = 0;
     PyObject *out = NULL;
-    for (; opened < 5; opened++) {
+    for (; opened < 7; opened++) {
         if (PyObject_GetBuffer(objs[opened], &b[opened], PyBUF_C_CONTIGUOUS) < 0) goto done;
         if (b[opened].itemsize != sizes[opened]) {
             opened++;
@@ -506,21 +512,23 @@ static PyObject *shares_inside(PyObject *self, PyObject *args) {
         }
     }
     if (read_u32_list(slots_obj, &slots, &n) < 0) goto done;
-    const uint32_t *sh = b[0].buf, *boff = b[2].buf;
+    const uint32_t *sh = b[0].buf, *off = b[2].buf;
     const uint16_t *flat = b[1].buf;
-    const uint8_t *nbig = b[3].buf, *nsk = b[4].buf;
+    const uint8_t *ntitle = b[3].buf, *nbody = b[4].buf, *nbig = b[5].buf, *nsk = b[6].buf;
     Py_ssize_t nsh = b[0].len / 4, nflat = b[1].len / 2, nslots = b[2].len / 4;
-    if (b[3].len != nslots || b[4].len != nslots) { PyErr_SetString(PyExc_ValueError, "columns differ in length"); goto done; }
+    for (int c = 3; c < 7; c++)
+        if (b[c].len != nslots) { PyErr_SetString(PyExc_ValueError, "columns differ in length"); goto done; }
     for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
     out = PyList_New(n);
     for (Py_ssize_t i = 0; out && i < n; i++) {
         uint32_t s = slots[i];
-        if (s >= nslots || (Py_ssize_t)boff[s] + nbig[s] + nsk[s] > nflat) {
+        Py_ssize_t start = s < nslots ? (Py_ssize_t)off[s] + 2 * (ntitle[s] + nbody[s]) + nbig[s] : 0;
+        if (s >= nslots || start + nsk[s] > nflat) {
             Py_CLEAR(out);
             PyErr_SetString(PyExc_IndexError, "slot out of range");
             break;
         }
-        const uint16_t *sketch = flat + boff[s] + nbig[s];
+        const uint16_t *sketch = flat + start;
         long found = 0;
         for (int j = 0; j < nsk[s]; j++) found += low_bits[sketch[j]];
         PyObject *share = PyFloat_FromDouble(nsk[s] ? (double)found / (double)nsk[s] : 0.0);
@@ -643,6 +651,19 @@ static PyObject *count_once(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- memory ---------------------------------------------------------------------------------------- */
+
+/* Give free heap pages back to the OS. The index replaces arrays of tens of megabytes when it merges or
+ * compacts; glibc keeps the freed space resident otherwise (about 100 bytes per indexed article at a
+ * million, more than a third of what the index itself holds). */
+static PyObject *release_memory(PyObject *self, PyObject *noargs) {
+#ifdef __GLIBC__
+    return PyBool_FromLong(malloc_trim(0));
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 /* ---- module --------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -657,13 +678,16 @@ static PyMethodDef methods[] = {
      "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
-     "shares_inside(shingles, flat16, boff, n_bigram, n_sketch, slots) -> shares: dedup_index.Index.shares_inside."},
+     "shares_inside(shingles, flat16, off, n_title, n_body, n_bigram, n_sketch, slots) -> shares: "
+     "dedup_index.Index.shares_inside."},
     {"first_u64", first_u64, METH_VARARGS,
      "first_u64(keys, vals, buffer, key) -> value or None: dedup_tables.Multimap.first for uint64 keys."},
     {"rarest", rarest, METH_VARARGS,
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,
      "count_once(table, hashes): Frequencies.add's fancy-index += 1 on one table."},
+    {"release_memory", release_memory, METH_NOARGS,
+     "release_memory() -> bool: malloc_trim(0) on glibc (True if memory was given back), else False."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dedup_core",

@@ -1,7 +1,7 @@
 """The story index: window-bounded storage of article signatures, their stories, postings and frequencies.
 
 Per-article columns are ``array.array`` (cheap appends, a few bytes each, read as numpy views for
-vectorised gathers); features of all articles live in two flat arrays. Slots are numbered in arrival
+vectorised gathers); features of all articles live in one flat array of 16-bit units. Slots are numbered in arrival
 order; articles older than the window are dropped and the rest renumbered once enough are dead, and
 stories with no copy left in the window go with them (a merged-away story has none).
 """
@@ -34,7 +34,7 @@ _CHECK_EVERY = 4096  # assignments between two looks for articles that left the 
 _SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
 
 _COLUMNS = {"t": "I", "story": "i", "outlet": "I", "flags": "B", "off": "I", "n_title": "B", "n_body": "B",
-            "n_sketch": "B", "boff": "I", "n_bigram": "B", "size": "H"}  # fmt: skip
+            "n_sketch": "B", "n_bigram": "B", "size": "H"}  # fmt: skip
 _NO_SKETCH = np.zeros(0, dtype=np.uint16)
 _LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns (four bytes, good until 2106)
 _NP = {"d": np.float64, "i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
@@ -82,8 +82,9 @@ class Index:
         self.window_s = window_s
         self.freq = Frequencies(window_s)
         self.cols: dict[str, array[Any]] = {name: array(code) for name, code in _COLUMNS.items()}
-        self.flat = array("I")  # title words | body words, per slot
-        self.flat16 = array("H")  # title bigrams | sketch (low 16 bits of each shingle hash), per slot
+        # Per slot from cols["off"]: title words | body words (each 32-bit hash as two 16-bit units, in the
+        # machine's order) | title bigrams | sketch (low 16 bits of each shingle hash).
+        self.flat16 = array("H")
         self.postings = Postings()
         self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
         self.story_id_off = array("I")  # where each story's id starts in the blob (it ends where the next starts)
@@ -171,15 +172,13 @@ class Index:
         c["story"].append(story)
         c["outlet"].append(feats.outlet)
         c["flags"].append(int(feats.has_body) | (2 if sk else 0))
-        c["off"].append(len(self.flat))
+        c["off"].append(len(self.flat16))
         c["n_title"].append(len(title))
         c["n_body"].append(len(body))
         c["n_sketch"].append(len(sk))
-        c["boff"].append(len(self.flat16))
         c["n_bigram"].append(len(bigrams))
         c["size"].append(min(size, 65535))
-        self.flat.extend(title)
-        self.flat.extend(body)
+        self.flat16.frombytes(array("I", title + body).tobytes())
         self.flat16.extend(bigrams)
         self.flat16.extend([h & 0xFFFF for h in sk])
         freq.add(t, list(feats.title | feats.body), list(feats.title_bigrams))
@@ -195,18 +194,20 @@ class Index:
     def stored(self, slot: int) -> Stored:
         c = self.cols
         off, nt, nb = c["off"][slot], c["n_title"][slot], c["n_body"][slot]
-        flat = self.flat
-        boff, ng, ns = c["boff"][slot], c["n_bigram"][slot], c["n_sketch"][slot]
+        ng, ns = c["n_bigram"][slot], c["n_sketch"][slot]
+        flat16 = self.flat16
+        boff = off + 2 * (nt + nb)
+        words = array("I", flat16[off:boff].tobytes())
         return Stored(
             slot=slot,
             story=c["story"][slot],
             t=c["t"][slot],
-            title=set(flat[off : off + nt]),
-            title_bigrams=set(self.flat16[boff : boff + ng]),
-            body=set(flat[off + nt : off + nt + nb]),
+            title=set(words[:nt]),
+            title_bigrams=set(flat16[boff : boff + ng]),
+            body=set(words[nt:]),
             has_body=bool(c["flags"][slot] & 1),
             outlet=c["outlet"][slot],
-            sketch=self.flat16[boff + ng : boff + ng + ns].tolist(),
+            sketch=flat16[boff + ng : boff + ng + ns].tolist(),
             size=c["size"][slot],
         )
 
@@ -218,8 +219,7 @@ class Index:
         """The stored sketch of each gathered slot (empty for headline/snippet items)."""
         flat16 = self.flat16
         out = []
-        for boff, ng, ns in zip(cols["boff"], cols["n_bigram"], cols["n_sketch"], strict=True):
-            start = boff + ng
+        for start, ns in zip(_sketch_starts(cols).tolist(), cols["n_sketch"], strict=True):
             out.append(np.frombuffer(flat16[start : start + ns], dtype=np.uint16) if ns else _NO_SKETCH)
         return out
 
@@ -265,12 +265,12 @@ class Index:
         core = dedup_native.active()
         if core is not None:
             c = self.cols
-            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, c["boff"],
-                                      c["n_bigram"], c["n_sketch"], cols.slots)  # fmt: skip
+            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, c["off"],
+                                      c["n_title"], c["n_body"], c["n_bigram"], c["n_sketch"], cols.slots)  # fmt: skip
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
         table[low] = True
-        starts = np.asarray(cols["boff"], dtype=np.int64) + np.asarray(cols["n_bigram"], dtype=np.int64)
+        starts = _sketch_starts(cols)
         lens = np.asarray(cols["n_sketch"], dtype=np.int64)
         probes = _gather(_view(self.flat16), starts, lens)
         found = table[probes].astype(np.int64)
@@ -312,16 +312,14 @@ class Index:
         self._compact_stories(story_keep)
         for mm in (self.postings, self.ids):
             mm.remap(new_slot)
+        dedup_native.release_memory()  # the replaced columns and tables
 
     def _compact_features(self, live: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         c = self.cols
-        lens = (_view(c["n_title"]).astype(np.int64) + _view(c["n_body"]))[live]
-        flat = _gather(_view(self.flat), _view(c["off"])[live].astype(np.int64), lens)
+        words = _view(c["n_title"]).astype(np.int64) + _view(c["n_body"])
+        lens = (2 * words + _view(c["n_bigram"]) + _view(c["n_sketch"]))[live]
+        flat16 = _gather(_view(self.flat16), _view(c["off"])[live].astype(np.int64), lens)
         cols["off"] = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.uint32)
-        blens = (_view(c["n_bigram"]).astype(np.int64) + _view(c["n_sketch"]))[live]
-        flat16 = _gather(_view(self.flat16), _view(c["boff"])[live].astype(np.int64), blens)
-        cols["boff"] = np.concatenate([[0], np.cumsum(blens)[:-1]]).astype(np.uint32)
-        self.flat = array("I", flat.astype(np.uint32).tobytes())
         self.flat16 = array("H", flat16.astype(np.uint16).tobytes())
 
     def _compact_stories(self, keep: np.ndarray) -> None:
@@ -336,7 +334,7 @@ class Index:
 
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (columns, features, postings, stories, frequencies)."""
-        arrays: list[array[Any]] = [*self.cols.values(), self.flat, self.flat16]
+        arrays: list[array[Any]] = [*self.cols.values(), self.flat16]
         arrays.append(self.story_id_off)
         own = sum(a.itemsize * len(a) for a in arrays) + len(self.story_id_blob)
         return own + self.postings.nbytes() + self.ids.nbytes() + self.freq.nbytes()
@@ -370,6 +368,12 @@ def _rarest(df: dict[int, float], hashes: set[int], cap: int) -> list[int]:
     if len(hashes) <= cap:
         return sorted(hashes)
     return sorted(hashes, key=lambda h: (df[h], h))[:cap]
+
+
+def _sketch_starts(cols: dict[str, list]) -> np.ndarray:
+    """Where each gathered slot's sketch starts in the flat array: after its words and bigrams."""
+    words = np.asarray(cols["n_title"], dtype=np.int64) + np.asarray(cols["n_body"], dtype=np.int64)
+    return np.asarray(cols["off"], dtype=np.int64) + 2 * words + np.asarray(cols["n_bigram"], dtype=np.int64)
 
 
 def _gather(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:

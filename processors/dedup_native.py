@@ -27,3 +27,12 @@ enabled = core is not None and os.environ.get("NEWSRADAR_GROUPING_NATIVE", "1") 
 def active() -> ModuleType | None:
     """The compiled core when it is built and switched on, else None (use the Python path)."""
     return core if enabled else None
+
+
+def release_memory() -> None:
+    """Return the heap pages freed by a merge or compaction to the OS (glibc only; a no-op elsewhere).
+
+    Not part of any decision, so it runs whenever the core is built, switched on or not.
+    """
+    if core is not None:
+        core.release_memory()

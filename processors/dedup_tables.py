@@ -138,6 +138,7 @@ class Multimap:
         at = np.searchsorted(self.keys, keys, "right")
         self.keys = np.insert(self.keys, at, keys)
         self.vals = np.insert(self.vals, at, vals)
+        dedup_native.release_memory()  # the replaced arrays
 
     def remap(self, new_value: np.ndarray) -> None:
         """Renumber values (``new_value[old]``, -1 = dropped) after a compaction."""
@@ -193,6 +194,7 @@ class Postings(Multimap):
         self.vals = np.insert(self.vals, at, vals)
         added = np.searchsorted(keys >> np.uint32(16), np.arange(_BUCKETS + 1, dtype=np.uint32), "left")
         self.starts = (self.starts + added).astype(np.uint32)
+        dedup_native.release_memory()  # the replaced arrays and the full keys
 
     def remap(self, new_value: np.ndarray) -> None:
         self.merge()
