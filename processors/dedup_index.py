@@ -1,9 +1,10 @@
 """The story index: window-bounded storage of article signatures, their stories, postings and frequencies.
 
 Per-article columns are ``array.array`` (cheap appends, a few bytes each, read as numpy views for
-vectorised gathers); features of all articles live in one flat array of 16-bit units. Slots are numbered in arrival
-order; articles older than the window are dropped and the rest renumbered once enough are dead, and
-stories with no copy left in the window go with them (a merged-away story has none).
+vectorised gathers); features of all articles live in one flat array of 16-bit units. Slots are
+numbered in arrival order; articles older than the window are dropped and the rest renumbered once
+enough are dead, and stories with no copy left in the window go with them (a merged-away story has
+none).
 """
 
 from __future__ import annotations
