@@ -375,6 +375,41 @@ done:
     return out;
 }
 
+/* Index.sketch_of: the first ``k`` hashes of ``pool`` (uint32, ascending) whose key ``hash ^ salt`` has fewer
+ * than ``common`` values in the postings (boilerplate and stock phrases are posted by many texts). */
+static PyObject *sketch_keep(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *starts, *buffer, *pool_obj;
+    unsigned long salt;
+    Py_ssize_t common, k;
+    if (!PyArg_ParseTuple(args, "OOOO!Oknn", &keys, &vals, &starts, &PyDict_Type, &buffer, &pool_obj, &salt, &common,
+                          &k))
+        return NULL;
+    Sorted m;
+    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    Py_buffer pb;
+    if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
+    PyObject *out = NULL;
+    if (pb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected a uint32 pool"); goto done; }
+    const uint32_t *pool = pb.buf;
+    Py_ssize_t n = pb.len / 4;
+    out = PyList_New(0);
+    for (Py_ssize_t i = 0; out && i < n && PyList_GET_SIZE(out) < k; i++) {
+        uint32_t key = pool[i] ^ (uint32_t)salt;
+        Py_ssize_t lo, hi;
+        PyObject *bucket;
+        sorted_run(&m, key, &lo, &hi);
+        if (buffered(buffer, key, &bucket) < 0) { Py_CLEAR(out); break; }
+        if (hi - lo + (bucket ? PyList_GET_SIZE(bucket) : 0) >= common) continue;
+        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
+        if (!h || PyList_Append(out, h) < 0) { Py_XDECREF(h); Py_CLEAR(out); break; }
+        Py_DECREF(h);
+    }
+done:
+    PyBuffer_Release(&pb);
+    sorted_close(&m);
+    return out;
+}
+
 /* One candidate slot: how many (key, value) entries found it and the first key that did. */
 typedef struct { uint32_t slot, hits, first, used; } Found;
 
@@ -674,6 +709,8 @@ static PyMethodDef methods[] = {
      "shingle_hashes(text) -> bytearray of sorted distinct uint32: dedup_text.shingle_hashes."},
     {"multimap_count", multimap_count, METH_VARARGS,
      "multimap_count(low_keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Postings.count."},
+    {"sketch_keep", sketch_keep, METH_VARARGS,
+     "sketch_keep(low_keys, vals, starts, buffer, pool, salt, common, k) -> hashes: dedup_index.Index.sketch_of."},
     {"candidates", candidates, METH_VARARGS,
      "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},

@@ -120,10 +120,9 @@ class Index:
         """The ``k`` smallest shingle hashes of a text that are not boilerplate or stock phrases."""
         core = dedup_native.active()
         if core is not None:
-            hashes = pool.tolist()
-            counts = core.multimap_count(*self.postings.parts(), [h ^ _SHINGLE_SALT for h in hashes])
-            kept = [h for h, n in zip(hashes, counts, strict=True) if n < COMMON_SHINGLE]
-            return np.asarray(kept[:k], dtype=np.uint32)
+            pool = np.ascontiguousarray(pool, dtype=np.uint32)
+            kept = core.sketch_keep(*self.postings.parts(), pool, _SHINGLE_SALT, COMMON_SHINGLE, k)
+            return np.asarray(kept, dtype=np.uint32)
         keep = self.postings.count(pool ^ np.uint32(_SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 

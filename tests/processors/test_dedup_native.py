@@ -149,7 +149,8 @@ def test_story_ids_over_benchmark_articles_are_identical() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(20, 3000), st.integers(1, 300))
 def test_candidates_and_counts_match_on_crowded_postings(seed: int, slots: int, limit: int) -> None:
-    """Few distinct keys, so keys exceed their caps, crowds form and the limit cuts; half merged, half buffered.
+    """Few distinct keys, so keys exceed their caps, crowds form, the limit cuts and sketches drop common
+    shingles; half merged, half buffered.
 
     The keys sit in 7 buckets (top 16 bits) and share their low 16 bits across buckets.
     """
@@ -177,6 +178,12 @@ def test_candidates_and_counts_match_on_crowded_postings(seed: int, slots: int, 
             slow_counts = index.postings.count(np.asarray(words, dtype=np.uint32)).tolist()
         assert fast == slow
         assert fast_counts == slow_counts
+        pool = np.unique(np.asarray([k ^ 0x5BD1E995 for k in spread(rng.integers(0, 420, size=40))], dtype=np.uint32))
+        with native(True):
+            fast_sketch = index.sketch_of(pool, 16).tolist()
+        with native(False):
+            slow_sketch = index.sketch_of(pool, 16).tolist()
+        assert fast_sketch == slow_sketch
     ids = index.ids
     for slot in range(slots):
         ids.add([int(rng.integers(0, 2**64 - 1, dtype=np.uint64)) if slot % 3 else slot % 50], slot)
