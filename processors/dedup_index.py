@@ -34,8 +34,10 @@ MIN_HITS, CROWD = 2, 32  # with more candidates than CROWD, only those sharing M
 _CHECK_EVERY = 4096  # assignments between two looks for articles that left the window
 _SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
 
-_COLUMNS = {"t": "I", "story": "i", "outlet": "I", "flags": "B", "off": "I", "n_title": "B", "n_body": "B",
-            "n_sketch": "B", "n_bigram": "B", "size": "H"}  # fmt: skip
+# "size": a full text's shingle count (its sketch's sample size); for any other article 1 if it has a
+# snippet or text, 0 for a bare headline (so ``has_body`` costs no column of its own).
+_COLUMNS = {"t": "I", "story": "i", "outlet": "I", "off": "I", "n_title": "B", "n_body": "B", "n_sketch": "B",
+            "n_bigram": "B", "size": "H"}  # fmt: skip
 _NO_SKETCH = np.zeros(0, dtype=np.uint16)
 _LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns (four bytes, good until 2106)
 _NP = {"d": np.float64, "i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
@@ -171,13 +173,12 @@ class Index:
         c["t"].append(t)
         c["story"].append(story)
         c["outlet"].append(feats.outlet)
-        c["flags"].append(int(feats.has_body) | (2 if sk else 0))
         c["off"].append(len(self.flat16))
         c["n_title"].append(len(title))
         c["n_body"].append(len(body))
         c["n_sketch"].append(len(sk))
         c["n_bigram"].append(len(bigrams))
-        c["size"].append(min(size, 65535))
+        c["size"].append(min(size, 65535) if sk else int(feats.has_body))
         self.flat16.frombytes(array("I", title + body).tobytes())
         self.flat16.extend(bigrams)
         self.flat16.extend([h & 0xFFFF for h in sk])
@@ -205,10 +206,10 @@ class Index:
             title=set(words[:nt]),
             title_bigrams=set(flat16[boff : boff + ng]),
             body=set(words[nt:]),
-            has_body=bool(c["flags"][slot] & 1),
+            has_body=c["size"][slot] > 0,  # a sketched full text's size is at least its sketch's
             outlet=c["outlet"][slot],
             sketch=flat16[boff + ng : boff + ng + ns].tolist(),
-            size=c["size"][slot],
+            size=c["size"][slot] if ns else 0,
         )
 
     def gather(self, slots: list[int]) -> _Gathered:

@@ -1,4 +1,5 @@
-"""The postings table against a plain dict of lists: lookups, counts, merges and renumbering.
+"""The index's storage: the postings table against a plain dict of lists (lookups, counts, merges and
+renumbering), and an article's stored features against what was added.
 
 Postings store only the low 16 bits of each key (the bucket holds the rest), so the keys drawn here
 share their low bits across buckets and their buckets across low bits: a mix-up would show.
@@ -10,11 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors import dedup_native
+from processors.dedup_index import BODY_CAP, Index
 from processors.dedup_tables import Postings
+from processors.dedup_text import LONG_TEXT, SKETCH_K, extract
 
 
 @contextmanager
@@ -69,3 +73,30 @@ def test_an_empty_table_finds_nothing() -> None:
         with native(on):
             assert postings.count(np.asarray([0, 2**32 - 1], dtype=np.uint32)).tolist() == [0, 0]
             assert postings.get([7]) == []
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("포항시 이차전지 특화단지 지정", ""),  # a bare headline
+        ("포항시 이차전지 특화단지 지정", "포항시가 이차전지 특화단지로 지정돼 2030년까지 투자가 이어진다…"),  # a snippet
+        ("포항시 이차전지 특화단지 지정", "포항시는 20일 영일만 산업단지가 이차전지 소재 특화단지로 지정됐다고 밝혔다. " * 12),  # full
+    ],
+)
+def test_the_index_gives_back_what_it_stored(title: str, text: str) -> None:
+    """Words (two 16-bit units each), bigrams, sketch, size and has_body round-trip through the flat array."""
+    feats = extract(title, text, "동해일보")
+    index = Index(window_s=7 * 86400)
+    index.add(1, 1_780_000_000.9, index.new_story("s-x"), feats, np.zeros(0, dtype=np.uint32), 0)  # a neighbour
+    sketch = index.sketch_of(feats.pool, SKETCH_K) if feats.pool is not None else np.zeros(0, dtype=np.uint32)
+    size = len(feats.shingles) if feats.shingles is not None else 0
+    slot = index.add(2, 1_780_000_100.7, index.new_story("s-y"), feats, sketch, size)
+    stored = index.stored(slot)
+    assert (stored.title, stored.title_bigrams) == (feats.title, feats.title_bigrams)
+    assert stored.body == feats.body if len(feats.body) <= BODY_CAP else stored.body < feats.body
+    assert len(sketch) == (SKETCH_K if len(text) >= LONG_TEXT else 0)
+    assert stored.has_body == feats.has_body == bool(text)
+    assert stored.sketch == [h & 0xFFFF for h in sketch.tolist()]
+    assert stored.size == (size if len(sketch) else 0)
+    assert stored.t == 1_780_000_100  # whole seconds
+    assert index.story_id(stored.story) == "s-y" and index.story_id(0) == "s-x"
