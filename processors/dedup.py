@@ -49,6 +49,15 @@ def _time_of(article: Article) -> float:
     return when.timestamp()
 
 
+def _look_up_pairs(rarity: model.Rarity, new: Features, others: list[Stored]) -> None:
+    """Look up, in one batch each, the word and bigram IDFs that ``pair_features`` of these pairs need.
+
+    Each pair would otherwise make its own two small lookups, and a headline finds dozens of candidates.
+    """
+    rarity.fill_words(set().union(*(other.title | other.body for other in others)))
+    rarity.fill_bigrams(new.title_bigrams.union(*(other.title_bigrams for other in others)))
+
+
 class Placement(NamedTuple):
     """Where an article went: its story, and the stories that this decision merged into it."""
 
@@ -241,17 +250,20 @@ class Grouper:
         full = len(sketch) > 0 and feats.shingles is not None  # the new article is a full text
         inside = index.shares_inside(feats.shingles, cols) if full and feats.shingles is not None else []
         sketched = cols["n_sketch"] if full else [0] * len(slots)  # only a full text is compared by sketch
+        headlines = {i: index.stored(slot) for i, slot in enumerate(slots) if not sketched[i]}
+        if headlines:
+            _look_up_pairs(rarity, feats, list(headlines.values()))
         evidence: dict[int, model.StoryEvidence] = defaultdict(model.StoryEvidence)
         for i, slot in enumerate(slots):
             ev = evidence[stories[i]]
-            if sketched[i]:
+            other = headlines.get(i)
+            if other is None:
                 near = model.near_verbatim(size, cols["size"][i], inside[i])
                 if near and feats.outlet and feats.outlet == cols["outlet"][i]:
                     near = model.same_outlet_headlines(feats, index.stored(slot).title, rarity)
                 # A full text that copies none of a story's full texts is another article on the same topic.
                 ev.near = bool(ev.near) or near
             else:
-                other: Stored = index.stored(slot)
                 ev.add(other, model.pair_features(feats, other, rarity, (t - other.t) / 3600))
         for ev in evidence.values():
             if ev.near is None:  # a story decided by its full texts needs no headline cover
