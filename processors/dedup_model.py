@@ -90,7 +90,7 @@ class Rarity:
     ) -> None:
         """IDF of the hashes not looked up yet, in one batch with the new article's own ones first.
 
-        Set operations split the batch, not a Python test per hash: this runs for every scored pair.
+        Set operations split the batch, not a Python test per hash (every scored pair asks for its words).
         """
         todo = hashes.difference(known)
         if not todo:
