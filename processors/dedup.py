@@ -55,6 +55,15 @@ def _time_of(article: Article) -> float:
     return float(t)
 
 
+def _look_up_pairs(rarity: model.Rarity, new: Features, others: list[Stored]) -> None:
+    """Look up, in one batch each, the word and bigram IDFs that ``pair_features`` of these pairs need.
+
+    Each pair would otherwise make its own two small lookups, and a headline finds dozens of candidates.
+    """
+    rarity.fill_words(set().union(*(other.title | other.body for other in others)))
+    rarity.fill_bigrams(new.title_bigrams.union(*(other.title_bigrams for other in others)))
+
+
 class Placement(NamedTuple):
     """Where an article went: its story, and the stories that this decision merged into it."""
 
@@ -237,34 +246,46 @@ class Grouper:
 
     def _evidence(self, feats: Features, sketch: np.ndarray, size: int, t: float) -> dict[int, model.StoryEvidence]:
         """What the candidates found from the index say, story by story."""
-        rarity = model.Rarity(self._index.freq, feats)
-        words = feats.title | feats.body
-        if len(sketch):  # a full text: its headline and rarest lead words (its copies are found by shingles)
-            lead = sorted(feats.body - feats.title, key=rarity.words.__getitem__, reverse=True)[:LEAD_KEYS]
-            words = feats.title | set(lead)
-        keys = [h for h in words if not rarity.common(h)]
-        slots = self._index.candidates(keys, sketch.tolist(), t, CANDIDATES)
+        index = self._index
+        rarity = model.Rarity(index.freq, feats)
+        slots = index.candidates(self._keys(feats, len(sketch) > 0, rarity), sketch.tolist(), t, CANDIDATES)
         if not slots:
             return {}
-        cols = self._index.gather(slots)
-        sketches = len(sketch) > 0 and feats.shingles is not None  # the new article is a full text
-        inside = self._index.shares_inside(feats.shingles, cols) if sketches and feats.shingles is not None else []
+        cols = index.gather(slots)
+        stories = cols["story"]
+        full = len(sketch) > 0 and feats.shingles is not None  # the new article is a full text
+        inside = index.shares_inside(feats.shingles, cols) if full and feats.shingles is not None else []
+        sketched = cols["n_sketch"] if full else [0] * len(slots)  # only a full text is compared by sketch
+        headlines = {i: index.stored(slot) for i, slot in enumerate(slots) if not sketched[i]}
+        if headlines:
+            _look_up_pairs(rarity, feats, list(headlines.values()))
         evidence: dict[int, model.StoryEvidence] = defaultdict(model.StoryEvidence)
         for i, slot in enumerate(slots):
-            ev = evidence[cols["story"][i]]
-            if sketches and cols["n_sketch"][i]:
+            ev = evidence[stories[i]]
+            other = headlines.get(i)
+            if other is None:
                 near = model.near_verbatim(size, cols["size"][i], inside[i])
                 if near and feats.outlet and feats.outlet == cols["outlet"][i]:
-                    near = model.same_outlet_headlines(feats, self._index.stored(slot).title, rarity)
+                    near = model.same_outlet_headlines(feats, index.stored(slot).title, rarity)
                 # A full text that copies none of a story's full texts is another article on the same topic.
                 ev.near = bool(ev.near) or near
             else:
-                other: Stored = self._index.stored(slot)
                 ev.add(other, model.pair_features(feats, other, rarity, (t - other.t) / 3600))
         for ev in evidence.values():
             if ev.near is None:  # a story decided by its full texts needs no headline cover
                 ev.finish(feats, rarity, t)
         return evidence
+
+    @staticmethod
+    def _keys(feats: Features, full: bool, rarity: model.Rarity) -> list[int]:
+        """The words that look candidates up: the new article's words that are not common.
+
+        A full text (``full``) offers only its headline and rarest lead words: its copies are found by shingles.
+        """
+        if not full:
+            return rarity.rare(feats.title | feats.body)
+        lead = sorted(feats.body - feats.title, key=rarity.words.__getitem__, reverse=True)[:LEAD_KEYS]
+        return rarity.rare(feats.title | set(lead))
 
     def explain(self, article: Article) -> dict[str, model.StoryEvidence]:
         """The evidence ``assign`` would weigh for a new article, by story id; nothing is changed.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +55,12 @@ MERGE_MIN_DOCS = 200  # articles the window must hold before merging: in a young
 
 
 class Rarity:
-    """IDF of word and bigram hashes over the window, looked up in batches and cached per assignment."""
+    """IDF of word and bigram hashes over the window, looked up in batches and cached per assignment.
+
+    The new article counts as one of the documents, so its own words and bigrams occur once more
+    than the window says. Every IDF is computed elementwise in float32, so a value never depends on
+    which batch it was looked up in.
+    """
 
     def __init__(self, freq: Frequencies, new: Features) -> None:
         self._freq = freq
@@ -65,12 +70,14 @@ class Rarity:
         self._own_bigrams = new.title_bigrams
         self.words: dict[int, float] = {}
         self.bigrams: dict[int, float] = {}
-        self.fill_words(self._own_words)  # bigrams are filled only when a headline pair is scored
+        # Candidate keys need every own word's IDF at once (bigrams wait until a headline pair is scored).
+        own = list(self._own_words)
+        self._store(self.words, own, freq.word_df(np.fromiter(own, np.uint32, len(own))), len(own))
 
-    def fill_words(self, hashes: Iterable[int]) -> None:
+    def fill_words(self, hashes: set[int]) -> None:
         self._fill(self.words, self._own_words, self._freq.word_df, np.uint32, hashes)
 
-    def fill_bigrams(self, hashes: Iterable[int]) -> None:
+    def fill_bigrams(self, hashes: set[int]) -> None:
         self._fill(self.bigrams, self._own_bigrams, self._freq.bigram_df, np.uint16, hashes)
 
     def _fill(
@@ -79,18 +86,32 @@ class Rarity:
         own: set[int],
         df_of: Callable[[np.ndarray], np.ndarray],
         dtype: type,
-        hashes: Iterable[int],
+        hashes: set[int],
     ) -> None:
-        """IDF of the hashes not looked up yet; the new article itself counts as one document."""
-        todo = [h for h in hashes if h not in known]
-        if todo:
-            df = df_of(np.asarray(todo, dtype=dtype))
-            df += np.fromiter((h in own for h in todo), dtype=np.float32, count=len(todo))
-            known.update(zip(todo, np.log(self._n / (df + 1.0)).tolist(), strict=True))
+        """IDF of the hashes not looked up yet, in one batch with the new article's own ones first.
 
-    def common(self, h: int) -> bool:
-        """Too frequent to point at a story (used to pick candidate keys). A small index has no common words."""
-        return self.words[h] < self._common_below
+        Set operations split the batch, not a Python test per hash (every scored pair asks for its words).
+        """
+        todo = hashes.difference(known)
+        if not todo:
+            return
+        mine = todo & own
+        batch = [*mine, *(todo - mine)] if mine else list(todo)
+        self._store(known, batch, df_of(np.fromiter(batch, dtype, len(batch))), len(mine))
+
+    def _store(self, known: dict[int, float], batch: list[int], df: np.ndarray, own: int) -> None:
+        """Cache the IDF of ``batch`` from its window frequencies ``df``; the first ``own`` are the new article's."""
+        if own:
+            df[:own] += 1  # the new article's one occurrence, added in the counts' own float32
+        known.update(zip(batch, np.log(self._n / (df + 1.0)).tolist(), strict=True))
+
+    def rare(self, hashes: set[int]) -> list[int]:
+        """The words of ``hashes`` (all looked up) not too frequent to point at a story, in set order.
+
+        They are the candidate keys; a small index has no common words.
+        """
+        words, below = self.words, self._common_below
+        return [h for h in hashes if not words[h] < below]
 
 
 def _cosine(a: set[int], b: set[int], w: dict[int, float]) -> float:

@@ -99,11 +99,15 @@ def clean_title(title: str, outlet: str) -> tuple[str, bool]:
 
 def body_of(text: str, title: str, outlet: str) -> str:
     """The article text, or "" when it only repeats the headline (feeds that give no summary)."""
+    return _body(text, clean_title(title, outlet)[0], outlet)
+
+
+def _body(text: str, head: str, outlet: str) -> str:
+    """``body_of`` given the cleaned headline (``extract`` has it already)."""
     body = text.strip()
     if not body:
         return ""
-    head, _ = clean_title(title, outlet)
-    head_n = _SPACES.sub(" ", _norm(head)).strip(" .…")
+    head_n = " ".join(_norm(head).split()).strip(" .…")  # = _SPACES.sub(" ", ...) once stripped; no regex cost
     if len(body) > 2 * len(head_n) + len(outlet) + 20:
         return body  # far longer than the headline: real text
     body_n = _SPACES.sub(" ", _norm(body))
@@ -185,7 +189,7 @@ def shingle_hashes(text: str) -> np.ndarray:
 def shingle_hashes_py(text: str) -> np.ndarray:
     """The pure-Python twin of shingle_hashes (numpy)."""
     codes = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
-    codes = _FOLD[codes[_KEEP[codes]]]
+    codes = _FOLD.take(codes.compress(_KEEP.take(codes)))  # take/compress: fancy indexing's result, faster
     count = len(codes) - SHINGLE + 1
     if count <= 0:
         return np.zeros(0, dtype=np.uint32)
@@ -216,14 +220,16 @@ def word_features(text: str, cut: bool, with_bigrams: bool) -> tuple[set[int], s
 
 def _lead(body: str) -> str:
     """The start of the article proper: skips menu bars, bylines and other short lines left over."""
+    head = body[: 8 * LEAD_CHARS]
     at = 0
-    for line in body[: 8 * LEAD_CHARS].split("\n"):
-        if len(line) >= 60 and line.count("|") < 2:
-            break
-        at += len(line) + 1
-    else:
-        at = 0
-    return body[at : at + LEAD_CHARS]
+    while True:  # line by line without splitting them all: the first line is usually the one
+        end = head.find("\n", at)
+        stop = len(head) if end < 0 else end
+        if stop - at >= 60 and head.count("|", at, stop) < 2:
+            return body[at : at + LEAD_CHARS]
+        if end < 0:
+            return body[:LEAD_CHARS]  # no line looks like text: keep the start
+        at = end + 1
 
 
 @dataclass(slots=True)
@@ -243,7 +249,7 @@ def extract(title: str, text: str, outlet: str) -> Features:
     """Features of an article from its title, text and outlet name."""
     head, cut = clean_title(title, outlet)
     title_forms, title_bigrams = word_features(head, cut, True)
-    body = body_of(text, title, outlet)
+    body = _body(text, head, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
         shingles = shingle_hashes(body)
@@ -253,12 +259,13 @@ def extract(title: str, text: str, outlet: str) -> Features:
         body_forms, _ = word_features(_lead(body), True, False)
     else:
         body_forms, _ = word_features(body, body.rstrip().endswith(_ELLIPSIS), False)
+    name = outlet.strip()
     return Features(
         title=title_forms,
         title_bigrams=title_bigrams,
         body=body_forms,
         has_body=bool(body),
-        outlet=word_hash(_norm(outlet.strip())) if outlet.strip() else 0,
+        outlet=word_hash(_norm(name)) if name else 0,
         shingles=shingles,
         pool=pool,
     )
