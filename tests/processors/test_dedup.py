@@ -356,6 +356,21 @@ def test_index_is_bounded_by_the_window(tmp_path: Path) -> None:
     assert Grouper(window=timedelta(days=2), path=path).stats()["articles"] == 1
 
 
+@pytest.mark.parametrize("year", [1900, 2200])
+def test_a_time_the_index_cannot_hold_is_clamped_logged_and_grouped(
+    year: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index keeps whole uint32 seconds (1970-2106); a feed's odd date must not stop grouping."""
+    article = replace(gen.by_key("pohang-complex-mou")[0].article, id=f"odd-{year}",
+                      published_at=datetime(year, 1, 1, tzinfo=timezone.utc))  # fmt: skip
+    grouper = Grouper(path=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="processors.dedup"):
+        assert grouper.assign(article) == f"s-odd-{year}"
+    assert any("out of range" in r.getMessage() and f"odd-{year}" in r.getMessage() for r in caplog.records)
+    grouper.close()
+    assert Grouper(path=tmp_path).assign(article) == f"s-odd-{year}"  # replayed from the grouping file
+
+
 def test_from_settings_uses_the_configured_window() -> None:
     grouper = Grouper.from_settings(GroupingSettings(window_days=3), None)
     assert grouper.window == timedelta(days=3)
