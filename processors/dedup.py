@@ -83,7 +83,6 @@ class Grouper:
         self._store: GroupingStore | None = None
         self._named: dict[str, int] = {}  # story id -> story number, for record()
         self._merged: dict[str, str] = {}  # absorbed story id -> the story it was merged into
-        self._roundups: set[str] = set()  # stories started by a round-up: nothing but its own copies joins them
         if path is not None:
             path = Path(path)
             if path.is_dir():
@@ -107,7 +106,7 @@ class Grouper:
             self._index.add(_id_hash(row.article_id), row.t, story, row.features, row.sketch, row.size)
             count += 1
         self._merged = self._store.survivors()
-        self._roundups = self._store.roundups()
+        self._index.roundups = {stories[s] for s in self._store.roundups() if s in stories}
         self._compact(force=True)
         log.info("grouping index %s: %d articles in %d stories reloaded", self._store.path, count, len(stories))
 
@@ -160,8 +159,9 @@ class Grouper:
         feats, sketch, size = self._signature(article)
         evidence = self._evidence(feats, sketch, size, t)
         roundup = model.is_roundup(article.title or "", article.outlet or "")
-        if not roundup and self._roundups:  # a report never joins (or merges with) a round-up's story
-            evidence = {s: ev for s, ev in evidence.items() if self._index.story_id(s) not in self._roundups}
+        closed = self._index.roundups
+        if not roundup and closed:  # a report never joins (or merges with) a round-up's story
+            evidence = {s: ev for s, ev in evidence.items() if s not in closed}
         story = model.choose_story(evidence, roundup)
         absorbed: list[int] = []
         if not len(sketch) and evidence and not roundup and self._index.freq.n >= model.MERGE_MIN_DOCS:
@@ -176,7 +176,7 @@ class Grouper:
         if self._store is not None:
             self._store.insert(article.id, story_id, t, encode(feats, sketch, size), absorbed_ids, starts_roundup)
         if starts_roundup:
-            self._roundups.add(story_id)
+            self._index.roundups.add(story)
         for other, other_id in zip(absorbed, absorbed_ids, strict=True):
             self._index.merge_story(other, story)
             self._merged[other_id] = story_id
@@ -317,7 +317,6 @@ class Grouper:
         dropped = self._index.maybe_compact(force)
         if dropped and self._store is not None:
             self._store.evict(self._index.clock - self._index.window_s)
-            self._roundups = self._store.roundups()
             log.info("grouping index %s: %d articles older than %s evicted", self._store.path, dropped, self.window)
         return dropped
 

@@ -38,9 +38,8 @@ _SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, i
 # snippet or text, 0 for a bare headline (so ``has_body`` costs no column of its own).
 _COLUMNS = {"t": "I", "story": "i", "outlet": "I", "off": "I", "n_title": "B", "n_body": "B", "n_sketch": "B",
             "n_bigram": "B", "size": "H"}  # fmt: skip
-_NO_SKETCH = np.zeros(0, dtype=np.uint16)
 _LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns (four bytes, good until 2106)
-_NP = {"d": np.float64, "i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
+_NP = {"i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
 
 
 @dataclass(slots=True)
@@ -92,6 +91,7 @@ class Index:
         self.ids = Multimap(np.uint64)  # hash of article id -> slot (idempotency)
         self.story_id_off = array("I")  # where each story's id starts in the blob (it ends where the next starts)
         self.story_id_blob = bytearray()
+        self.roundups: set[int] = set()  # stories a round-up started: nothing but its own copies joins them
         self.clock = float("-inf")  # newest article time seen
         self._since_check = 0
         self._low_bits = np.zeros(1 << 16, dtype=bool)  # scratch table of shares_inside, kept all False
@@ -216,14 +216,6 @@ class Index:
         """Per-article columns of several slots (each read, vectorised, when first asked for)."""
         return _Gathered(self.cols, slots)
 
-    def sketches(self, cols: dict[str, list]) -> list[np.ndarray]:
-        """The stored sketch of each gathered slot (empty for headline/snippet items)."""
-        flat16 = self.flat16
-        out = []
-        for start, ns in zip(_sketch_starts(cols).tolist(), cols["n_sketch"], strict=True):
-            out.append(np.frombuffer(flat16[start : start + ns], dtype=np.uint16) if ns else _NO_SKETCH)
-        return out
-
     def candidates(self, word_keys: list[int], shingle_keys: list[int], t: float, limit: int) -> list[int]:
         """Slots sharing keys with the new article within the window of ``t``: most shared keys first.
 
@@ -311,6 +303,7 @@ class Index:
         for name, values in cols.items():
             self.cols[name] = array(_COLUMNS[name], values.tobytes())
         self._compact_stories(story_keep)
+        self.roundups = {int(new_story[s]) for s in self.roundups if story_keep[s]}
         for mm in (self.postings, self.ids):
             mm.remap(new_slot)
         dedup_native.release_memory()  # the replaced columns and tables

@@ -47,10 +47,6 @@ class Multimap:
         """For each query key, the [lo, hi) range of its entries in the sorted arrays."""
         return np.searchsorted(self.keys, query, "left"), np.searchsorted(self.keys, query, "right")
 
-    def _full_keys(self) -> np.ndarray:
-        """The sorted keys in full (here they are stored in full)."""
-        return self.keys
-
     def get(self, keys: list[int], max_per_key: int | list[int] = 1 << 30) -> list[int]:
         """Values stored under any of ``keys`` (may repeat); keys with more than their cap are skipped."""
         if not keys:
@@ -182,6 +178,7 @@ class Postings(Multimap):
         return np.repeat(np.arange(_BUCKETS, dtype=np.uint32), np.diff(self.starts))
 
     def _full_keys(self) -> np.ndarray:
+        """The sorted keys in full, rebuilt from their buckets and low halves."""
         return (self._buckets() << np.uint32(16)) | self.keys
 
     def merge(self) -> None:
