@@ -335,6 +335,19 @@ static int buffered(PyObject *buffer, uint32_t key, PyObject **bucket) {
     return 0;
 }
 
+/* A list of the uint32 field at ``first`` of ``n`` structs ``size`` bytes apart (e.g. &found[0].slot). */
+static PyObject *u32_list(const void *first, size_t size, Py_ssize_t n) {
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        uint32_t value;
+        memcpy(&value, (const char *)first + (size_t)i * size, sizeof value);
+        PyObject *v = PyLong_FromUnsignedLong(value);
+        if (!v) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
 static int read_u32_list(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
     PyObject *fast = PySequence_Fast(seq, "expected a sequence of ints");
     if (!fast) return -1;
@@ -507,12 +520,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     } else {
         qsort(list, kept, sizeof(Found), found_by_discovery); /* in order of discovery */
     }
-    out = PyList_New(kept);
-    for (Py_ssize_t i = 0; out && i < kept; i++) {
-        PyObject *slot = PyLong_FromUnsignedLong(list[i].slot);
-        if (!slot) { Py_CLEAR(out); break; }
-        PyList_SET_ITEM(out, i, slot);
-    }
+    out = u32_list(&list[0].slot, sizeof(Found), kept);
 done:
     PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets);
     PyMem_Free(s.table); PyMem_Free(list);
@@ -648,12 +656,7 @@ static PyObject *rarest(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < n; i++) { r[i].h = h[i]; r[i].df = n <= cap ? 0.0f : table[h[i] & mask]; }
     qsort(r, n, sizeof(Rare), rare_cmp);
     Py_ssize_t kept = n < cap ? n : cap;
-    out = PyList_New(kept);
-    for (Py_ssize_t i = 0; out && i < kept; i++) {
-        PyObject *v = PyLong_FromUnsignedLong(r[i].h);
-        if (!v) { Py_CLEAR(out); break; }
-        PyList_SET_ITEM(out, i, v);
-    }
+    out = u32_list(&r[0].h, sizeof(Rare), kept);
 done:
     PyMem_Free(h);
     PyMem_Free(r);
