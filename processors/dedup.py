@@ -253,8 +253,9 @@ class Grouper:
             return {}
         cols = index.gather(slots)
         stories = cols["story"]
-        full = len(sketch) > 0 and feats.shingles is not None  # the new article is a full text
-        inside = index.shares_inside(feats.shingles, cols) if full and feats.shingles is not None else []
+        shingles = feats.shingles if len(sketch) else None  # the new article is a full text
+        full = shingles is not None
+        inside = index.shares_inside(shingles, cols) if shingles is not None else []
         sketched = cols["n_sketch"] if full else [0] * len(slots)  # only a full text is compared by sketch
         headlines = {i: index.stored(slot) for i, slot in enumerate(slots) if not sketched[i]}
         if headlines:

@@ -263,7 +263,9 @@ class Index:
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
         table[low] = True
-        starts = _sketch_starts(cols)
+        # A slot's sketch follows its words (two units each) and its bigrams.
+        words = np.asarray(cols["n_title"], dtype=np.int64) + np.asarray(cols["n_body"], dtype=np.int64)
+        starts = np.asarray(cols["off"], dtype=np.int64) + 2 * words + np.asarray(cols["n_bigram"], dtype=np.int64)
         lens = np.asarray(cols["n_sketch"], dtype=np.int64)
         probes = _gather(_view(self.flat16), starts, lens)
         found = table[probes].astype(np.int64)
@@ -362,12 +364,6 @@ def _rarest(df: dict[int, float], hashes: set[int], cap: int) -> list[int]:
     if len(hashes) <= cap:
         return sorted(hashes)
     return sorted(hashes, key=lambda h: (df[h], h))[:cap]
-
-
-def _sketch_starts(cols: dict[str, list]) -> np.ndarray:
-    """Where each gathered slot's sketch starts in the flat array: after its words and bigrams."""
-    words = np.asarray(cols["n_title"], dtype=np.int64) + np.asarray(cols["n_body"], dtype=np.int64)
-    return np.asarray(cols["off"], dtype=np.int64) + 2 * words + np.asarray(cols["n_bigram"], dtype=np.int64)
 
 
 def _gather(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:

@@ -221,22 +221,6 @@ def near_verbatim(size: int, other_size: int, other_inside: float) -> bool:
     return resemblance >= NEAR_RESEMBLANCE or max(other_inside, new_inside) >= NEAR_CONTAINMENT
 
 
-def shares_inside(shingles: np.ndarray, sketches: list[np.ndarray]) -> list[float]:
-    """For each stored sketch (low 16 bits of shingle hashes), the share of it found in the new text."""
-    flat = np.concatenate(sketches) if sketches else np.zeros(0, dtype=np.uint16)
-    if not len(flat) or not len(shingles):
-        return [0.0] * len(sketches)
-    low = np.unique((shingles & 0xFFFF).astype(np.uint16))  # a chance match costs ~len(text)/65536
-    pos = np.minimum(np.searchsorted(low, flat), len(low) - 1)
-    hits = (low[pos] == flat).tolist()
-    out, at = [], 0
-    for sk in sketches:
-        n = len(sk)
-        out.append(sum(hits[at : at + n]) / n if n else 0.0)
-        at += n
-    return out
-
-
 def same_outlet_headlines(new: Features, other_title: set[int], rarity: Rarity) -> bool:
     """One outlet's different articles share menus and footers; its copies also share a headline."""
     rarity.fill_words(other_title)
