@@ -2,4 +2,4 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("processors._dedup_core", ["processors/_dedup_core.c"], extra_compile_args=["-O2"])])
+setup(ext_modules=[Extension("processors._dedup_core", ["processors/_dedup_core.c"], extra_compile_args=["-O2", "-ffp-contract=off"])])

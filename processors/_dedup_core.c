@@ -335,6 +335,11 @@ static int buffered(PyObject *buffer, uint32_t key, PyObject **bucket) {
     return 0;
 }
 
+static int u32_cmp(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* A list of the uint32 field at ``first`` of ``n`` structs ``size`` bytes apart (e.g. &found[0].slot). */
 static PyObject *u32_list(const void *first, size_t size, Py_ssize_t n) {
     PyObject *out = PyList_New(n);
@@ -449,40 +454,23 @@ static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
     if (which < f->first) f->first = which;
 }
 
-/* Index.candidates: see its docstring; ``caps[i]`` is the posting cap of query key i. */
-static PyObject *candidates(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *starts, *buffer, *query, *caps_obj, *times;
-    double t, window;
-    Py_ssize_t limit, crowd, min_hits;
-    if (!PyArg_ParseTuple(args, "OOOO!OOOddnnn", &keys, &vals, &starts, &PyDict_Type, &buffer, &query, &caps_obj,
-                          &times, &t, &window, &limit, &crowd, &min_hits))
-        return NULL;
-    Sorted m;
-    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
-    Py_buffer tb;
-    if (PyObject_GetBuffer(times, &tb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
-    if (tb.itemsize != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected uint32 times");
-        PyBuffer_Release(&tb);
-        sorted_close(&m);
-        return NULL;
-    }
-    const uint32_t *tcol = tb.buf;
-    Py_ssize_t nslots = tb.len / (Py_ssize_t)sizeof(uint32_t);
-    uint32_t *q = NULL, *caps = NULL;
-    Py_ssize_t n = 0, ncaps = 0, *lo = NULL, *hi = NULL;
-    PyObject **buckets = NULL, *out = NULL;
+/* The slots found by the ``n`` query keys ``q`` (``caps[i]``: the posting cap of key i) within ``window`` of
+ * ``t``, as Index.candidates orders them; ``*out`` (PyMem, freed by the caller) gets ``*kept`` of them.
+ * Returns -1 with an exception set on error. */
+static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q, const uint32_t *caps, Py_ssize_t n,
+                           const uint32_t *tcol, Py_ssize_t nslots, double t, double window, Py_ssize_t limit,
+                           Py_ssize_t crowd, Py_ssize_t min_hits, Found **out, Py_ssize_t *kept_out) {
+    Py_ssize_t *lo = PyMem_Malloc((n + 1) * sizeof *lo), *hi = PyMem_Malloc((n + 1) * sizeof *hi);
+    PyObject **buckets = PyMem_Calloc(n + 1, sizeof *buckets);
     Slots s = {NULL, 0, 0};
     Found *list = NULL;
-    if (read_u32_list(query, &q, &n) < 0 || read_u32_list(caps_obj, &caps, &ncaps) < 0) goto done;
-    if (ncaps != n) { PyErr_SetString(PyExc_ValueError, "one cap per key"); goto done; }
-    lo = PyMem_Malloc((n + 1) * sizeof *lo);
-    hi = PyMem_Malloc((n + 1) * sizeof *hi);
-    buckets = PyMem_Calloc(n + 1, sizeof *buckets);
+    int rc = -1;
+    *out = NULL;
+    *kept_out = 0;
     if (!lo || !hi || !buckets) { PyErr_NoMemory(); goto done; }
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        sorted_run(&m, q[i], &lo[i], &hi[i]);
+        sorted_run(m, q[i], &lo[i], &hi[i]);
         if (buffered(buffer, q[i], &buckets[i]) < 0) goto done;
         Py_ssize_t more = buckets[i] ? PyList_GET_SIZE(buckets[i]) : 0;
         if (hi[i] - lo[i] + more > (Py_ssize_t)caps[i]) { hi[i] = lo[i]; buckets[i] = NULL; continue; } /* too common */
@@ -493,7 +481,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     s.table = PyMem_Calloc(size, sizeof(Found));
     if (!s.table) { PyErr_NoMemory(); goto done; }
     s.mask = size - 1;
-    const uint32_t *v = m.vals.buf;
+    const uint32_t *v = m->vals.buf;
     for (Py_ssize_t i = 0; i < n; i++)
         for (Py_ssize_t j = lo[i]; j < hi[i]; j++) slots_hit(&s, v[j], (uint32_t)i);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -520,10 +508,49 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     } else {
         qsort(list, kept, sizeof(Found), found_by_discovery); /* in order of discovery */
     }
+    *out = list;
+    *kept_out = kept;
+    list = NULL;
+    rc = 0;
+done:
+    PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets); PyMem_Free(s.table); PyMem_Free(list);
+    return rc;
+}
+
+static int open_times(PyObject *times, Py_buffer *tb) {
+    if (PyObject_GetBuffer(times, tb, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (tb->itemsize != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected uint32 times");
+        PyBuffer_Release(tb);
+        return -1;
+    }
+    return 0;
+}
+
+/* Index.candidates: see its docstring; ``caps[i]`` is the posting cap of query key i. */
+static PyObject *candidates(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *starts, *buffer, *query, *caps_obj, *times;
+    double t, window;
+    Py_ssize_t limit, crowd, min_hits;
+    if (!PyArg_ParseTuple(args, "OOOO!OOOddnnn", &keys, &vals, &starts, &PyDict_Type, &buffer, &query, &caps_obj,
+                          &times, &t, &window, &limit, &crowd, &min_hits))
+        return NULL;
+    Sorted m;
+    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    Py_buffer tb;
+    if (open_times(times, &tb) < 0) { sorted_close(&m); return NULL; }
+    uint32_t *q = NULL, *caps = NULL;
+    Py_ssize_t n = 0, ncaps = 0, kept = 0;
+    Found *list = NULL;
+    PyObject *out = NULL;
+    if (read_u32_list(query, &q, &n) < 0 || read_u32_list(caps_obj, &caps, &ncaps) < 0) goto done;
+    if (ncaps != n) { PyErr_SetString(PyExc_ValueError, "one cap per key"); goto done; }
+    if (find_candidates(&m, buffer, q, caps, n, tb.buf, tb.len / 4, t, window, limit, crowd, min_hits, &list,
+                        &kept) < 0)
+        goto done;
     out = u32_list(&list[0].slot, sizeof(Found), kept);
 done:
-    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets);
-    PyMem_Free(s.table); PyMem_Free(list);
+    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(list);
     PyBuffer_Release(&tb);
     sorted_close(&m);
     return out;
@@ -664,10 +691,6 @@ done:
     return out;
 }
 
-static int u32_cmp(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Frequencies.add for one table: each distinct entry the hashes fall on gains 1 (as a numpy
  * fancy-index += does: an entry hit twice by one article counts once). */
@@ -687,6 +710,314 @@ static PyObject *count_once(PyObject *self, PyObject *args) {
     PyMem_Free(h);
     PyBuffer_Release(&tb);
     Py_RETURN_NONE;
+}
+
+/* ---- whole decisions and insertions for one article (Grouper._full_text_story, Index.add) ---------- */
+
+/* The index's per-article columns, in dedup_index._COLUMNS order. */
+enum { C_T, C_STORY, C_OUTLET, C_OFF, C_NTITLE, C_NBODY, C_NSKETCH, C_NBIGRAM, C_SIZE, N_COLS };
+static const Py_ssize_t col_itemsize[N_COLS] = {4, 4, 4, 4, 1, 1, 1, 1, 2};
+typedef struct { Py_buffer b[N_COLS]; int opened; Py_ssize_t n; } Cols;
+
+static void cols_close(Cols *c) {
+    for (int i = 0; i < c->opened; i++) PyBuffer_Release(&c->b[i]);
+    c->opened = 0;
+}
+
+static int cols_open(Cols *c, PyObject *tuple) {
+    c->opened = 0;
+    if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) != N_COLS) {
+        PyErr_SetString(PyExc_TypeError, "expected the index's columns as a tuple");
+        return -1;
+    }
+    for (; c->opened < N_COLS; c->opened++) {
+        int i = c->opened;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(tuple, i), &c->b[i], PyBUF_C_CONTIGUOUS) < 0) { cols_close(c); return -1; }
+        if (c->b[i].itemsize != col_itemsize[i] || c->b[i].len / col_itemsize[i] != c->b[0].len / 4) {
+            c->opened++;
+            cols_close(c);
+            PyErr_SetString(PyExc_TypeError, "index columns of unexpected item size or length");
+            return -1;
+        }
+    }
+    c->n = c->b[0].len / 4;
+    return 0;
+}
+
+#define COL(c, i, T) ((const T *)(c)->b[i].buf)
+
+/* The uint32 hashes of a set (or any iterable of ints), sorted ascending. */
+static int read_sorted(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
+    if (read_u32_list(seq, out, n) < 0) return -1;
+    qsort(*out, *n, sizeof(uint32_t), u32_cmp);
+    return 0;
+}
+
+static int in_sorted(const uint32_t *a, Py_ssize_t n, uint32_t v) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (a[mid] < v) lo = mid + 1; else hi = mid; }
+    return lo < n && a[lo] == v;
+}
+
+/* dedup_index._rarest of ``n`` hashes sorted ascending: all of them if they fit ``cap``, else the ``cap`` of
+ * lowest frequency (ties by value). Writes to ``out``; ``scratch`` holds ``n`` entries. Returns how many. */
+static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, const float *table, uint32_t mask,
+                              uint32_t *out, Rare *scratch) {
+    if (cap <= 0) return 0;
+    if (n <= cap) { memcpy(out, h, n * sizeof(uint32_t)); return n; }
+    for (Py_ssize_t i = 0; i < n; i++) { scratch[i].h = h[i]; scratch[i].df = table[h[i] & mask]; }
+    qsort(scratch, n, sizeof(Rare), rare_cmp);
+    for (Py_ssize_t i = 0; i < cap; i++) out[i] = scratch[i].h;
+    return cap;
+}
+
+/* Grouper._full_text_story, native: the story a full text joins (-1: none, a new story), or -2 when the
+ * full-text rules alone cannot decide (a candidate is a headline or snippet, or a copy from the same outlet).
+ * Keys: the headline's words and the ``lead_keys`` rarest other lead words (Index.full_keys), then the
+ * sketch's shingles; candidates as Index.candidates; shares as Index.shares_inside; near-verbatim as
+ * dedup_model.near_verbatim (same arithmetic, in the same order). */
+static PyObject *place_full(PyObject *self, PyObject *args) {
+    PyObject *pkeys, *pvals, *pstarts, *buffer, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *sketch_obj,
+        *shingles_obj, *closed;
+    Py_ssize_t size, limit, crowd, min_hits, max_words, max_shingles, lead_keys;
+    unsigned long outlet, salt;
+    double t, window, common_df, near_resemblance, near_containment;
+    int roundup;
+    if (!PyArg_ParseTuple(args, "OOOO!OOOOOOOnkdO!p(dnnnnnnkddd)", &pkeys, &pvals, &pstarts, &PyDict_Type, &buffer,
+                          &cols_obj, &flat_obj, &table_obj, &title_obj, &body_obj, &sketch_obj, &shingles_obj, &size,
+                          &outlet, &t, &PySet_Type, &closed, &roundup, &window, &limit, &crowd, &min_hits, &max_words,
+                          &max_shingles, &lead_keys, &salt, &common_df, &near_resemblance, &near_containment))
+        return NULL;
+    Sorted m;
+    Cols c;
+    Py_buffer fb, tb, sb;
+    float *table;
+    uint32_t mask;
+    if (sorted_open(&m, pkeys, pvals, pstarts) < 0) return NULL;
+    if (cols_open(&c, cols_obj) < 0) { sorted_close(&m); return NULL; }
+    int have_flat = 0, have_table = 0, have_shingles = 0;
+    uint32_t *title = NULL, *body = NULL, *sketch = NULL, *q = NULL, *caps = NULL;
+    Rare *scratch = NULL;
+    Found *found = NULL;
+    double *share = NULL;
+    long *stories = NULL;
+    char *near = NULL;
+    Py_ssize_t ntitle, nbody, nsketch, kept = 0;
+    long answer = -1;
+    PyObject *out = NULL;
+    if (PyObject_GetBuffer(flat_obj, &fb, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    have_flat = 1;
+    if (open_table(table_obj, &tb, &table, &mask) < 0) goto done;
+    have_table = 1;
+    if (PyObject_GetBuffer(shingles_obj, &sb, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    have_shingles = 1;
+    if (fb.itemsize != 2 || sb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected uint16 flat, uint32 shingles"); goto done; }
+    if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0 ||
+        read_u32_list(sketch_obj, &sketch, &nsketch) < 0)
+        goto done;
+    /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
+    q = PyMem_Malloc((ntitle + nbody + nsketch + 1) * sizeof(uint32_t));
+    caps = PyMem_Malloc((ntitle + nbody + nsketch + 1) * sizeof(uint32_t));
+    scratch = PyMem_Malloc((nbody + 1) * sizeof(Rare));
+    if (!q || !caps || !scratch) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t nlead = 0;
+    for (Py_ssize_t i = 0; i < nbody; i++)
+        if (!in_sorted(title, ntitle, body[i])) body[nlead++] = body[i];
+    uint32_t *words = q;
+    memcpy(words, title, ntitle * sizeof(uint32_t));
+    Py_ssize_t nwords = ntitle + pick_rarest(body, nlead, lead_keys, table, mask, words + ntitle, scratch);
+    Py_ssize_t nq = 0;
+    for (Py_ssize_t i = 0; i < nwords; i++)
+        if ((double)table[words[i] & mask] + 2.0 <= common_df) { caps[nq] = (uint32_t)max_words; q[nq++] = words[i]; }
+    for (Py_ssize_t i = 0; i < nsketch; i++) { caps[nq] = (uint32_t)max_shingles; q[nq++] = sketch[i] ^ (uint32_t)salt; }
+    if (find_candidates(&m, buffer, q, caps, nq, COL(&c, C_T, uint32_t), c.n, t, window, limit, crowd, min_hits,
+                        &found, &kept) < 0)
+        goto done;
+    const uint8_t *nsk = COL(&c, C_NSKETCH, uint8_t);
+    for (Py_ssize_t i = 0; i < kept; i++)
+        if (!nsk[found[i].slot]) { answer = -2; break; } /* a headline or snippet: the headline model decides */
+    if (answer == -2 || kept == 0) goto answer;
+    /* Share of each candidate's stored sketch found among the new text's shingles (Index.shares_inside). */
+    share = PyMem_Malloc(kept * sizeof(double));
+    stories = PyMem_Malloc(kept * sizeof(long));
+    near = PyMem_Calloc(kept, 1);
+    if (!share || !stories || !near) { PyErr_NoMemory(); goto done; }
+    const uint32_t *sh = sb.buf, *off = COL(&c, C_OFF, uint32_t);
+    const uint16_t *flat = fb.buf;
+    const uint8_t *nt = COL(&c, C_NTITLE, uint8_t), *nb = COL(&c, C_NBODY, uint8_t), *ng = COL(&c, C_NBIGRAM, uint8_t);
+    Py_ssize_t nsh = sb.len / 4, nflat = fb.len / 2;
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        uint32_t s = found[i].slot;
+        Py_ssize_t start = (Py_ssize_t)off[s] + 2 * (nt[s] + nb[s]) + ng[s];
+        if (start + nsk[s] > nflat) { bad = 1; break; }
+        long hits = 0;
+        for (int j = 0; j < nsk[s]; j++) hits += low_bits[flat[start + j]];
+        share[i] = (double)hits / (double)nsk[s];
+    }
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 0;
+    if (bad) { PyErr_SetString(PyExc_IndexError, "slot out of range"); goto done; }
+    /* Near-verbatim per candidate (dedup_model.near_verbatim), then per story in order of discovery. */
+    const uint16_t *osize = COL(&c, C_SIZE, uint16_t);
+    const uint32_t *ooutlet = COL(&c, C_OUTLET, uint32_t);
+    const int32_t *ostory = COL(&c, C_STORY, int32_t);
+    Py_ssize_t nstories = 0;
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        uint32_t s = found[i].slot;
+        double shared = share[i] * (double)osize[s];
+        double uni = (double)(size + (Py_ssize_t)osize[s]) - shared;
+        double resemblance = uni > 0 ? shared / uni : 0.0;
+        double new_inside = size ? shared / (double)size : 0.0;
+        int is_near = resemblance >= near_resemblance || (share[i] > new_inside ? share[i] : new_inside) >= near_containment;
+        if (is_near && outlet && outlet == ooutlet[s]) { answer = -2; goto answer; } /* same outlet: headlines too */
+        Py_ssize_t k = 0;
+        while (k < nstories && stories[k] != ostory[s]) k++;
+        if (k == nstories) { stories[nstories] = ostory[s]; near[nstories++] = 0; }
+        near[k] |= (char)is_near;
+    }
+    /* The last story found that holds a copy, leaving out round-up stories unless the article is one. */
+    for (Py_ssize_t k = nstories - 1; k >= 0; k--) {
+        if (!near[k]) continue;
+        if (!roundup && PySet_GET_SIZE(closed)) {
+            PyObject *key = PyLong_FromLong(stories[k]);
+            if (!key) goto done;
+            int hit = PySet_Contains(closed, key);
+            Py_DECREF(key);
+            if (hit < 0) goto done;
+            if (hit) continue;
+        }
+        answer = stories[k];
+        break;
+    }
+answer:
+    out = PyLong_FromLong(answer);
+done:
+    PyMem_Free(title); PyMem_Free(body); PyMem_Free(sketch); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(scratch);
+    PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories); PyMem_Free(near);
+    if (have_shingles) PyBuffer_Release(&sb);
+    if (have_table) PyBuffer_Release(&tb);
+    if (have_flat) PyBuffer_Release(&fb);
+    cols_close(&c);
+    sorted_close(&m);
+    return out;
+}
+
+static int append_value(PyObject *column, unsigned long value) {
+    PyObject *v = PyLong_FromUnsignedLong(value);
+    if (!v) return -1;
+    PyObject *r = PyObject_CallMethod(column, "append", "O", v);
+    Py_DECREF(v);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+static int buffer_add(PyObject *buffer, uint32_t key, PyObject *slot) {
+    PyObject *k = PyLong_FromUnsignedLong(key);
+    if (!k) return -1;
+    PyObject *bucket = PyDict_GetItemWithError(buffer, k);
+    int rc;
+    if (bucket) rc = PyList_Append(bucket, slot);
+    else if (PyErr_Occurred()) rc = -1;
+    else {
+        PyObject *fresh = PyList_New(1);
+        rc = -1;
+        if (fresh) {
+            Py_INCREF(slot);
+            PyList_SET_ITEM(fresh, 0, slot);
+            rc = PyDict_SetItem(buffer, k, fresh);
+            Py_DECREF(fresh);
+        }
+    }
+    Py_DECREF(k);
+    return rc;
+}
+
+/* Index.add, native, but for the id table, the frequencies and the clock: the article's capped features
+ * appended to the columns (a tuple in _COLUMNS order) and to flat16, its posting keys to the postings'
+ * buffer under ``slot``. Returns how many posting keys were added. */
+static PyObject *index_add(PyObject *self, PyObject *args) {
+    PyObject *cols, *flat, *table_obj, *buffer, *title_obj, *body_obj, *bigram_obj, *sketch_obj;
+    Py_ssize_t slot, size, title_cap, body_cap, body_cap_full, bigram_cap, posting_words, posting_words_full,
+        posting_shingles;
+    unsigned long t, outlet, salt;
+    long story;
+    int has_body;
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOOnklkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj, &PyDict_Type,
+                          &buffer, &title_obj, &body_obj, &bigram_obj, &sketch_obj, &slot, &t, &story, &outlet,
+                          &has_body, &size, &title_cap, &body_cap, &body_cap_full, &bigram_cap, &posting_words,
+                          &posting_words_full, &posting_shingles, &salt))
+        return NULL;
+    if (PyTuple_GET_SIZE(cols) != N_COLS) { PyErr_SetString(PyExc_TypeError, "expected the index's columns"); return NULL; }
+    Py_buffer tb;
+    float *table;
+    uint32_t mask;
+    if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
+    uint32_t *title = NULL, *body = NULL, *bigrams = NULL, *sketch = NULL, *picked = NULL;
+    uint16_t *units = NULL;
+    Rare *scratch = NULL;
+    PyObject *out = NULL, *slot_obj = NULL, *raw = NULL, *r = NULL;
+    Py_ssize_t ntitle, nbody, nbig, nsk;
+    if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0 ||
+        read_sorted(bigram_obj, &bigrams, &nbig) < 0 || read_u32_list(sketch_obj, &sketch, &nsk) < 0)
+        goto done;
+    Py_ssize_t most = ntitle + nbody + 1;
+    picked = PyMem_Malloc((2 * most + posting_words + posting_words_full + posting_shingles) * sizeof(uint32_t));
+    scratch = PyMem_Malloc(most * sizeof(Rare));
+    units = PyMem_Malloc((2 * most + nbig + nsk + 1) * sizeof(uint16_t));
+    if (!picked || !scratch || !units) { PyErr_NoMemory(); goto done; }
+    int full = nsk > 0;
+    /* Stored features, rarest first beyond their caps (frequencies before this article is counted). */
+    Py_ssize_t kt = pick_rarest(title, ntitle, title_cap, table, mask, picked, scratch);
+    Py_ssize_t kb = pick_rarest(body, nbody, full ? body_cap_full : body_cap, table, mask, picked + kt, scratch);
+    Py_ssize_t kg = nbig < bigram_cap ? nbig : bigram_cap;
+    Py_ssize_t nunits = 0;
+    memcpy(units, picked, (kt + kb) * sizeof(uint32_t)); /* each 32-bit hash as two units, in the machine's order */
+    nunits = 2 * (kt + kb);
+    for (Py_ssize_t i = 0; i < kg; i++) units[nunits++] = (uint16_t)bigrams[i];
+    for (Py_ssize_t i = 0; i < nsk; i++) units[nunits++] = (uint16_t)(sketch[i] & 0xFFFF);
+    /* Posting keys: the rarest headline words, then the rarest other words, then the first shingles. */
+    Py_ssize_t cap = full ? posting_words_full : posting_words;
+    uint32_t *keys = picked + kt + kb;
+    Py_ssize_t nkeys = pick_rarest(title, ntitle, cap, table, mask, keys, scratch);
+    if (nkeys < cap) {
+        Py_ssize_t nrest = 0;
+        for (Py_ssize_t i = 0; i < nbody; i++)
+            if (!in_sorted(title, ntitle, body[i])) body[nrest++] = body[i];
+        nkeys += pick_rarest(body, nrest, cap - nkeys, table, mask, keys + nkeys, scratch);
+    }
+    for (Py_ssize_t i = 0; i < nsk && i < posting_shingles; i++) keys[nkeys++] = sketch[i] ^ (uint32_t)salt;
+    Py_ssize_t off = PyObject_Length(flat);
+    if (off < 0) goto done;
+    unsigned long values[N_COLS] = {t, (unsigned long)story, outlet, (unsigned long)off, (unsigned long)kt,
+                                    (unsigned long)kb, (unsigned long)nsk, (unsigned long)kg,
+                                    full ? (unsigned long)(size < 65535 ? size : 65535) : (unsigned long)(has_body != 0)};
+    for (int i = 0; i < N_COLS; i++) {
+        PyObject *column = PyTuple_GET_ITEM(cols, i);
+        if (i == C_STORY) {
+            PyObject *v = PyLong_FromLong(story);
+            if (!v) goto done;
+            r = PyObject_CallMethod(column, "append", "O", v);
+            Py_DECREF(v);
+            if (!r) goto done;
+            Py_CLEAR(r);
+        } else if (append_value(column, values[i]) < 0) goto done;
+    }
+    raw = PyBytes_FromStringAndSize((const char *)units, nunits * sizeof(uint16_t));
+    if (!raw) goto done;
+    r = PyObject_CallMethod(flat, "frombytes", "O", raw);
+    if (!r) goto done;
+    slot_obj = PyLong_FromSsize_t(slot);
+    if (!slot_obj) goto done;
+    for (Py_ssize_t i = 0; i < nkeys; i++)
+        if (buffer_add(buffer, keys[i], slot_obj) < 0) goto done;
+    out = PyLong_FromSsize_t(nkeys);
+done:
+    Py_XDECREF(slot_obj); Py_XDECREF(raw); Py_XDECREF(r);
+    PyMem_Free(title); PyMem_Free(body); PyMem_Free(bigrams); PyMem_Free(sketch); PyMem_Free(picked);
+    PyMem_Free(units); PyMem_Free(scratch);
+    PyBuffer_Release(&tb);
+    return out;
 }
 
 /* ---- memory ---------------------------------------------------------------------------------------- */
@@ -726,6 +1057,13 @@ static PyMethodDef methods[] = {
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,
      "count_once(table, hashes): Frequencies.add's fancy-index += 1 on one table."},
+    {"place_full", place_full, METH_VARARGS,
+     "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, sketch, shingles, size, "
+     "outlet, t, roundups, roundup, params) -> story, -1 (a new story) or -2 (undecided): "
+     "dedup.Grouper._full_text_story."},
+    {"index_add", index_add, METH_VARARGS,
+     "index_add(columns, flat16, word_table, buffer, title, body, bigrams, sketch, slot, t, story, outlet, has_body, "
+     "size, params) -> posting keys added: dedup_index.Index.add but for ids, frequencies and clock."},
     {"release_memory", release_memory, METH_NOARGS,
      "release_memory() -> bool: malloc_trim(0) on glibc (True if memory was given back), else False."},
     {NULL, NULL, 0, NULL}};

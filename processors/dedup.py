@@ -30,7 +30,17 @@ from newsradar.errors import ConfigError
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
 from processors import dedup_model as model
-from processors.dedup_index import Index, Stored, whole_seconds
+from processors import dedup_native
+from processors.dedup_index import (
+    CROWD,
+    MAX_POSTINGS,
+    MAX_SHINGLE_POSTINGS,
+    MIN_HITS,
+    SHINGLE_SALT,
+    Index,
+    Stored,
+    whole_seconds,
+)
 from processors.dedup_store import GroupingStore, encode
 from processors.dedup_text import SKETCH_K, Features, extract
 
@@ -39,6 +49,9 @@ log = logging.getLogger(__name__)
 CANDIDATES = 256  # indexed articles scored per assignment at most (most shared keys first)
 LEAD_KEYS = 4  # rarest lead words of a full text used to look for headline/snippet copies
 _EMPTY = np.zeros(0, dtype=np.uint32)
+_UNDECIDED = object()  # _full_text_story: the headline model must decide
+# Index.candidates' posting caps and crowd rule, and the salt of shingle keys, for the compiled place_full.
+_FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, SHINGLE_SALT)
 
 
 def _id_hash(article_id: str) -> int:
@@ -157,15 +170,11 @@ class Grouper:
     def _assign_new(self, article: Article, id_hash: int) -> Placement:
         t = _time_of(article)
         feats, sketch, size = self._signature(article)
-        evidence = self._evidence(feats, sketch, size, t)
         roundup = model.is_roundup(article.title or "", article.outlet or "")
-        closed = self._index.roundups
-        if not roundup and closed:  # a report never joins (or merges with) a round-up's story
-            evidence = {s: ev for s, ev in evidence.items() if s not in closed}
-        story = model.choose_story(evidence, roundup)
+        story = self._full_text_story(feats, sketch, size, t, roundup) if len(sketch) else _UNDECIDED
         absorbed: list[int] = []
-        if not len(sketch) and evidence and not roundup and self._index.freq.n >= model.MERGE_MIN_DOCS:
-            story, absorbed = self._merges(story, feats, t, evidence)
+        if story is _UNDECIDED:
+            story, absorbed = self._weigh(feats, sketch, size, t, roundup)
         starts_roundup = roundup and story is None
         if story is None:
             story_id = "s-" + article.id
@@ -184,6 +193,51 @@ class Grouper:
         self._index.add(id_hash, t, story, feats, sketch, size)
         self._compact()
         return Placement(story_id, absorbed_ids)
+
+    def _full_text_story(self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool) -> object:
+        """The story a full text joins when the full-text rules alone decide, else ``_UNDECIDED``.
+
+        Its candidates are then all full texts: it joins the last story found that holds a
+        near-verbatim copy of it (a round-up's story only if it is a round-up too), or starts a new
+        story (None) when none does. A candidate that is a headline or snippet, or a copy from the
+        same outlet (whose headline must agree too), needs the headline model: ``_weigh`` decides, and
+        reaches the same answer in every case decided here. The compiled core does all of this in one call.
+        """
+        index = self._index
+        common = model.common_df(index.freq.n)
+        core = dedup_native.active()
+        if core is not None:
+            story = core.place_full(*index.postings.parts(), index.columns(), index.flat16, index.freq.words,
+                                    feats.title, feats.body, sketch.tolist(), feats.shingles, size, feats.outlet, t,
+                                    index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
+                                    model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
+            return _UNDECIDED if story == -2 else None if story == -1 else story
+        slots = index.candidates(index.full_keys(feats, LEAD_KEYS, common), sketch.tolist(), t, CANDIDATES)
+        cols = index.gather(slots)
+        if not all(cols["n_sketch"]):
+            return _UNDECIDED
+        near_of: dict[int, bool] = {}
+        inside = index.shares_inside(feats.shingles, cols) if slots else []
+        for story, other_size, outlet, share in zip(cols["story"], cols["size"], cols["outlet"], inside, strict=True):
+            near = model.near_verbatim(size, other_size, share)
+            if near and feats.outlet and feats.outlet == outlet:
+                return _UNDECIDED
+            near_of[story] = near_of.get(story, False) or near
+        joined = [s for s, near in near_of.items() if near and (roundup or s not in index.roundups)]
+        return joined[-1] if joined else None
+
+    def _weigh(
+        self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool
+    ) -> tuple[int | None, list[int]]:
+        """The story an article joins by the full model (None: a new one), and the stories merged into it."""
+        evidence = self._evidence(feats, sketch, size, t)
+        closed = self._index.roundups
+        if not roundup and closed:  # a report never joins (or merges with) a round-up's story
+            evidence = {s: ev for s, ev in evidence.items() if s not in closed}
+        story = model.choose_story(evidence, roundup)
+        if not len(sketch) and evidence and not roundup and self._index.freq.n >= model.MERGE_MIN_DOCS:
+            return self._merges(story, feats, t, evidence)
+        return story, []
 
     def _merges(
         self, story: int | None, feats: Features, t: float, evidence: dict[int, model.StoryEvidence]
@@ -277,16 +331,14 @@ class Grouper:
                 ev.finish(feats, rarity, t)
         return evidence
 
-    @staticmethod
-    def _keys(feats: Features, full: bool, rarity: model.Rarity) -> list[int]:
+    def _keys(self, feats: Features, full: bool, rarity: model.Rarity) -> list[int]:
         """The words that look candidates up: the new article's words that are not common.
 
         A full text (``full``) offers only its headline and rarest lead words: its copies are found by shingles.
         """
         if not full:
             return rarity.rare(feats.title | feats.body)
-        lead = sorted(feats.body - feats.title, key=rarity.words.__getitem__, reverse=True)[:LEAD_KEYS]
-        return rarity.rare(feats.title | set(lead))
+        return self._index.full_keys(feats, LEAD_KEYS, model.common_df(self._index.freq.n))
 
     def explain(self, article: Article) -> dict[str, model.StoryEvidence]:
         """The evidence ``assign`` would weigh for a new article, by story id; nothing is changed.

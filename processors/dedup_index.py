@@ -32,12 +32,14 @@ MAX_SHINGLE_POSTINGS = 64  # a shingle in more full texts than this is not used 
 COMMON_SHINGLE = 16  # a shingle already posted by this many full texts is left out of new sketches
 MIN_HITS, CROWD = 2, 32  # with more candidates than CROWD, only those sharing MIN_HITS keys are scored
 _CHECK_EVERY = 4096  # assignments between two looks for articles that left the window
-_SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
+SHINGLE_SALT = 0x5BD1E995  # shingle keys share the posting table with words, in their own key space
 
 # "size": a full text's shingle count (its sketch's sample size); for any other article 1 if it has a
 # snippet or text, 0 for a bare headline (so ``has_body`` costs no column of its own).
 _COLUMNS = {"t": "I", "story": "i", "outlet": "I", "off": "I", "n_title": "B", "n_body": "B", "n_sketch": "B",
             "n_bigram": "B", "size": "H"}  # fmt: skip
+_ADD_PARAMS = (TITLE_CAP, BODY_CAP, BODY_CAP_FULL, BIGRAM_CAP, POSTING_WORDS, POSTING_WORDS_FULL, POSTING_SHINGLES,
+               SHINGLE_SALT)  # fmt: skip
 _LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns (four bytes, good until 2106)
 _NP = {"i": np.int32, "I": np.uint32, "B": np.uint8, "H": np.uint16}
 
@@ -123,9 +125,9 @@ class Index:
         core = dedup_native.active()
         if core is not None:
             pool = np.ascontiguousarray(pool, dtype=np.uint32)
-            kept = core.sketch_keep(*self.postings.parts(), pool, _SHINGLE_SALT, COMMON_SHINGLE, k)
+            kept = core.sketch_keep(*self.postings.parts(), pool, SHINGLE_SALT, COMMON_SHINGLE, k)
             return np.asarray(kept, dtype=np.uint32)
-        keep = self.postings.count(pool ^ np.uint32(_SHINGLE_SALT)) < COMMON_SHINGLE
+        keep = self.postings.count(pool ^ np.uint32(SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 
     def members(self, stories: list[int]) -> dict[int, list[int]]:
@@ -151,14 +153,36 @@ class Index:
     def lookup_id(self, id_hash: int) -> int | None:
         return self.ids.first(id_hash)
 
+    def columns(self) -> tuple[array[Any], ...]:
+        """The per-article columns in _COLUMNS order (for the compiled core)."""
+        return tuple(self.cols.values())
+
     def add(self, id_hash: int, t: float, story: int, feats: Features, sketch: np.ndarray, size: int) -> int:
         """Index one article at ``t`` (made whole seconds, see ``whole_seconds``); returns its slot.
 
         Its features are capped to the rarest ones.
         """
         t = whole_seconds(t)
-        freq = self.freq
         sk = sketch.tolist()
+        slot = self.slots
+        core = dedup_native.active()
+        if core is not None:
+            added = core.index_add(self.columns(), self.flat16, self.freq.words, self.postings._buffer, feats.title,
+                                   feats.body, feats.title_bigrams, sk, slot, t, story, feats.outlet, feats.has_body,
+                                   size, _ADD_PARAMS)  # fmt: skip
+            self.freq.add(t, feats.title | feats.body, feats.title_bigrams)
+            self.postings.added(added)
+        else:
+            self._add_py(t, story, feats, sk, size)
+        self.ids.add([id_hash], slot)
+        if t > self.clock:
+            self.clock = t
+        self._since_check += 1
+        return slot
+
+    def _add_py(self, t: int, story: int, feats: Features, sk: list[int], size: int) -> None:
+        """``add``'s columns, features, frequencies and postings (what the compiled core's index_add does)."""
+        freq = self.freq
         rarest = _rarest_by(freq, feats)  # frequencies before this article is counted
         title = rarest(feats.title, TITLE_CAP)
         body = rarest(feats.body, BODY_CAP_FULL if sk else BODY_CAP)
@@ -184,13 +208,19 @@ class Index:
         self.flat16.extend([h & 0xFFFF for h in sk])
         freq.add(t, list(feats.title | feats.body), list(feats.title_bigrams))
         if sk:
-            keys += [h ^ _SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
+            keys += [h ^ SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
         self.postings.add(keys, slot)
-        self.ids.add([id_hash], slot)
-        if t > self.clock:
-            self.clock = t
-        self._since_check += 1
-        return slot
+
+    def full_keys(self, feats: Features, lead_keys: int, common_df: float) -> list[int]:
+        """The words that look up a full text's headline and snippet copies (its own copies share shingles).
+
+        Its headline's words in ascending order, then its ``lead_keys`` rarest other lead words; a word
+        is left out when more than ``common_df`` articles carry it, the new one counted.
+        """
+        rarest = _rarest_by(self.freq, feats)
+        words = sorted(feats.title) + rarest(feats.body - feats.title, lead_keys)
+        df = self.freq.word_df(np.asarray(words, dtype=np.uint32)).tolist()
+        return [h for h, d in zip(words, df, strict=True) if d + 2.0 <= common_df]
 
     def stored(self, slot: int) -> Stored:
         c = self.cols
@@ -224,12 +254,12 @@ class Index:
         """
         core = dedup_native.active()
         if core is not None:
-            query = word_keys + [h ^ _SHINGLE_SALT for h in shingle_keys]
+            query = word_keys + [h ^ SHINGLE_SALT for h in shingle_keys]
             query_caps = [MAX_POSTINGS] * len(word_keys) + [MAX_SHINGLE_POSTINGS] * len(shingle_keys)
             return core.candidates(*self.postings.parts(), query, query_caps, self.cols["t"], t, self.window_s, limit,
                                    CROWD, MIN_HITS)  # fmt: skip
         keys = np.asarray(word_keys + shingle_keys, dtype=np.uint32)
-        keys[len(word_keys) :] ^= np.uint32(_SHINGLE_SALT)
+        keys[len(word_keys) :] ^= np.uint32(SHINGLE_SALT)
         caps = np.full(len(keys), MAX_POSTINGS, dtype=np.int64)
         caps[len(word_keys) :] = MAX_SHINGLE_POSTINGS
         slots, which = self.postings.lookup(keys, caps)

@@ -114,6 +114,15 @@ class Rarity:
         return [h for h in hashes if not words[h] < below]
 
 
+def common_df(docs: float) -> float:
+    """The document frequency from which a word of the new article is common (``Rarity.rare`` in counts).
+
+    Rare means an IDF of at least Rarity's threshold: log(n / (df + 1)) >= log(n / (COMMON_SHARE * (docs + 1)
+    + COMMON_FLOOR)) with the new article counted in df, i.e. window df + 2 <= the value returned here.
+    """
+    return COMMON_SHARE * (docs + 1) + COMMON_FLOOR
+
+
 def _cosine(a: set[int], b: set[int], w: dict[int, float]) -> float:
     if not a or not b:
         return 0.0

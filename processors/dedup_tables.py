@@ -9,6 +9,8 @@ Frequencies decay by a quarter every quarter window instead of remembering which
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from processors import dedup_native
@@ -40,6 +42,12 @@ class Multimap:
             else:
                 bucket.append(value)
         self._buffered += len(keys)
+        if self._buffered >= _MERGE_AT:
+            self.merge()
+
+    def added(self, count: int) -> None:
+        """Note ``count`` entries the compiled core put in the buffer; merges when it is full (as ``add`` does)."""
+        self._buffered += count
         if self._buffered >= _MERGE_AT:
             self.merge()
 
@@ -249,7 +257,7 @@ class Frequencies:
         self.bigrams *= factor
         self.docs *= float(factor)
 
-    def add(self, t: float, words: list[int], bigrams: list[int]) -> None:
+    def add(self, t: float, words: Collection[int], bigrams: Collection[int]) -> None:
         """Count one article's distinct word and bigram hashes at time ``t``."""
         self._advance(t)
         core = dedup_native.active()
@@ -258,8 +266,8 @@ class Frequencies:
             core.count_once(self.bigrams, bigrams)
         else:
             # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
-            self.words[np.asarray(words, dtype=np.uint32) & np.uint32((1 << _WORD_BITS) - 1)] += 1
-            self.bigrams[np.asarray(bigrams, dtype=np.uint16)] += 1
+            self.words[np.fromiter(words, np.uint32, len(words)) & np.uint32((1 << _WORD_BITS) - 1)] += 1
+            self.bigrams[np.fromiter(bigrams, np.uint16, len(bigrams))] += 1
         self.docs += 1
 
     def word_df(self, hashes: np.ndarray) -> np.ndarray:
