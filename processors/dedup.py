@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 CANDIDATES = 256  # indexed articles scored per assignment at most (most shared keys first)
 LEAD_KEYS = 4  # rarest lead words of a full text used to look for headline/snippet copies
 _EMPTY = np.zeros(0, dtype=np.uint32)
-_UNDECIDED = object()  # _full_text_story: the headline model must decide
+_UNDECIDED = -1  # _full_text_story: the headline model must decide (story numbers are never negative)
 # Index.candidates' posting caps and crowd rule, and the salt of shingle keys, for the compiled place_full.
 _FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, SHINGLE_SALT)
 
@@ -173,7 +173,7 @@ class Grouper:
         roundup = model.is_roundup(article.title or "", article.outlet or "")
         story = self._full_text_story(feats, sketch, size, t, roundup) if len(sketch) else _UNDECIDED
         absorbed: list[int] = []
-        if story is _UNDECIDED:
+        if story == _UNDECIDED:
             story, absorbed = self._weigh(feats, sketch, size, t, roundup)
         starts_roundup = roundup and story is None
         if story is None:
@@ -194,7 +194,7 @@ class Grouper:
         self._compact()
         return Placement(story_id, absorbed_ids)
 
-    def _full_text_story(self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool) -> object:
+    def _full_text_story(self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool) -> int | None:
         """The story a full text joins when the full-text rules alone decide, else ``_UNDECIDED``.
 
         Its candidates are then all full texts: it joins the last story found that holds a
@@ -211,10 +211,10 @@ class Grouper:
                                     feats.title, feats.body, sketch.tolist(), feats.shingles, size, feats.outlet, t,
                                     index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
                                     model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
-            return _UNDECIDED if story == -2 else None if story == -1 else story
+            return _UNDECIDED if story == -2 else None if story == -1 else int(story)
         slots = index.candidates(index.full_keys(feats, LEAD_KEYS, common), sketch.tolist(), t, CANDIDATES)
         cols = index.gather(slots)
-        if not all(cols["n_sketch"]):
+        if not all(cols["n_sketch"]) or feats.shingles is None:
             return _UNDECIDED
         near_of: dict[int, bool] = {}
         inside = index.shares_inside(feats.shingles, cols) if slots else []
