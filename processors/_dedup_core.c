@@ -340,6 +340,18 @@ static int u32_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Sorts ascending: insertion sort for the few dozen hashes of one article (glibc's qsort allocates a
+ * buffer and calls back per comparison), qsort beyond. */
+static void sort_u32(uint32_t *a, Py_ssize_t n) {
+    if (n > 64) { qsort(a, n, sizeof(uint32_t), u32_cmp); return; }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        uint32_t v = a[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
+}
+
 /* A list of the uint32 field at ``first`` of ``n`` structs ``size`` bytes apart (e.g. &found[0].slot). */
 static PyObject *u32_list(const void *first, size_t size, Py_ssize_t n) {
     PyObject *out = PyList_New(n);
@@ -664,6 +676,17 @@ static int rare_cmp(const void *a, const void *b) {
     return x->h < y->h ? -1 : x->h > y->h;
 }
 
+/* By frequency, then value (rare_cmp's order); insertion sort for the few dozen words of one article. */
+static void sort_rare(Rare *r, Py_ssize_t n) {
+    if (n > 64) { qsort(r, n, sizeof(Rare), rare_cmp); return; }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        Rare v = r[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && rare_cmp(&r[j - 1], &v) > 0; j--) r[j] = r[j - 1];
+        r[j] = v;
+    }
+}
+
 /* dedup_index._rarest with the frequencies read from the table: the ``cap`` hashes of lowest
  * frequency (ties by value), or all of them sorted by value when they fit. */
 static PyObject *rarest(PyObject *self, PyObject *args) {
@@ -681,7 +704,7 @@ static PyObject *rarest(PyObject *self, PyObject *args) {
     r = PyMem_Malloc((n + 1) * sizeof(Rare));
     if (!r) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < n; i++) { r[i].h = h[i]; r[i].df = n <= cap ? 0.0f : table[h[i] & mask]; }
-    qsort(r, n, sizeof(Rare), rare_cmp);
+    sort_rare(r, n);
     Py_ssize_t kept = n < cap ? n : cap;
     out = u32_list(&r[0].h, sizeof(Rare), kept);
 done:
@@ -704,12 +727,88 @@ static PyObject *count_once(PyObject *self, PyObject *args) {
     if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
     if (read_u32_list(hashes, &h, &n) < 0) { PyBuffer_Release(&tb); return NULL; }
     for (Py_ssize_t i = 0; i < n; i++) h[i] &= mask;
-    qsort(h, n, sizeof(uint32_t), u32_cmp);
+    sort_u32(h, n);
     for (Py_ssize_t i = 0; i < n; i++)
         if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
     PyMem_Free(h);
     PyBuffer_Release(&tb);
     Py_RETURN_NONE;
+}
+
+/* Postings.merge, native: the buffered entries (a dict of key -> list of values) merged into the sorted
+ * postings, written to the output arrays (sized for all entries) with their bucket starts. As the numpy
+ * merge does: buffered entries sorted by key, in the order added within a key, after the stored entries of
+ * the same key. One pass over the stored entries instead of rebuilding their full keys to search them. */
+typedef struct { uint32_t key, val; } Entry;
+
+static PyObject *postings_merge(PyObject *self, PyObject *args) {
+    PyObject *keys, *vals, *starts, *buffer, *okeys_obj, *ovals_obj, *ostarts_obj;
+    if (!PyArg_ParseTuple(args, "OOOO!OOO", &keys, &vals, &starts, &PyDict_Type, &buffer, &okeys_obj, &ovals_obj,
+                          &ostarts_obj))
+        return NULL;
+    Sorted m, o;
+    if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    if (sorted_open(&o, okeys_obj, ovals_obj, ostarts_obj) < 0) { sorted_close(&m); return NULL; }
+    Entry *e = NULL, *tmp = NULL;
+    uint32_t *count = NULL;
+    PyObject *out = NULL;
+    Py_ssize_t n = 0, pos = 0, nold = m.vals.len / 4;
+    PyObject *k, *bucket;
+    while (PyDict_Next(buffer, &pos, &k, &bucket)) {
+        if (!PyList_Check(bucket)) { PyErr_SetString(PyExc_TypeError, "bucket not a list"); goto done; }
+        n += PyList_GET_SIZE(bucket);
+    }
+    if (o.vals.len / 4 != nold + n || o.keys.readonly || o.vals.readonly || o.starts.readonly) {
+        PyErr_SetString(PyExc_ValueError, "output arrays must be writable and hold every entry");
+        goto done;
+    }
+    e = PyMem_Malloc((n + 1) * sizeof(Entry));
+    tmp = PyMem_Malloc((n + 1) * sizeof(Entry));
+    count = PyMem_Calloc((1 << 16) + 1, sizeof(uint32_t));
+    if (!e || !tmp || !count) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t at = 0;
+    pos = 0;
+    while (PyDict_Next(buffer, &pos, &k, &bucket)) {
+        unsigned long key = PyLong_AsUnsignedLongMask(k);
+        if (key == (unsigned long)-1 && PyErr_Occurred()) goto done;
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(bucket); j++) {
+            unsigned long v = PyLong_AsUnsignedLongMask(PyList_GET_ITEM(bucket, j));
+            if (v == (unsigned long)-1 && PyErr_Occurred()) goto done;
+            e[at].key = (uint32_t)key;
+            e[at++].val = (uint32_t)v;
+        }
+    }
+    /* Stable radix sort by key: low 16 bits, then high 16 bits. */
+    for (int shift = 0; shift <= 16; shift += 16) {
+        memset(count, 0, ((1 << 16) + 1) * sizeof(uint32_t));
+        for (Py_ssize_t i = 0; i < n; i++) count[((e[i].key >> shift) & 0xFFFF) + 1]++;
+        for (int b = 0; b < (1 << 16); b++) count[b + 1] += count[b];
+        for (Py_ssize_t i = 0; i < n; i++) tmp[count[(e[i].key >> shift) & 0xFFFF]++] = e[i];
+        Entry *swap = e; e = tmp; tmp = swap;
+    }
+    const uint16_t *k16 = m.keys.buf;
+    const uint32_t *v32 = m.vals.buf, *st = m.starts.buf;
+    uint16_t *ok = o.keys.buf;
+    uint32_t *ov = o.vals.buf, *ost = o.starts.buf;
+    Py_ssize_t w = 0, ni = 0;
+    for (uint32_t b = 0; b < (1u << 16); b++) {
+        ost[b] = (uint32_t)w;
+        Py_ssize_t i = st[b], end = st[b + 1];
+        for (; ni < n && (e[ni].key >> 16) == b; ni++) {
+            uint16_t low = (uint16_t)(e[ni].key & 0xFFFF);
+            for (; i < end && k16[i] <= low; i++) { ok[w] = k16[i]; ov[w++] = v32[i]; }
+            ok[w] = low;
+            ov[w++] = e[ni].val;
+        }
+        for (; i < end; i++) { ok[w] = k16[i]; ov[w++] = v32[i]; }
+    }
+    ost[1 << 16] = (uint32_t)w;
+    out = PyLong_FromSsize_t(w);
+done:
+    PyMem_Free(e); PyMem_Free(tmp); PyMem_Free(count);
+    sorted_close(&o);
+    sorted_close(&m);
+    return out;
 }
 
 /* ---- whole decisions and insertions for one article (Grouper._full_text_story, Index.add) ---------- */
@@ -749,7 +848,7 @@ static int cols_open(Cols *c, PyObject *tuple) {
 /* The uint32 hashes of a set (or any iterable of ints), sorted ascending. */
 static int read_sorted(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
     if (read_u32_list(seq, out, n) < 0) return -1;
-    qsort(*out, *n, sizeof(uint32_t), u32_cmp);
+    sort_u32(*out, *n);
     return 0;
 }
 
@@ -766,7 +865,7 @@ static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, c
     if (cap <= 0) return 0;
     if (n <= cap) { memcpy(out, h, n * sizeof(uint32_t)); return n; }
     for (Py_ssize_t i = 0; i < n; i++) { scratch[i].h = h[i]; scratch[i].df = table[h[i] & mask]; }
-    qsort(scratch, n, sizeof(Rare), rare_cmp);
+    sort_rare(scratch, n);
     for (Py_ssize_t i = 0; i < cap; i++) out[i] = scratch[i].h;
     return cap;
 }
@@ -903,10 +1002,12 @@ done:
     return out;
 }
 
+static PyObject *str_append, *str_frombytes; /* method names, interned once */
+
 static int append_value(PyObject *column, unsigned long value) {
     PyObject *v = PyLong_FromUnsignedLong(value);
     if (!v) return -1;
-    PyObject *r = PyObject_CallMethod(column, "append", "O", v);
+    PyObject *r = PyObject_CallMethodOneArg(column, str_append, v);
     Py_DECREF(v);
     Py_XDECREF(r);
     return r ? 0 : -1;
@@ -997,7 +1098,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
         if (i == C_STORY) {
             PyObject *v = PyLong_FromLong(story);
             if (!v) goto done;
-            r = PyObject_CallMethod(column, "append", "O", v);
+            r = PyObject_CallMethodOneArg(column, str_append, v);
             Py_DECREF(v);
             if (!r) goto done;
             Py_CLEAR(r);
@@ -1005,7 +1106,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     }
     raw = PyBytes_FromStringAndSize((const char *)units, nunits * sizeof(uint16_t));
     if (!raw) goto done;
-    r = PyObject_CallMethod(flat, "frombytes", "O", raw);
+    r = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
     if (!r) goto done;
     slot_obj = PyLong_FromSsize_t(slot);
     if (!slot_obj) goto done;
@@ -1057,6 +1158,9 @@ static PyMethodDef methods[] = {
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,
      "count_once(table, hashes): Frequencies.add's fancy-index += 1 on one table."},
+    {"postings_merge", postings_merge, METH_VARARGS,
+     "postings_merge(low_keys, vals, starts, buffer, out_low_keys, out_vals, out_starts) -> entries written: "
+     "dedup_tables.Postings.merge into preallocated arrays."},
     {"place_full", place_full, METH_VARARGS,
      "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, sketch, shingles, size, "
      "outlet, t, roundups, roundup, params) -> story, -1 (a new story) or -2 (undecided): "
@@ -1074,5 +1178,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dedup_core",
 PyMODINIT_FUNC PyInit__dedup_core(void) {
     crc_init();
     if (particles_init() < 0) return NULL;
+    str_append = PyUnicode_InternFromString("append");
+    str_frombytes = PyUnicode_InternFromString("frombytes");
+    if (!str_append || !str_frombytes) return NULL;
     return PyModule_Create(&module);
 }

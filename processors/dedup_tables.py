@@ -193,6 +193,17 @@ class Postings(Multimap):
         """Move the buffer into the sorted arrays (one vectorised insert) and update the bucket starts."""
         if not self._buffered:
             return
+        core = dedup_native.active()
+        if core is not None:
+            total = len(self.vals) + self._buffered
+            keys16, vals32 = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint32)
+            starts = np.empty(_BUCKETS + 1, dtype=np.uint32)
+            core.postings_merge(self.keys, self.vals, self.starts, self._buffer, keys16, vals32, starts)
+            self.keys, self.vals, self.starts = keys16, vals32, starts
+            self._buffer.clear()
+            self._buffered = 0
+            dedup_native.release_memory()  # the replaced arrays
+            return
         keys, vals = self._take_buffer()
         at = np.searchsorted(self._full_keys(), keys, "right")
         self.keys = np.insert(self.keys, at, (keys & np.uint32(0xFFFF)).astype(np.uint16))
