@@ -468,22 +468,24 @@ static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
 
 /* The slots found by the ``n`` query keys ``q`` (``caps[i]``: the posting cap of key i) within ``window`` of
  * ``t``, as Index.candidates orders them; ``*out`` (PyMem, freed by the caller) gets ``*kept`` of them.
- * Returns -1 with an exception set on error. */
+ * ``lo``, ``hi`` and ``buckets`` hold ``n`` entries each: the stored range and buffered values of each key,
+ * looked up here for the keys before ``known`` (the caller looked up the rest). Returns -1 with an
+ * exception set on error. */
 static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q, const uint32_t *caps, Py_ssize_t n,
+                           Py_ssize_t *lo, Py_ssize_t *hi, PyObject **buckets, Py_ssize_t known,
                            const uint32_t *tcol, Py_ssize_t nslots, double t, double window, Py_ssize_t limit,
                            Py_ssize_t crowd, Py_ssize_t min_hits, Found **out, Py_ssize_t *kept_out) {
-    Py_ssize_t *lo = PyMem_Malloc((n + 1) * sizeof *lo), *hi = PyMem_Malloc((n + 1) * sizeof *hi);
-    PyObject **buckets = PyMem_Calloc(n + 1, sizeof *buckets);
     Slots s = {NULL, 0, 0};
     Found *list = NULL;
     int rc = -1;
     *out = NULL;
     *kept_out = 0;
-    if (!lo || !hi || !buckets) { PyErr_NoMemory(); goto done; }
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        sorted_run(m, q[i], &lo[i], &hi[i]);
-        if (buffered(buffer, q[i], &buckets[i]) < 0) goto done;
+        if (i < known) {
+            sorted_run(m, q[i], &lo[i], &hi[i]);
+            if (buffered(buffer, q[i], &buckets[i]) < 0) goto done;
+        }
         Py_ssize_t more = buckets[i] ? PyList_GET_SIZE(buckets[i]) : 0;
         if (hi[i] - lo[i] + more > (Py_ssize_t)caps[i]) { hi[i] = lo[i]; buckets[i] = NULL; continue; } /* too common */
         total += hi[i] - lo[i] + more;
@@ -525,7 +527,7 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     list = NULL;
     rc = 0;
 done:
-    PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets); PyMem_Free(s.table); PyMem_Free(list);
+    PyMem_Free(s.table); PyMem_Free(list);
     return rc;
 }
 
@@ -552,17 +554,22 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     Py_buffer tb;
     if (open_times(times, &tb) < 0) { sorted_close(&m); return NULL; }
     uint32_t *q = NULL, *caps = NULL;
-    Py_ssize_t n = 0, ncaps = 0, kept = 0;
+    Py_ssize_t n = 0, ncaps = 0, kept = 0, *lo = NULL, *hi = NULL;
+    PyObject **buckets = NULL;
     Found *list = NULL;
     PyObject *out = NULL;
     if (read_u32_list(query, &q, &n) < 0 || read_u32_list(caps_obj, &caps, &ncaps) < 0) goto done;
     if (ncaps != n) { PyErr_SetString(PyExc_ValueError, "one cap per key"); goto done; }
-    if (find_candidates(&m, buffer, q, caps, n, tb.buf, tb.len / 4, t, window, limit, crowd, min_hits, &list,
-                        &kept) < 0)
+    lo = PyMem_Malloc((n + 1) * sizeof *lo);
+    hi = PyMem_Malloc((n + 1) * sizeof *hi);
+    buckets = PyMem_Calloc(n + 1, sizeof *buckets);
+    if (!lo || !hi || !buckets) { PyErr_NoMemory(); goto done; }
+    if (find_candidates(&m, buffer, q, caps, n, lo, hi, buckets, n, tb.buf, tb.len / 4, t, window, limit, crowd,
+                        min_hits, &list, &kept) < 0)
         goto done;
     out = u32_list(&list[0].slot, sizeof(Found), kept);
 done:
-    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(list);
+    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(list); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets);
     PyBuffer_Release(&tb);
     sorted_close(&m);
     return out;
@@ -870,38 +877,43 @@ static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, c
     return cap;
 }
 
-/* Grouper._full_text_story, native: the story a full text joins (-1: none, a new story), or -2 when the
- * full-text rules alone cannot decide (a candidate is a headline or snippet, or a copy from the same outlet).
+/* Grouper._full_text_story, native: (story, sketch). The sketch is Index.sketch_of's: the first ``k`` hashes
+ * of the pool whose shingle key fewer than ``common`` texts post. The story is the one the full text joins
+ * (-1: none, a new story), or -2 when the full-text rules alone cannot decide: a candidate is a headline or
+ * snippet, a copy comes from the same outlet, or the sketch is empty (only stock phrases).
  * Keys: the headline's words and the ``lead_keys`` rarest other lead words (Index.full_keys), then the
- * sketch's shingles; candidates as Index.candidates; shares as Index.shares_inside; near-verbatim as
- * dedup_model.near_verbatim (same arithmetic, in the same order). */
+ * sketch's shingles (their postings already looked up for the sketch); candidates as Index.candidates;
+ * shares as Index.shares_inside; near-verbatim as dedup_model.near_verbatim (same arithmetic, same order). */
 static PyObject *place_full(PyObject *self, PyObject *args) {
-    PyObject *pkeys, *pvals, *pstarts, *buffer, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *sketch_obj,
+    PyObject *pkeys, *pvals, *pstarts, *buffer, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *pool_obj,
         *shingles_obj, *closed;
-    Py_ssize_t size, limit, crowd, min_hits, max_words, max_shingles, lead_keys;
+    Py_ssize_t size, limit, crowd, min_hits, max_words, max_shingles, lead_keys, common, k;
     unsigned long outlet, salt;
     double t, window, common_df, near_resemblance, near_containment;
     int roundup;
-    if (!PyArg_ParseTuple(args, "OOOO!OOOOOOOnkdO!p(dnnnnnnkddd)", &pkeys, &pvals, &pstarts, &PyDict_Type, &buffer,
-                          &cols_obj, &flat_obj, &table_obj, &title_obj, &body_obj, &sketch_obj, &shingles_obj, &size,
+    if (!PyArg_ParseTuple(args, "OOOO!OOOOOOOnkdO!p(dnnnnnnknnddd)", &pkeys, &pvals, &pstarts, &PyDict_Type, &buffer,
+                          &cols_obj, &flat_obj, &table_obj, &title_obj, &body_obj, &pool_obj, &shingles_obj, &size,
                           &outlet, &t, &PySet_Type, &closed, &roundup, &window, &limit, &crowd, &min_hits, &max_words,
-                          &max_shingles, &lead_keys, &salt, &common_df, &near_resemblance, &near_containment))
+                          &max_shingles, &lead_keys, &salt, &common, &k, &common_df, &near_resemblance,
+                          &near_containment))
         return NULL;
     Sorted m;
     Cols c;
-    Py_buffer fb, tb, sb;
+    Py_buffer fb, tb, sb, pb;
     float *table;
     uint32_t mask;
     if (sorted_open(&m, pkeys, pvals, pstarts) < 0) return NULL;
     if (cols_open(&c, cols_obj) < 0) { sorted_close(&m); return NULL; }
-    int have_flat = 0, have_table = 0, have_shingles = 0;
-    uint32_t *title = NULL, *body = NULL, *sketch = NULL, *q = NULL, *caps = NULL;
+    int have_flat = 0, have_table = 0, have_shingles = 0, have_pool = 0;
+    uint32_t *title = NULL, *body = NULL, *q = NULL, *caps = NULL;
+    Py_ssize_t *lo = NULL, *hi = NULL;
+    PyObject **buckets = NULL, *sketch_list = NULL;
     Rare *scratch = NULL;
     Found *found = NULL;
     double *share = NULL;
     long *stories = NULL;
     char *near = NULL;
-    Py_ssize_t ntitle, nbody, nsketch, kept = 0;
+    Py_ssize_t ntitle, nbody, kept = 0;
     long answer = -1;
     PyObject *out = NULL;
     if (PyObject_GetBuffer(flat_obj, &fb, PyBUF_C_CONTIGUOUS) < 0) goto done;
@@ -910,15 +922,41 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     have_table = 1;
     if (PyObject_GetBuffer(shingles_obj, &sb, PyBUF_C_CONTIGUOUS) < 0) goto done;
     have_shingles = 1;
-    if (fb.itemsize != 2 || sb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected uint16 flat, uint32 shingles"); goto done; }
-    if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0 ||
-        read_u32_list(sketch_obj, &sketch, &nsketch) < 0)
+    if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    have_pool = 1;
+    if (fb.itemsize != 2 || sb.itemsize != 4 || pb.itemsize != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected uint16 flat, uint32 shingles and pool");
         goto done;
-    /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
-    q = PyMem_Malloc((ntitle + nbody + nsketch + 1) * sizeof(uint32_t));
-    caps = PyMem_Malloc((ntitle + nbody + nsketch + 1) * sizeof(uint32_t));
+    }
+    if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0) goto done;
+    Py_ssize_t npool = pb.len / 4, most = ntitle + nbody + npool + 1;
+    q = PyMem_Malloc(most * sizeof(uint32_t));
+    caps = PyMem_Malloc(most * sizeof(uint32_t));
+    lo = PyMem_Malloc(most * sizeof *lo);
+    hi = PyMem_Malloc(most * sizeof *hi);
+    buckets = PyMem_Calloc(most, sizeof *buckets);
     scratch = PyMem_Malloc((nbody + 1) * sizeof(Rare));
-    if (!q || !caps || !scratch) { PyErr_NoMemory(); goto done; }
+    sketch_list = PyList_New(0);
+    if (!q || !caps || !lo || !hi || !buckets || !scratch) { PyErr_NoMemory(); goto done; }
+    if (!sketch_list) goto done;
+    /* The sketch, its shingle keys looked up once: their ranges are kept for the candidate search. */
+    const uint32_t *pool = pb.buf;
+    uint32_t sk_key[64];
+    Py_ssize_t sk_lo[64], sk_hi[64], nsketch = 0;
+    PyObject *sk_b[64];
+    if (k > 64) { PyErr_SetString(PyExc_ValueError, "sketches hold at most 64 hashes"); goto done; }
+    for (Py_ssize_t i = 0; i < npool && nsketch < k; i++) {
+        uint32_t key = pool[i] ^ (uint32_t)salt;
+        sorted_run(&m, key, &sk_lo[nsketch], &sk_hi[nsketch]);
+        if (buffered(buffer, key, &sk_b[nsketch]) < 0) goto done;
+        if (sk_hi[nsketch] - sk_lo[nsketch] + (sk_b[nsketch] ? PyList_GET_SIZE(sk_b[nsketch]) : 0) >= common) continue;
+        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
+        if (!h || PyList_Append(sketch_list, h) < 0) { Py_XDECREF(h); goto done; }
+        Py_DECREF(h);
+        sk_key[nsketch++] = key;
+    }
+    if (nsketch == 0) { answer = -2; goto answer; }
+    /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
     Py_ssize_t nlead = 0;
     for (Py_ssize_t i = 0; i < nbody; i++)
         if (!in_sorted(title, ntitle, body[i])) body[nlead++] = body[i];
@@ -928,9 +966,16 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     Py_ssize_t nq = 0;
     for (Py_ssize_t i = 0; i < nwords; i++)
         if ((double)table[words[i] & mask] + 2.0 <= common_df) { caps[nq] = (uint32_t)max_words; q[nq++] = words[i]; }
-    for (Py_ssize_t i = 0; i < nsketch; i++) { caps[nq] = (uint32_t)max_shingles; q[nq++] = sketch[i] ^ (uint32_t)salt; }
-    if (find_candidates(&m, buffer, q, caps, nq, COL(&c, C_T, uint32_t), c.n, t, window, limit, crowd, min_hits,
-                        &found, &kept) < 0)
+    Py_ssize_t known = nq;
+    for (Py_ssize_t i = 0; i < nsketch; i++, nq++) {
+        caps[nq] = (uint32_t)max_shingles;
+        q[nq] = sk_key[i];
+        lo[nq] = sk_lo[i];
+        hi[nq] = sk_hi[i];
+        buckets[nq] = sk_b[i];
+    }
+    if (find_candidates(&m, buffer, q, caps, nq, lo, hi, buckets, known, COL(&c, C_T, uint32_t), c.n, t, window,
+                        limit, crowd, min_hits, &found, &kept) < 0)
         goto done;
     const uint8_t *nsk = COL(&c, C_NSKETCH, uint8_t);
     for (Py_ssize_t i = 0; i < kept; i++)
@@ -990,10 +1035,13 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         break;
     }
 answer:
-    out = PyLong_FromLong(answer);
+    out = Py_BuildValue("lO", answer, sketch_list);
 done:
-    PyMem_Free(title); PyMem_Free(body); PyMem_Free(sketch); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(scratch);
-    PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories); PyMem_Free(near);
+    Py_XDECREF(sketch_list);
+    PyMem_Free(title); PyMem_Free(body); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi);
+    PyMem_Free(buckets); PyMem_Free(scratch); PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories);
+    PyMem_Free(near);
+    if (have_pool) PyBuffer_Release(&pb);
     if (have_shingles) PyBuffer_Release(&sb);
     if (have_table) PyBuffer_Release(&tb);
     if (have_flat) PyBuffer_Release(&fb);
@@ -1162,8 +1210,8 @@ static PyMethodDef methods[] = {
      "postings_merge(low_keys, vals, starts, buffer, out_low_keys, out_vals, out_starts) -> entries written: "
      "dedup_tables.Postings.merge into preallocated arrays."},
     {"place_full", place_full, METH_VARARGS,
-     "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, sketch, shingles, size, "
-     "outlet, t, roundups, roundup, params) -> story, -1 (a new story) or -2 (undecided): "
+     "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, pool, shingles, size, "
+     "outlet, t, roundups, roundup, params) -> (story, -1 for a new one or -2 for undecided; sketch): "
      "dedup.Grouper._full_text_story."},
     {"index_add", index_add, METH_VARARGS,
      "index_add(columns, flat16, word_table, buffer, title, body, bigrams, sketch, slot, t, story, outlet, has_body, "

@@ -32,6 +32,7 @@ from newsradar.settings import GroupingSettings
 from processors import dedup_model as model
 from processors import dedup_native
 from processors.dedup_index import (
+    COMMON_SHINGLE,
     CROWD,
     MAX_POSTINGS,
     MAX_SHINGLE_POSTINGS,
@@ -50,8 +51,8 @@ CANDIDATES = 256  # indexed articles scored per assignment at most (most shared 
 LEAD_KEYS = 4  # rarest lead words of a full text used to look for headline/snippet copies
 _EMPTY = np.zeros(0, dtype=np.uint32)
 _UNDECIDED = -1  # _full_text_story: the headline model must decide (story numbers are never negative)
-# Index.candidates' posting caps and crowd rule, and the salt of shingle keys, for the compiled place_full.
-_FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, SHINGLE_SALT)
+# Index.candidates' crowd rule and posting caps, the lead keys, and Index.sketch_of's rule, for the compiled place_full.
+_FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, SHINGLE_SALT, COMMON_SHINGLE, SKETCH_K)
 
 
 def _id_hash(article_id: str) -> int:
@@ -169,9 +170,13 @@ class Grouper:
 
     def _assign_new(self, article: Article, id_hash: int) -> Placement:
         t = _time_of(article)
-        feats, sketch, size = self._signature(article)
+        feats = self._features(article)
         roundup = model.is_roundup(article.title or "", article.outlet or "")
-        story = self._full_text_story(feats, sketch, size, t, roundup) if len(sketch) else _UNDECIDED
+        story: int | None = _UNDECIDED
+        sketch, size = _EMPTY, 0
+        if feats.pool is not None and feats.shingles is not None:
+            story, sketch = self._full_text_story(feats, t, roundup)
+            size = len(feats.shingles)
         absorbed: list[int] = []
         if story == _UNDECIDED:
             story, absorbed = self._weigh(feats, sketch, size, t, roundup)
@@ -194,37 +199,45 @@ class Grouper:
         self._compact()
         return Placement(story_id, absorbed_ids)
 
-    def _full_text_story(self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool) -> int | None:
-        """The story a full text joins when the full-text rules alone decide, else ``_UNDECIDED``.
+    def _full_text_story(self, feats: Features, t: float, roundup: bool) -> tuple[int | None, np.ndarray]:
+        """A full text's sketch, and the story it joins when the full-text rules alone decide (else ``_UNDECIDED``).
 
         Its candidates are then all full texts: it joins the last story found that holds a
         near-verbatim copy of it (a round-up's story only if it is a round-up too), or starts a new
         story (None) when none does. A candidate that is a headline or snippet, or a copy from the
         same outlet (whose headline must agree too), needs the headline model: ``_weigh`` decides, and
-        reaches the same answer in every case decided here. The compiled core does all of this in one call.
+        reaches the same answer in every case decided here; so does a text whose sketch is empty (all
+        stock phrases), which is grouped as a headline and snippet. The compiled core does all of this
+        in one call, looking each sketch shingle's postings up once.
         """
+        assert feats.pool is not None and feats.shingles is not None
         index = self._index
+        size = len(feats.shingles)
         common = model.common_df(index.freq.n)
         core = dedup_native.active()
         if core is not None:
-            story = core.place_full(*index.postings.parts(), index.columns(), index.flat16, index.freq.words,
-                                    feats.title, feats.body, sketch.tolist(), feats.shingles, size, feats.outlet, t,
-                                    index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
-                                    model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
-            return _UNDECIDED if story == -2 else None if story == -1 else int(story)
+            story, kept = core.place_full(*index.postings.parts(), index.columns(), index.flat16, index.freq.words,
+                                          feats.title, feats.body, feats.pool, feats.shingles, size, feats.outlet, t,
+                                          index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
+                                          model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
+            sketch = np.asarray(kept, dtype=np.uint32)
+            return _UNDECIDED if story == -2 else None if story == -1 else int(story), sketch
+        sketch = index.sketch_of(feats.pool, SKETCH_K)
+        if not len(sketch):
+            return _UNDECIDED, sketch
         slots = index.candidates(index.full_keys(feats, LEAD_KEYS, common), sketch.tolist(), t, CANDIDATES)
         cols = index.gather(slots)
-        if not all(cols["n_sketch"]) or feats.shingles is None:
-            return _UNDECIDED
+        if not all(cols["n_sketch"]):
+            return _UNDECIDED, sketch
         near_of: dict[int, bool] = {}
         inside = index.shares_inside(feats.shingles, cols) if slots else []
         for story, other_size, outlet, share in zip(cols["story"], cols["size"], cols["outlet"], inside, strict=True):
             near = model.near_verbatim(size, other_size, share)
             if near and feats.outlet and feats.outlet == outlet:
-                return _UNDECIDED
+                return _UNDECIDED, sketch
             near_of[story] = near_of.get(story, False) or near
         joined = [s for s, near in near_of.items() if near and (roundup or s not in index.roundups)]
-        return joined[-1] if joined else None
+        return joined[-1] if joined else None, sketch
 
     def _weigh(
         self, feats: Features, sketch: np.ndarray, size: int, t: float, roundup: bool
