@@ -199,25 +199,34 @@ static inline int keep_unit(Py_UCS4 c) {
            (c >= 0x61 && c < 0x7B) || (c >= 0x4E00 && c < 0xA000);
 }
 
-/* Sorts hash values: one scatter into about n buckets by their top bits, then an insertion sort that
- * only moves values within their bucket (hashes are spread evenly, so buckets hold one or two).
- * The sorted values end up in ``tmp``. Returns -1 when out of memory. */
-static int sort_hashes(const uint32_t *a, uint32_t *tmp, Py_ssize_t n) {
-    int bits = 8;
-    while (((Py_ssize_t)1 << bits) < n && bits < 20) bits++;
-    Py_ssize_t *at = PyMem_Calloc(((Py_ssize_t)1 << bits) + 1, sizeof(Py_ssize_t));
-    if (!at) return -1;
-    for (Py_ssize_t i = 0; i < n; i++) at[(a[i] >> (32 - bits)) + 1]++;
-    for (Py_ssize_t b = 0; b < ((Py_ssize_t)1 << bits); b++) at[b + 1] += at[b];
-    for (Py_ssize_t i = 0; i < n; i++) tmp[at[a[i] >> (32 - bits)]++] = a[i];
-    PyMem_Free(at);
-    for (Py_ssize_t i = 1; i < n; i++) {
-        uint32_t v = tmp[i];
-        Py_ssize_t j = i;
-        for (; j > 0 && tmp[j - 1] > v; j--) tmp[j] = tmp[j - 1];
-        tmp[j] = v;
+/* Sorts hash values: a least-significant-digit radix sort in three passes (11, 11 and 10 bits), the three
+ * histograms counted in one read. ``a`` is scratch too; the sorted values end up in ``tmp``. */
+static void sort_hashes(uint32_t *a, uint32_t *tmp, Py_ssize_t n) {
+    uint32_t c0[2048] = {0}, c1[2048] = {0}, c2[1024] = {0};
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t v = a[i];
+        c0[v & 0x7FF]++;
+        c1[(v >> 11) & 0x7FF]++;
+        c2[v >> 22]++;
     }
-    return 0;
+    uint32_t s0 = 0, s1 = 0, s2 = 0;
+    for (int b = 0; b < 2048; b++) {
+        uint32_t x = c0[b], y = c1[b];
+        c0[b] = s0; s0 += x;
+        c1[b] = s1; s1 += y;
+        if (b < 1024) { uint32_t z = c2[b]; c2[b] = s2; s2 += z; }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) tmp[c0[a[i] & 0x7FF]++] = a[i];
+    for (Py_ssize_t i = 0; i < n; i++) a[c1[(tmp[i] >> 11) & 0x7FF]++] = tmp[i];
+    for (Py_ssize_t i = 0; i < n; i++) tmp[c2[a[i] >> 22]++] = a[i];
+}
+
+/* Each BMP code point's unit in shingles (A-Z folded), 0 when it is not kept (see keep_unit). */
+static uint16_t unit_map[1 << 16];
+
+static void unit_map_init(void) {
+    for (Py_UCS4 c = 1; c < (1 << 16); c++)
+        if (keep_unit(c)) unit_map[c] = (uint16_t)(c >= 0x41 && c < 0x5B ? c + 0x20 : c);
 }
 
 /* The UTF-16 code units kept in shingles, A-Z folded; non-BMP characters (surrogate pairs in UTF-16)
@@ -226,15 +235,20 @@ static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text), m = 0;
-#define KEEP_LOOP(T)                                                                        \
-    for (Py_ssize_t i = 0; i < len; i++) {                                                  \
-        Py_UCS4 c = ((const T *)data)[i];                                                   \
-        if (keep_unit(c)) codes[m++] = (uint16_t)(c >= 0x41 && c < 0x5B ? c + 0x20 : c);    \
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++) { uint16_t u = unit_map[d[i]]; codes[m] = u; m += u != 0; }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++) { uint16_t u = unit_map[d[i]]; codes[m] = u; m += u != 0; }
+    } else {
+        const Py_UCS4 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            uint16_t u = d[i] < (1 << 16) ? unit_map[d[i]] : 0;
+            codes[m] = u;
+            m += u != 0;
+        }
     }
-    if (kind == PyUnicode_1BYTE_KIND) { KEEP_LOOP(Py_UCS1) }
-    else if (kind == PyUnicode_2BYTE_KIND) { KEEP_LOOP(Py_UCS2) }
-    else { KEEP_LOOP(Py_UCS4) }
-#undef KEEP_LOOP
     return m;
 }
 
@@ -264,7 +278,7 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
     }
     PyMem_Free(codes);
     uint32_t *sorted = out + count;
-    if (sort_hashes(out, sorted, count) < 0) { PyMem_Free(out); return PyErr_NoMemory(); }
+    sort_hashes(out, sorted, count);
     Py_ssize_t d = 0;
     for (Py_ssize_t i = 0; i < count; i++)
         if (i == 0 || sorted[i] != sorted[d - 1]) sorted[d++] = sorted[i];
@@ -722,7 +736,15 @@ done:
 }
 
 
-/* Frequencies.add for one table: each distinct entry the hashes fall on gains 1 (as a numpy
+/* Adds 1 to each distinct entry of ``table`` that the hashes fall on; ``h`` is spent (masked and sorted). */
+static void count_into(float *table, uint32_t mask, uint32_t *h, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) h[i] &= mask;
+    sort_u32(h, n);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
+}
+
+/* Frequencies.count for one table: each distinct entry the hashes fall on gains 1 (as a numpy
  * fancy-index += does: an entry hit twice by one article counts once). */
 static PyObject *count_once(PyObject *self, PyObject *args) {
     PyObject *table_obj, *hashes;
@@ -733,10 +755,7 @@ static PyObject *count_once(PyObject *self, PyObject *args) {
     Py_ssize_t n;
     if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
     if (read_u32_list(hashes, &h, &n) < 0) { PyBuffer_Release(&tb); return NULL; }
-    for (Py_ssize_t i = 0; i < n; i++) h[i] &= mask;
-    sort_u32(h, n);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
+    count_into(table, mask, h, n);
     PyMem_Free(h);
     PyBuffer_Release(&tb);
     Py_RETURN_NONE;
@@ -1082,20 +1101,21 @@ static int buffer_add(PyObject *buffer, uint32_t key, PyObject *slot) {
     return rc;
 }
 
-/* Index.add, native, but for the id table, the frequencies and the clock: the article's capped features
- * appended to the columns (a tuple in _COLUMNS order) and to flat16, its posting keys to the postings'
- * buffer under ``slot``. Returns how many posting keys were added. */
+/* Index.add, native, but for the id table, the clock and the decay: the article's capped features appended
+ * to the columns (a tuple in _COLUMNS order) and to flat16, its posting keys to the postings' buffer under
+ * ``slot``, then its distinct words and bigrams counted (Frequencies.count). Returns how many posting keys
+ * were added. */
 static PyObject *index_add(PyObject *self, PyObject *args) {
-    PyObject *cols, *flat, *table_obj, *buffer, *title_obj, *body_obj, *bigram_obj, *sketch_obj;
+    PyObject *cols, *flat, *table_obj, *bigram_table_obj, *buffer, *title_obj, *body_obj, *bigram_obj, *sketch_obj;
     Py_ssize_t slot, size, title_cap, body_cap, body_cap_full, bigram_cap, posting_words, posting_words_full,
         posting_shingles;
     unsigned long t, outlet, salt;
     long story;
     int has_body;
-    if (!PyArg_ParseTuple(args, "O!OOO!OOOOnklkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj, &PyDict_Type,
-                          &buffer, &title_obj, &body_obj, &bigram_obj, &sketch_obj, &slot, &t, &story, &outlet,
-                          &has_body, &size, &title_cap, &body_cap, &body_cap_full, &bigram_cap, &posting_words,
-                          &posting_words_full, &posting_shingles, &salt))
+    if (!PyArg_ParseTuple(args, "O!OOOO!OOOOnklkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj,
+                          &bigram_table_obj, &PyDict_Type, &buffer, &title_obj, &body_obj, &bigram_obj, &sketch_obj,
+                          &slot, &t, &story, &outlet, &has_body, &size, &title_cap, &body_cap, &body_cap_full,
+                          &bigram_cap, &posting_words, &posting_words_full, &posting_shingles, &salt))
         return NULL;
     if (PyTuple_GET_SIZE(cols) != N_COLS) { PyErr_SetString(PyExc_TypeError, "expected the index's columns"); return NULL; }
     Py_buffer tb;
@@ -1160,6 +1180,23 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     if (!slot_obj) goto done;
     for (Py_ssize_t i = 0; i < nkeys; i++)
         if (buffer_add(buffer, keys[i], slot_obj) < 0) goto done;
+    /* Frequencies.count: each table entry the article's distinct words (bigrams) fall on gains one. The body's
+     * array is spent (it held the words outside the headline), so the words are gathered again from the set. */
+    PyMem_Free(body);
+    body = NULL;
+    if (read_u32_list(body_obj, &body, &nbody) < 0) goto done;
+    uint32_t *all = PyMem_Malloc((ntitle + nbody + 1) * sizeof(uint32_t));
+    if (!all) { PyErr_NoMemory(); goto done; }
+    memcpy(all, title, ntitle * sizeof(uint32_t));
+    memcpy(all + ntitle, body, nbody * sizeof(uint32_t));
+    Py_buffer bt;
+    float *btable;
+    uint32_t bmask;
+    if (open_table(bigram_table_obj, &bt, &btable, &bmask) < 0) { PyMem_Free(all); goto done; }
+    count_into(table, mask, all, ntitle + nbody);
+    count_into(btable, bmask, bigrams, nbig);
+    PyBuffer_Release(&bt);
+    PyMem_Free(all);
     out = PyLong_FromSsize_t(nkeys);
 done:
     Py_XDECREF(slot_obj); Py_XDECREF(raw); Py_XDECREF(r);
@@ -1205,7 +1242,7 @@ static PyMethodDef methods[] = {
     {"rarest", rarest, METH_VARARGS,
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,
-     "count_once(table, hashes): Frequencies.add's fancy-index += 1 on one table."},
+     "count_once(table, hashes): Frequencies.count's fancy-index += 1 on one table."},
     {"postings_merge", postings_merge, METH_VARARGS,
      "postings_merge(low_keys, vals, starts, buffer, out_low_keys, out_vals, out_starts) -> entries written: "
      "dedup_tables.Postings.merge into preallocated arrays."},
@@ -1214,8 +1251,8 @@ static PyMethodDef methods[] = {
      "outlet, t, roundups, roundup, params) -> (story, -1 for a new one or -2 for undecided; sketch): "
      "dedup.Grouper._full_text_story."},
     {"index_add", index_add, METH_VARARGS,
-     "index_add(columns, flat16, word_table, buffer, title, body, bigrams, sketch, slot, t, story, outlet, has_body, "
-     "size, params) -> posting keys added: dedup_index.Index.add but for ids, frequencies and clock."},
+     "index_add(columns, flat16, word_table, bigram_table, buffer, title, body, bigrams, sketch, slot, t, story, "
+     "outlet, has_body, size, params) -> posting keys added: dedup_index.Index.add but for ids, decay and clock."},
     {"release_memory", release_memory, METH_NOARGS,
      "release_memory() -> bool: malloc_trim(0) on glibc (True if memory was given back), else False."},
     {NULL, NULL, 0, NULL}};
@@ -1225,6 +1262,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_dedup_core",
 
 PyMODINIT_FUNC PyInit__dedup_core(void) {
     crc_init();
+    unit_map_init();
     if (particles_init() < 0) return NULL;
     str_append = PyUnicode_InternFromString("append");
     str_frombytes = PyUnicode_InternFromString("frombytes");

@@ -165,12 +165,13 @@ class Index:
         t = whole_seconds(t)
         sk = sketch.tolist()
         slot = self.slots
+        self.freq.advance(t)  # the frequencies the stored features are ranked by have decayed to t
         core = dedup_native.active()
         if core is not None:
-            added = core.index_add(self.columns(), self.flat16, self.freq.words, self.postings._buffer, feats.title,
-                                   feats.body, feats.title_bigrams, sk, slot, t, story, feats.outlet, feats.has_body,
-                                   size, _ADD_PARAMS)  # fmt: skip
-            self.freq.add(t, feats.title | feats.body, feats.title_bigrams)
+            added = core.index_add(self.columns(), self.flat16, self.freq.words, self.freq.bigrams,
+                                   self.postings._buffer, feats.title, feats.body, feats.title_bigrams, sk, slot, t,
+                                   story, feats.outlet, feats.has_body, size, _ADD_PARAMS)  # fmt: skip
+            self.freq.docs += 1  # the core counted the article's words and bigrams
             self.postings.added(added)
         else:
             self._add_py(t, story, feats, sk, size)
@@ -181,7 +182,7 @@ class Index:
         return slot
 
     def _add_py(self, t: int, story: int, feats: Features, sk: list[int], size: int) -> None:
-        """``add``'s columns, features, frequencies and postings (what the compiled core's index_add does)."""
+        """``add``'s columns, features, frequency counts and postings (what the compiled core's index_add does)."""
         freq = self.freq
         rarest = _rarest_by(freq, feats)  # frequencies before this article is counted
         title = rarest(feats.title, TITLE_CAP)
@@ -206,7 +207,7 @@ class Index:
         self.flat16.frombytes(array("I", title + body).tobytes())
         self.flat16.extend(bigrams)
         self.flat16.extend([h & 0xFFFF for h in sk])
-        freq.add(t, list(feats.title | feats.body), list(feats.title_bigrams))
+        freq.count(list(feats.title | feats.body), list(feats.title_bigrams))
         if sk:
             keys += [h ^ SHINGLE_SALT for h in sk[:POSTING_SHINGLES]]
         self.postings.add(keys, slot)

@@ -254,7 +254,8 @@ class Frequencies:
     def n(self) -> float:
         return self.docs
 
-    def _advance(self, t: float) -> None:
+    def advance(self, t: float) -> None:
+        """Decay the counts to time ``t`` (nothing if ``t`` is in the current quarter window or before it)."""
         epoch = int(t // self.span)
         if self.epoch is None:
             self.epoch = epoch
@@ -268,9 +269,8 @@ class Frequencies:
         self.bigrams *= factor
         self.docs *= float(factor)
 
-    def add(self, t: float, words: Collection[int], bigrams: Collection[int]) -> None:
-        """Count one article's distinct word and bigram hashes at time ``t``."""
-        self._advance(t)
+    def count(self, words: Collection[int], bigrams: Collection[int]) -> None:
+        """Count one article's distinct word and bigram hashes (``advance`` to its time first)."""
         core = dedup_native.active()
         if core is not None:
             core.count_once(self.words, words)
