@@ -1080,25 +1080,38 @@ static int append_value(PyObject *column, unsigned long value) {
     return r ? 0 : -1;
 }
 
+/* Appends ``value`` to the buffered list of ``key`` (a new list for a new key). The lists hold only ints, so
+ * they can never be part of a reference cycle: they are untracked by the garbage collector, which would
+ * otherwise walk the tens of thousands of them in every full collection. */
+static int buffer_append(PyObject *buffer, PyObject *key, PyObject *value) {
+    PyObject *bucket = PyDict_GetItemWithError(buffer, key);
+    if (bucket) return PyList_Append(bucket, value);
+    if (PyErr_Occurred()) return -1;
+    PyObject *fresh = PyList_New(1);
+    if (!fresh) return -1;
+    Py_INCREF(value);
+    PyList_SET_ITEM(fresh, 0, value);
+    PyObject_GC_UnTrack(fresh);
+    int rc = PyDict_SetItem(buffer, key, fresh);
+    Py_DECREF(fresh);
+    return rc;
+}
+
 static int buffer_add(PyObject *buffer, uint32_t key, PyObject *slot) {
     PyObject *k = PyLong_FromUnsignedLong(key);
     if (!k) return -1;
-    PyObject *bucket = PyDict_GetItemWithError(buffer, k);
-    int rc;
-    if (bucket) rc = PyList_Append(bucket, slot);
-    else if (PyErr_Occurred()) rc = -1;
-    else {
-        PyObject *fresh = PyList_New(1);
-        rc = -1;
-        if (fresh) {
-            Py_INCREF(slot);
-            PyList_SET_ITEM(fresh, 0, slot);
-            rc = PyDict_SetItem(buffer, k, fresh);
-            Py_DECREF(fresh);
-        }
-    }
+    int rc = buffer_append(buffer, k, slot);
     Py_DECREF(k);
     return rc;
+}
+
+/* Multimap.add, native: ``value`` buffered under each of ``keys`` (see buffer_append). */
+static PyObject *multimap_add(PyObject *self, PyObject *args) {
+    PyObject *buffer, *keys, *value;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyDict_Type, &buffer, &PyList_Type, &keys, &value)) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++)
+        if (buffer_append(buffer, PyList_GET_ITEM(keys, i), value) < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
 /* Index.add, native, but for the id table, the clock and the decay: the article's capped features appended
@@ -1243,6 +1256,8 @@ static PyMethodDef methods[] = {
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
     {"count_once", count_once, METH_VARARGS,
      "count_once(table, hashes): Frequencies.count's fancy-index += 1 on one table."},
+    {"multimap_add", multimap_add, METH_VARARGS,
+     "multimap_add(buffer, keys, value): dedup_tables.Multimap.add's buffering, with lists the GC does not walk."},
     {"postings_merge", postings_merge, METH_VARARGS,
      "postings_merge(low_keys, vals, starts, buffer, out_low_keys, out_vals, out_starts) -> entries written: "
      "dedup_tables.Postings.merge into preallocated arrays."},

@@ -35,18 +35,20 @@ class Multimap:
         return len(self.keys) + self._buffered
 
     def add(self, keys: list[int], value: int) -> None:
-        for key in keys:
-            bucket = self._buffer.get(key)
-            if bucket is None:
-                self._buffer[key] = [value]
-            else:
-                bucket.append(value)
-        self._buffered += len(keys)
-        if self._buffered >= _MERGE_AT:
-            self.merge()
+        core = dedup_native.active()
+        if core is not None:
+            core.multimap_add(self._buffer, keys, value)
+        else:
+            for key in keys:
+                bucket = self._buffer.get(key)
+                if bucket is None:
+                    self._buffer[key] = [value]
+                else:
+                    bucket.append(value)
+        self.added(len(keys))
 
     def added(self, count: int) -> None:
-        """Note ``count`` entries the compiled core put in the buffer; merges when it is full (as ``add`` does)."""
+        """Note ``count`` entries just put in the buffer (by ``add`` or the compiled core); merges when it is full."""
         self._buffered += count
         if self._buffered >= _MERGE_AT:
             self.merge()
