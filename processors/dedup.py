@@ -62,8 +62,9 @@ def _id_hash(article_id: str) -> int:
 def _time_of(article: Article) -> float:
     """When an article appeared, in the index's whole seconds (its published time, else when it was fetched)."""
     when = article.published_at or article.fetched_at or datetime.now(timezone.utc)
-    t = whole_seconds(when.timestamp())
-    if t != math.floor(when.timestamp()):
+    stamp = when.timestamp()
+    t = whole_seconds(stamp)
+    if t != math.floor(stamp):
         log.warning("article %s from source %r: time %s out of range; grouped at %d", article.id, article.source,
                     when.isoformat(), t)  # fmt: skip
     return float(t)

@@ -73,7 +73,12 @@ def _stem(word: str) -> str:
 
 def words(text: str, cut: bool = False) -> list[str]:
     """Normalised words of a text; drops single Hangul syllables and, if ``cut``, the last (truncated) word."""
-    found = _WORD.findall(_norm(text))
+    return _words_of(_norm(text), cut)
+
+
+def _words_of(norm: str, cut: bool) -> list[str]:
+    """``words`` of a text already normalised."""
+    found = _WORD.findall(norm)
     if cut and found:
         found.pop()
     return [w for w in found if not (len(w) == 1 and "가" <= w <= "힣")]
@@ -99,15 +104,15 @@ def clean_title(title: str, outlet: str) -> tuple[str, bool]:
 
 def body_of(text: str, title: str, outlet: str) -> str:
     """The article text, or "" when it only repeats the headline (feeds that give no summary)."""
-    return _body(text, clean_title(title, outlet)[0], outlet)
+    return _body(text, _norm(clean_title(title, outlet)[0]), outlet)
 
 
-def _body(text: str, head: str, outlet: str) -> str:
-    """``body_of`` given the cleaned headline (``extract`` has it already)."""
+def _body(text: str, head_norm: str, outlet: str) -> str:
+    """``body_of`` given the cleaned headline, normalised (``extract`` has it already)."""
     body = text.strip()
     if not body:
         return ""
-    head_n = " ".join(_norm(head).split()).strip(" .…")  # = _SPACES.sub(" ", ...) once stripped; no regex cost
+    head_n = " ".join(head_norm.split()).strip(" .…")  # = _SPACES.sub(" ", ...) once stripped; no regex cost
     if len(body) > 2 * len(head_n) + len(outlet) + 20:
         return body  # far longer than the headline: real text
     body_n = _SPACES.sub(" ", _norm(body))
@@ -208,13 +213,17 @@ def shingle_hashes_py(text: str) -> np.ndarray:
     return out[distinct]
 
 
-def word_features(text: str, cut: bool, with_bigrams: bool) -> tuple[set[int], set[int]]:
-    """``forms`` of the words of a text and, if asked, their ``bigrams`` (else an empty set)."""
+def word_features(text: str, cut: bool, with_bigrams: bool, normalised: bool = False) -> tuple[set[int], set[int]]:
+    """``forms`` of the words of a text and, if asked, their ``bigrams`` (else an empty set).
+
+    ``normalised``: the text is already ``_norm``-ed (NFKC, lower case), which is then not done twice.
+    """
+    norm = text if normalised else _norm(text)
     core = dedup_native.active()
     if core is not None:
-        found, pairs = core.word_features(_norm(text), cut, with_bigrams)
+        found, pairs = core.word_features(norm, cut, with_bigrams)
         return found, pairs if with_bigrams else set()
-    found = words(text, cut)
+    found = _words_of(norm, cut)
     return forms(found), bigrams(found) if with_bigrams else set()
 
 
@@ -245,11 +254,26 @@ class Features:
     pool: np.ndarray | None  # its smallest shingle hashes, candidates for the sketch
 
 
+_OUTLETS: dict[str, int] = {}  # outlet name as given -> its hash (a feed names its outlet on every item)
+
+
+def _outlet_hash(outlet: str) -> int:
+    """The hash of an outlet's normalised name; 0 for no name."""
+    h = _OUTLETS.get(outlet)
+    if h is None:
+        if len(_OUTLETS) >= _HASH_CACHE:
+            _OUTLETS.clear()
+        name = outlet.strip()
+        h = _OUTLETS[outlet] = word_hash(_norm(name)) if name else 0
+    return h
+
+
 def extract(title: str, text: str, outlet: str) -> Features:
     """Features of an article from its title, text and outlet name."""
     head, cut = clean_title(title, outlet)
-    title_forms, title_bigrams = word_features(head, cut, True)
-    body = _body(text, head, outlet)
+    head_norm = _norm(head)
+    title_forms, title_bigrams = word_features(head_norm, cut, True, normalised=True)
+    body = _body(text, head_norm, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
         shingles = shingle_hashes(body)
@@ -259,13 +283,12 @@ def extract(title: str, text: str, outlet: str) -> Features:
         body_forms, _ = word_features(_lead(body), True, False)
     else:
         body_forms, _ = word_features(body, body.rstrip().endswith(_ELLIPSIS), False)
-    name = outlet.strip()
     return Features(
         title=title_forms,
         title_bigrams=title_bigrams,
         body=body_forms,
         has_body=bool(body),
-        outlet=word_hash(_norm(name)) if name else 0,
+        outlet=_outlet_hash(outlet),
         shingles=shingles,
         pool=pool,
     )
