@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +211,62 @@ def test_buffered_postings_are_left_out_of_garbage_collection() -> None:
     buckets = [*index.postings._buffer.values(), *index.ids._buffer.values()]
     assert [len(b) for b in buckets] == [1, 1, 2, 1, 1]
     assert not any(gc.is_tracked(b) for b in buckets)
+
+
+def _full_text_cases() -> list[tuple[Article, str | None]]:
+    """Full texts meant to reach each branch of the compiled full-text decision, with the story each must join
+    (None: a story of its own). Texts from the benchmark's generator; copies drop a paragraph and re-headline."""
+    bench, _ = _bench_articles()
+    corpus = bench.Corpus(vocabulary=20_000)  # type: ignore[attr-defined]
+    t0 = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
+    cases: list[tuple[Article, str | None]] = []
+
+    def add(key: str, story: int, outlet: str, minutes: int, joins: str | None, title: str | None = None) -> None:
+        head, body = corpus.story(story, 2000)
+        if joins is not None:  # a copy: another headline, a paragraph dropped, the outlet's footer
+            paras = body.split("\n\n")
+            body = "\n\n".join(paras[:1] + paras[2:]) + f"\n\n{outlet} 무단전재 금지"
+        cases.append((Article(id=key, source="test", outlet=outlet, url="", title=title or head, text=body,
+                              published_at=t0.replace(minute=minutes)), joins))  # fmt: skip
+
+    add("a", 1, "가신문", 0, None)
+    add("a-copy", 1, "나일보", 1, "s-a", "다른 제목으로 옮겨 실은 기사")  # decided by the core: a copy
+    add("a-same-outlet", 1, "가신문", 2, "s-a", "다른 제목으로 옮겨 실은 기사")  # same outlet: headlines decide
+    add("r", 2, "라경제", 3, None, "[단신] 지역 소식 모음")  # starts a round-up's story
+    add("r-copy", 2, "마방송", 4, "s-r", "[단신] 지역 소식 모음")  # a round-up joins its own copy
+    add("b-copy", 2, "바타임스", 5, None, "단신에 실린 보도의 원문")  # a report never joins a round-up's story
+    head, _ = corpus.story(3, 2000)
+    cases.append((Article(id="h", source="test", outlet="사뉴스", url="", title=head, text="",
+                          published_at=t0.replace(minute=6)), None))  # fmt: skip
+    add("c", 3, "아일보", 7, "s-h")  # its headline's sibling is a bare headline: the full model decides
+    return cases
+
+
+def _placed_and_weighed(cases: list[tuple[Article, str | None]], on: bool) -> tuple[list[str], list[str]]:
+    """The story of each article, and the articles the full model (``_weigh``) decided."""
+    weighed: list[str] = []
+    with native(on):
+        grouper = Grouper()
+        original = grouper._weigh
+
+        def weigh(feats: text.Features, sketch: np.ndarray, size: int, t: float, roundup: bool) -> object:
+            weighed.append(current[0])
+            return original(feats, sketch, size, t, roundup)
+
+        grouper._weigh = weigh  # type: ignore[method-assign,assignment]
+        current = [""]
+        placed = []
+        for article, _ in cases:
+            current[0] = article.id
+            placed.append(grouper.assign(article))
+    return placed, weighed
+
+
+def test_full_text_decisions_of_the_core_match_python_and_hand_back_what_it_cannot_decide() -> None:
+    cases = _full_text_cases()
+    expected = [joins or "s-" + a.id for a, joins in cases]
+    fast, slow = _placed_and_weighed(cases, True), _placed_and_weighed(cases, False)
+    assert fast[0] == slow[0] == expected
+    # A bare headline is weighed by the full model; of the full texts, only the same-outlet copy and the one
+    # whose candidate is a bare headline are handed back.
+    assert fast[1] == slow[1] == ["a-same-outlet", "h", "c"]
