@@ -1,9 +1,12 @@
-/* Compiled core of grouping's feature extraction (processors/dedup_text.py says what each feature is).
+/* Compiled core of grouping (processors/dedup_text.py says what each feature is, dedup_index.py how the
+ * index stores them, dedup.py how a story is chosen).
  *
- * The pure-Python functions in dedup_text.py are the reference: every function here returns exactly
- * what its Python twin returns (same values, and sets filled in the same order), which
- * tests/processors/test_dedup_native.py checks. Only the per-character loops live here; Unicode
- * normalisation stays in Python (unicodedata), where it is already compiled.
+ * The pure-Python functions are the reference: every function here returns exactly what its Python twin
+ * returns (same values, sets filled in the same order, the same story for every article), which
+ * tests/processors/test_dedup_native.py and test_dedup_tables.py check. Here live the per-character loops
+ * (word and shingle hashes), the index's lookups, insertions and merges, and the whole decision for a full
+ * text whose candidates are all full texts (place_full); Unicode normalisation stays in Python
+ * (unicodedata), where it is already compiled, and so does every decision that needs the headline model.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
