@@ -1037,23 +1037,23 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         double new_inside = size ? shared / (double)size : 0.0;
         int is_near = resemblance >= near_resemblance || (share[i] > new_inside ? share[i] : new_inside) >= near_containment;
         if (is_near && outlet && outlet == ooutlet[s]) { answer = -2; goto answer; } /* same outlet: headlines too */
-        Py_ssize_t k = 0;
-        while (k < nstories && stories[k] != ostory[s]) k++;
-        if (k == nstories) { stories[nstories] = ostory[s]; near[nstories++] = 0; }
-        near[k] |= (char)is_near;
+        Py_ssize_t at = 0;
+        while (at < nstories && stories[at] != ostory[s]) at++;
+        if (at == nstories) { stories[nstories] = ostory[s]; near[nstories++] = 0; }
+        near[at] |= (char)is_near;
     }
     /* The last story found that holds a copy, leaving out round-up stories unless the article is one. */
-    for (Py_ssize_t k = nstories - 1; k >= 0; k--) {
-        if (!near[k]) continue;
+    for (Py_ssize_t at = nstories - 1; at >= 0; at--) {
+        if (!near[at]) continue;
         if (!roundup && PySet_GET_SIZE(closed)) {
-            PyObject *key = PyLong_FromLong(stories[k]);
+            PyObject *key = PyLong_FromLong(stories[at]);
             if (!key) goto done;
             int hit = PySet_Contains(closed, key);
             Py_DECREF(key);
             if (hit < 0) goto done;
             if (hit) continue;
         }
-        answer = stories[k];
+        answer = stories[at];
         break;
     }
 answer:
