@@ -422,8 +422,31 @@ done:
     return out;
 }
 
-/* Index.sketch_of: the first ``k`` hashes of ``pool`` (uint32, ascending) whose key ``hash ^ salt`` has fewer
- * than ``common`` values in the postings (boilerplate and stock phrases are posted by many texts). */
+/* Index.sketch_of's rule: the first ``k`` hashes of ``pool`` (uint32, ascending) whose key ``hash ^ salt`` has
+ * fewer than ``common`` values in the postings (boilerplate and stock phrases are posted by many texts). The
+ * kept hashes are appended to ``out``; if ``keys`` is not NULL, each kept one's key, stored range and buffered
+ * values go to ``keys``, ``lo``, ``hi`` and ``buckets`` (for a candidate search). Returns how many, -1 on error. */
+static Py_ssize_t keep_sketch(const Sorted *m, PyObject *buffer, const uint32_t *pool, Py_ssize_t npool, uint32_t salt,
+                              Py_ssize_t common, Py_ssize_t k, PyObject *out, uint32_t *keys, Py_ssize_t *lo,
+                              Py_ssize_t *hi, PyObject **buckets) {
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < npool && kept < k; i++) {
+        uint32_t key = pool[i] ^ salt;
+        Py_ssize_t a, z;
+        PyObject *bucket;
+        sorted_run(m, key, &a, &z);
+        if (buffered(buffer, key, &bucket) < 0) return -1;
+        if (z - a + (bucket ? PyList_GET_SIZE(bucket) : 0) >= common) continue;
+        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
+        if (!h || PyList_Append(out, h) < 0) { Py_XDECREF(h); return -1; }
+        Py_DECREF(h);
+        if (keys) { keys[kept] = key; lo[kept] = a; hi[kept] = z; buckets[kept] = bucket; }
+        kept++;
+    }
+    return kept;
+}
+
+/* Index.sketch_of: see keep_sketch. */
 static PyObject *sketch_keep(PyObject *self, PyObject *args) {
     PyObject *keys, *vals, *starts, *buffer, *pool_obj;
     unsigned long salt;
@@ -437,20 +460,9 @@ static PyObject *sketch_keep(PyObject *self, PyObject *args) {
     if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
     PyObject *out = NULL;
     if (pb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected a uint32 pool"); goto done; }
-    const uint32_t *pool = pb.buf;
-    Py_ssize_t n = pb.len / 4;
     out = PyList_New(0);
-    for (Py_ssize_t i = 0; out && i < n && PyList_GET_SIZE(out) < k; i++) {
-        uint32_t key = pool[i] ^ (uint32_t)salt;
-        Py_ssize_t lo, hi;
-        PyObject *bucket;
-        sorted_run(&m, key, &lo, &hi);
-        if (buffered(buffer, key, &bucket) < 0) { Py_CLEAR(out); break; }
-        if (hi - lo + (bucket ? PyList_GET_SIZE(bucket) : 0) >= common) continue;
-        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
-        if (!h || PyList_Append(out, h) < 0) { Py_XDECREF(h); Py_CLEAR(out); break; }
-        Py_DECREF(h);
-    }
+    if (out && keep_sketch(&m, buffer, pb.buf, pb.len / 4, (uint32_t)salt, common, k, out, NULL, NULL, NULL, NULL) < 0)
+        Py_CLEAR(out);
 done:
     PyBuffer_Release(&pb);
     sorted_close(&m);
@@ -592,61 +604,8 @@ done:
     return out;
 }
 
-/* Index.shares_inside: for each slot, the share of its stored sketch found among the low 16 bits of the
- * new text's shingle hashes. A slot's sketch starts in flat16 after its words (two units each) and bigrams:
- * flat16[off + 2 * (n_title + n_body) + n_bigram:][:n_sketch]. */
+/* sketch_shares' table of the new text's low 16 bits. */
 static uint8_t low_bits[1 << 16]; /* all zero between calls (the GIL is held throughout) */
-
-static PyObject *shares_inside(PyObject *self, PyObject *args) {
-    PyObject *objs[7], *slots_obj;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4], &objs[5], &objs[6],
-                          &slots_obj))
-        return NULL;
-    /* shingles (uint32), flat16 (uint16), off (uint32), n_title, n_body, n_bigram, n_sketch (uint8) */
-    static const Py_ssize_t sizes[7] = {4, 2, 4, 1, 1, 1, 1};
-    Py_buffer b[7];
-    int opened = 0;
-    uint32_t *slots = NULL;
-    Py_ssize_t n = 0;
-    PyObject *out = NULL;
-    for (; opened < 7; opened++) {
-        if (PyObject_GetBuffer(objs[opened], &b[opened], PyBUF_C_CONTIGUOUS) < 0) goto done;
-        if (b[opened].itemsize != sizes[opened]) {
-            opened++;
-            PyErr_SetString(PyExc_TypeError, "unexpected item size");
-            goto done;
-        }
-    }
-    if (read_u32_list(slots_obj, &slots, &n) < 0) goto done;
-    const uint32_t *sh = b[0].buf, *off = b[2].buf;
-    const uint16_t *flat = b[1].buf;
-    const uint8_t *ntitle = b[3].buf, *nbody = b[4].buf, *nbig = b[5].buf, *nsk = b[6].buf;
-    Py_ssize_t nsh = b[0].len / 4, nflat = b[1].len / 2, nslots = b[2].len / 4;
-    for (int c = 3; c < 7; c++)
-        if (b[c].len != nslots) { PyErr_SetString(PyExc_ValueError, "columns differ in length"); goto done; }
-    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
-    out = PyList_New(n);
-    for (Py_ssize_t i = 0; out && i < n; i++) {
-        uint32_t s = slots[i];
-        Py_ssize_t start = s < nslots ? (Py_ssize_t)off[s] + 2 * (ntitle[s] + nbody[s]) + nbig[s] : 0;
-        if (s >= nslots || start + nsk[s] > nflat) {
-            Py_CLEAR(out);
-            PyErr_SetString(PyExc_IndexError, "slot out of range");
-            break;
-        }
-        const uint16_t *sketch = flat + start;
-        long found = 0;
-        for (int j = 0; j < nsk[s]; j++) found += low_bits[sketch[j]];
-        PyObject *share = PyFloat_FromDouble(nsk[s] ? (double)found / (double)nsk[s] : 0.0);
-        if (!share) { Py_CLEAR(out); break; }
-        PyList_SET_ITEM(out, i, share);
-    }
-    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 0;
-done:
-    PyMem_Free(slots);
-    for (int i = 0; i < opened; i++) PyBuffer_Release(&b[i]);
-    return out;
-}
 
 /* Multimap.first for uint64 keys (the article-id table): the last value of ``key``, or None. */
 static PyObject *first_u64(PyObject *self, PyObject *args) {
@@ -739,29 +698,13 @@ done:
 }
 
 
-/* Adds 1 to each distinct entry of ``table`` that the hashes fall on; ``h`` is spent (masked and sorted). */
+/* Frequencies.count on one table: each distinct entry the hashes fall on gains 1 (as numpy's fancy-index += does:
+ * an entry hit twice by one article counts once). ``h`` is spent (masked and sorted). */
 static void count_into(float *table, uint32_t mask, uint32_t *h, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) h[i] &= mask;
     sort_u32(h, n);
     for (Py_ssize_t i = 0; i < n; i++)
         if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
-}
-
-/* Frequencies.count for one table: each distinct entry the hashes fall on gains 1 (as a numpy
- * fancy-index += does: an entry hit twice by one article counts once). */
-static PyObject *count_once(PyObject *self, PyObject *args) {
-    PyObject *table_obj, *hashes;
-    if (!PyArg_ParseTuple(args, "OO", &table_obj, &hashes)) return NULL;
-    Py_buffer tb;
-    float *table;
-    uint32_t mask, *h = NULL;
-    Py_ssize_t n;
-    if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
-    if (read_u32_list(hashes, &h, &n) < 0) { PyBuffer_Release(&tb); return NULL; }
-    count_into(table, mask, h, n);
-    PyMem_Free(h);
-    PyBuffer_Release(&tb);
-    Py_RETURN_NONE;
 }
 
 /* Postings.merge, native: the buffered entries (a dict of key -> list of values) merged into the sorted
@@ -845,7 +788,7 @@ done:
 /* The index's per-article columns, in dedup_index._COLUMNS order. */
 enum { C_T, C_STORY, C_OUTLET, C_OFF, C_NTITLE, C_NBODY, C_NSKETCH, C_NBIGRAM, C_SIZE, N_COLS };
 static const Py_ssize_t col_itemsize[N_COLS] = {4, 4, 4, 4, 1, 1, 1, 1, 2};
-typedef struct { Py_buffer b[N_COLS]; int opened; Py_ssize_t n; } Cols;
+typedef struct Cols { Py_buffer b[N_COLS]; int opened; Py_ssize_t n; } Cols;
 
 static void cols_close(Cols *c) {
     for (int i = 0; i < c->opened; i++) PyBuffer_Release(&c->b[i]);
@@ -874,6 +817,69 @@ static int cols_open(Cols *c, PyObject *tuple) {
 
 #define COL(c, i, T) ((const T *)(c)->b[i].buf)
 
+/* Index.shares_inside: the share of each slot's stored sketch found among the low 16 bits of the new text's
+ * shingle hashes, written to ``share``. A slot's sketch starts in flat16 after its words (two units each) and
+ * bigrams: flat16[off + 2 * (n_title + n_body) + n_bigram:][:n_sketch]. Returns -1 (IndexError) for a slot
+ * out of range. */
+static int sketch_shares(const Py_buffer *shingles, const Py_buffer *flat16, const Cols *c,
+                         const uint32_t *slots, Py_ssize_t n, double *share) {
+    const uint32_t *sh = shingles->buf, *off = COL(c, C_OFF, uint32_t);
+    const uint16_t *flat = flat16->buf;
+    const uint8_t *nt = COL(c, C_NTITLE, uint8_t), *nb = COL(c, C_NBODY, uint8_t), *ng = COL(c, C_NBIGRAM, uint8_t),
+                  *nsk = COL(c, C_NSKETCH, uint8_t);
+    Py_ssize_t nsh = shingles->len / 4, nflat = flat16->len / 2;
+    int bad = 0;
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t s = slots[i];
+        if ((Py_ssize_t)s >= c->n || (Py_ssize_t)off[s] + 2 * (nt[s] + nb[s]) + ng[s] + nsk[s] > nflat) {
+            bad = 1;
+            break;
+        }
+        const uint16_t *sketch = flat + off[s] + 2 * (nt[s] + nb[s]) + ng[s];
+        long found = 0;
+        for (int j = 0; j < nsk[s]; j++) found += low_bits[sketch[j]];
+        share[i] = nsk[s] ? (double)found / (double)nsk[s] : 0.0;
+    }
+    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 0;
+    if (bad) PyErr_SetString(PyExc_IndexError, "slot out of range");
+    return bad ? -1 : 0;
+}
+
+/* Index.shares_inside: see sketch_shares. */
+static PyObject *shares_inside(PyObject *self, PyObject *args) {
+    PyObject *shingles_obj, *flat_obj, *cols_obj, *slots_obj;
+    if (!PyArg_ParseTuple(args, "OOOO", &shingles_obj, &flat_obj, &cols_obj, &slots_obj)) return NULL;
+    Py_buffer sb, fb;
+    Cols c;
+    if (PyObject_GetBuffer(shingles_obj, &sb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(flat_obj, &fb, PyBUF_C_CONTIGUOUS) < 0) { PyBuffer_Release(&sb); return NULL; }
+    if (cols_open(&c, cols_obj) < 0) { PyBuffer_Release(&fb); PyBuffer_Release(&sb); return NULL; }
+    uint32_t *slots = NULL;
+    double *share = NULL;
+    Py_ssize_t n = 0;
+    PyObject *out = NULL;
+    if (sb.itemsize != 4 || fb.itemsize != 2) { PyErr_SetString(PyExc_TypeError, "expected uint32 shingles, uint16 flat"); goto done; }
+    if (read_u32_list(slots_obj, &slots, &n) < 0) goto done;
+    share = PyMem_Malloc((n + 1) * sizeof(double));
+    if (!share) { PyErr_NoMemory(); goto done; }
+    if (sketch_shares(&sb, &fb, &c, slots, n, share) < 0) goto done;
+    out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) {
+        PyObject *v = PyFloat_FromDouble(share[i]);
+        if (!v) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, v);
+    }
+done:
+    PyMem_Free(slots);
+    PyMem_Free(share);
+    cols_close(&c);
+    PyBuffer_Release(&fb);
+    PyBuffer_Release(&sb);
+    return out;
+}
+
+
 /* The uint32 hashes of a set (or any iterable of ints), sorted ascending. */
 static int read_sorted(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
     if (read_u32_list(seq, out, n) < 0) return -1;
@@ -899,13 +905,15 @@ static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, c
     return cap;
 }
 
-/* Grouper._full_text_story, native: (story, sketch). The sketch is Index.sketch_of's: the first ``k`` hashes
- * of the pool whose shingle key fewer than ``common`` texts post. The story is the one the full text joins
- * (-1: none, a new story), or -2 when the full-text rules alone cannot decide: a candidate is a headline or
- * snippet, a copy comes from the same outlet, or the sketch is empty (only stock phrases).
+/* Grouper._full_text_story, native: (story, sketch). The sketch is Index.sketch_of's (keep_sketch). The story
+ * is the one the full text joins, None for a story of its own, or UNDECIDED (dedup._UNDECIDED) when the
+ * full-text rules alone cannot decide: a candidate is a headline or snippet, a copy comes from the same
+ * outlet, or the sketch is empty (only stock phrases).
  * Keys: the headline's words and the ``lead_keys`` rarest other lead words (Index.full_keys), then the
  * sketch's shingles (their postings already looked up for the sketch); candidates as Index.candidates;
  * shares as Index.shares_inside; near-verbatim as dedup_model.near_verbatim (same arithmetic, same order). */
+#define UNDECIDED (-1)
+#define NEW_STORY (-2)
 static PyObject *place_full(PyObject *self, PyObject *args) {
     PyObject *pkeys, *pvals, *pstarts, *buffer, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *pool_obj,
         *shingles_obj, *closed;
@@ -935,8 +943,9 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     double *share = NULL;
     long *stories = NULL;
     char *near = NULL;
+    uint32_t *slots = NULL;
     Py_ssize_t ntitle, nbody, kept = 0;
-    long answer = -1;
+    long answer = NEW_STORY;
     PyObject *out = NULL;
     if (PyObject_GetBuffer(flat_obj, &fb, PyBUF_C_CONTIGUOUS) < 0) goto done;
     have_flat = 1;
@@ -964,20 +973,13 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     /* The sketch, its shingle keys looked up once: their ranges are kept for the candidate search. */
     const uint32_t *pool = pb.buf;
     uint32_t sk_key[64];
-    Py_ssize_t sk_lo[64], sk_hi[64], nsketch = 0;
+    Py_ssize_t sk_lo[64], sk_hi[64];
     PyObject *sk_b[64];
     if (k > 64) { PyErr_SetString(PyExc_ValueError, "sketches hold at most 64 hashes"); goto done; }
-    for (Py_ssize_t i = 0; i < npool && nsketch < k; i++) {
-        uint32_t key = pool[i] ^ (uint32_t)salt;
-        sorted_run(&m, key, &sk_lo[nsketch], &sk_hi[nsketch]);
-        if (buffered(buffer, key, &sk_b[nsketch]) < 0) goto done;
-        if (sk_hi[nsketch] - sk_lo[nsketch] + (sk_b[nsketch] ? PyList_GET_SIZE(sk_b[nsketch]) : 0) >= common) continue;
-        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
-        if (!h || PyList_Append(sketch_list, h) < 0) { Py_XDECREF(h); goto done; }
-        Py_DECREF(h);
-        sk_key[nsketch++] = key;
-    }
-    if (nsketch == 0) { answer = -2; goto answer; }
+    Py_ssize_t nsketch = keep_sketch(&m, buffer, pool, npool, (uint32_t)salt, common, k, sketch_list, sk_key, sk_lo,
+                                     sk_hi, sk_b);
+    if (nsketch < 0) goto done;
+    if (nsketch == 0) { answer = UNDECIDED; goto answer; }
     /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
     Py_ssize_t nlead = 0;
     for (Py_ssize_t i = 0; i < nbody; i++)
@@ -1001,29 +1003,16 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         goto done;
     const uint8_t *nsk = COL(&c, C_NSKETCH, uint8_t);
     for (Py_ssize_t i = 0; i < kept; i++)
-        if (!nsk[found[i].slot]) { answer = -2; break; } /* a headline or snippet: the headline model decides */
-    if (answer == -2 || kept == 0) goto answer;
+        if (!nsk[found[i].slot]) { answer = UNDECIDED; break; } /* a headline or snippet: the headline model decides */
+    if (answer == UNDECIDED || kept == 0) goto answer;
     /* Share of each candidate's stored sketch found among the new text's shingles (Index.shares_inside). */
     share = PyMem_Malloc(kept * sizeof(double));
     stories = PyMem_Malloc(kept * sizeof(long));
     near = PyMem_Calloc(kept, 1);
-    if (!share || !stories || !near) { PyErr_NoMemory(); goto done; }
-    const uint32_t *sh = sb.buf, *off = COL(&c, C_OFF, uint32_t);
-    const uint16_t *flat = fb.buf;
-    const uint8_t *nt = COL(&c, C_NTITLE, uint8_t), *nb = COL(&c, C_NBODY, uint8_t), *ng = COL(&c, C_NBIGRAM, uint8_t);
-    Py_ssize_t nsh = sb.len / 4, nflat = fb.len / 2;
-    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 1;
-    int bad = 0;
-    for (Py_ssize_t i = 0; i < kept; i++) {
-        uint32_t s = found[i].slot;
-        Py_ssize_t start = (Py_ssize_t)off[s] + 2 * (nt[s] + nb[s]) + ng[s];
-        if (start + nsk[s] > nflat) { bad = 1; break; }
-        long hits = 0;
-        for (int j = 0; j < nsk[s]; j++) hits += low_bits[flat[start + j]];
-        share[i] = (double)hits / (double)nsk[s];
-    }
-    for (Py_ssize_t i = 0; i < nsh; i++) low_bits[sh[i] & 0xFFFF] = 0;
-    if (bad) { PyErr_SetString(PyExc_IndexError, "slot out of range"); goto done; }
+    slots = PyMem_Malloc(kept * sizeof(uint32_t));
+    if (!share || !stories || !near || !slots) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < kept; i++) slots[i] = found[i].slot;
+    if (sketch_shares(&sb, &fb, &c, slots, kept, share) < 0) goto done;
     /* Near-verbatim per candidate (dedup_model.near_verbatim), then per story in order of discovery. */
     const uint16_t *osize = COL(&c, C_SIZE, uint16_t);
     const uint32_t *ooutlet = COL(&c, C_OUTLET, uint32_t);
@@ -1036,7 +1025,7 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         double resemblance = uni > 0 ? shared / uni : 0.0;
         double new_inside = size ? shared / (double)size : 0.0;
         int is_near = resemblance >= near_resemblance || (share[i] > new_inside ? share[i] : new_inside) >= near_containment;
-        if (is_near && outlet && outlet == ooutlet[s]) { answer = -2; goto answer; } /* same outlet: headlines too */
+        if (is_near && outlet && outlet == ooutlet[s]) { answer = UNDECIDED; goto answer; } /* same outlet: headlines too */
         Py_ssize_t at = 0;
         while (at < nstories && stories[at] != ostory[s]) at++;
         if (at == nstories) { stories[nstories] = ostory[s]; near[nstories++] = 0; }
@@ -1057,12 +1046,12 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         break;
     }
 answer:
-    out = Py_BuildValue("lO", answer, sketch_list);
+    out = answer == NEW_STORY ? Py_BuildValue("OO", Py_None, sketch_list) : Py_BuildValue("lO", answer, sketch_list);
 done:
     Py_XDECREF(sketch_list);
     PyMem_Free(title); PyMem_Free(body); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi);
     PyMem_Free(buckets); PyMem_Free(scratch); PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories);
-    PyMem_Free(near);
+    PyMem_Free(near); PyMem_Free(slots);
     if (have_pool) PyBuffer_Release(&pb);
     if (have_shingles) PyBuffer_Release(&sb);
     if (have_table) PyBuffer_Release(&tb);
@@ -1251,14 +1240,11 @@ static PyMethodDef methods[] = {
      "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
-     "shares_inside(shingles, flat16, off, n_title, n_body, n_bigram, n_sketch, slots) -> shares: "
-     "dedup_index.Index.shares_inside."},
+     "shares_inside(shingles, flat16, columns, slots) -> shares: dedup_index.Index.shares_inside."},
     {"first_u64", first_u64, METH_VARARGS,
      "first_u64(keys, vals, buffer, key) -> value or None: dedup_tables.Multimap.first for uint64 keys."},
     {"rarest", rarest, METH_VARARGS,
      "rarest(table, hashes, cap) -> list: dedup_index._rarest with frequencies from a Frequencies table."},
-    {"count_once", count_once, METH_VARARGS,
-     "count_once(table, hashes): Frequencies.count's fancy-index += 1 on one table."},
     {"multimap_add", multimap_add, METH_VARARGS,
      "multimap_add(buffer, keys, value): dedup_tables.Multimap.add's buffering, with lists the GC does not walk."},
     {"postings_merge", postings_merge, METH_VARARGS,
@@ -1266,7 +1252,7 @@ static PyMethodDef methods[] = {
      "dedup_tables.Postings.merge into preallocated arrays."},
     {"place_full", place_full, METH_VARARGS,
      "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, pool, shingles, size, "
-     "outlet, t, roundups, roundup, params) -> (story, -1 for a new one or -2 for undecided; sketch): "
+     "outlet, t, roundups, roundup, params) -> (story, None for a new one or -1 for undecided; sketch): "
      "dedup.Grouper._full_text_story."},
     {"index_add", index_add, METH_VARARGS,
      "index_add(columns, flat16, word_table, bigram_table, buffer, title, body, bigrams, sketch, slot, t, story, "

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 CANDIDATES = 256  # indexed articles scored per assignment at most (most shared keys first)
 LEAD_KEYS = 4  # rarest lead words of a full text used to look for headline/snippet copies
 _EMPTY = np.zeros(0, dtype=np.uint32)
-_UNDECIDED = -1  # _full_text_story: the headline model must decide (story numbers are never negative)
+_UNDECIDED = -1  # _full_text_story: the headline model must decide (story numbers are never negative; the core's too)
 # Index.candidates' crowd rule and posting caps, the lead keys, and Index.sketch_of's rule, for the compiled place_full.
 _FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, SHINGLE_SALT, COMMON_SHINGLE, SKETCH_K)
 
@@ -221,8 +221,7 @@ class Grouper:
                                           feats.title, feats.body, feats.pool, feats.shingles, size, feats.outlet, t,
                                           index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
                                           model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
-            sketch = np.asarray(kept, dtype=np.uint32)
-            return _UNDECIDED if story == -2 else None if story == -1 else int(story), sketch
+            return story, np.asarray(kept, dtype=np.uint32)
         sketch = index.sketch_of(feats.pool, SKETCH_K)
         if not len(sketch):
             return _UNDECIDED, sketch
@@ -322,9 +321,10 @@ class Grouper:
         cols = index.gather(slots)
         stories = cols["story"]
         shingles = feats.shingles if len(sketch) else None  # the new article is a full text
-        full = shingles is not None
         inside = index.shares_inside(shingles, cols) if shingles is not None else []
-        sketched = cols["n_sketch"] if full else [0] * len(slots)  # only a full text is compared by sketch
+        sketched = (
+            cols["n_sketch"] if shingles is not None else [0] * len(slots)
+        )  # only a full text is compared by sketch
         headlines = {i: index.stored(slot) for i, slot in enumerate(slots) if not sketched[i]}
         if headlines:
             _look_up_pairs(rarity, feats, list(headlines.values()))

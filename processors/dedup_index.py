@@ -171,7 +171,7 @@ class Index:
             added = core.index_add(self.columns(), self.flat16, self.freq.words, self.freq.bigrams,
                                    self.postings._buffer, feats.title, feats.body, feats.title_bigrams, sk, slot, t,
                                    story, feats.outlet, feats.has_body, size, _ADD_PARAMS)  # fmt: skip
-            self.freq.docs += 1  # the core counted the article's words and bigrams
+            self.freq.counted()  # the core counted its words and bigrams
             self.postings.added(added)
         else:
             self._add_py(t, story, feats, sk, size)
@@ -288,9 +288,8 @@ class Index:
         """
         core = dedup_native.active()
         if core is not None:
-            c = self.cols
-            return core.shares_inside(np.ascontiguousarray(shingles, dtype=np.uint32), self.flat16, c["off"],
-                                      c["n_title"], c["n_body"], c["n_bigram"], c["n_sketch"], cols.slots)  # fmt: skip
+            shingles = np.ascontiguousarray(shingles, dtype=np.uint32)
+            return core.shares_inside(shingles, self.flat16, self.columns(), cols.slots)  # type: ignore[no-any-return]
         table = self._low_bits
         low = (shingles & 0xFFFF).astype(np.intp)
         table[low] = True

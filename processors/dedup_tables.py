@@ -272,15 +272,17 @@ class Frequencies:
         self.docs *= float(factor)
 
     def count(self, words: Collection[int], bigrams: Collection[int]) -> None:
-        """Count one article's distinct word and bigram hashes (``advance`` to its time first)."""
-        core = dedup_native.active()
-        if core is not None:
-            core.count_once(self.words, words)
-            core.count_once(self.bigrams, bigrams)
-        else:
-            # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
-            self.words[np.fromiter(words, np.uint32, len(words)) & np.uint32((1 << _WORD_BITS) - 1)] += 1
-            self.bigrams[np.fromiter(bigrams, np.uint16, len(bigrams))] += 1
+        """Count one article's distinct word and bigram hashes (``advance`` to its time first).
+
+        The compiled core counts inside its Index.add, then calls ``counted``.
+        """
+        # Fancy-index increments touch each index once even if repeated: exactly "distinct per article".
+        self.words[np.fromiter(words, np.uint32, len(words)) & np.uint32((1 << _WORD_BITS) - 1)] += 1
+        self.bigrams[np.fromiter(bigrams, np.uint16, len(bigrams))] += 1
+        self.counted()
+
+    def counted(self) -> None:
+        """One more article in the window (its words and bigrams are counted)."""
         self.docs += 1
 
     def word_df(self, hashes: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ compounds), and a bottom-k sketch of 8-character shingles of the whole text for 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import zlib
@@ -254,18 +255,11 @@ class Features:
     pool: np.ndarray | None  # its smallest shingle hashes, candidates for the sketch
 
 
-_OUTLETS: dict[str, int] = {}  # outlet name as given -> its hash (a feed names its outlet on every item)
-
-
+@functools.lru_cache(maxsize=4096)  # a feed names its outlet on every item
 def _outlet_hash(outlet: str) -> int:
     """The hash of an outlet's normalised name; 0 for no name."""
-    h = _OUTLETS.get(outlet)
-    if h is None:
-        if len(_OUTLETS) >= _HASH_CACHE:
-            _OUTLETS.clear()
-        name = outlet.strip()
-        h = _OUTLETS[outlet] = word_hash(_norm(name)) if name else 0
-    return h
+    name = outlet.strip()
+    return word_hash(_norm(name)) if name else 0
 
 
 def extract(title: str, text: str, outlet: str) -> Features:
