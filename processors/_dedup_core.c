@@ -114,9 +114,10 @@ static int particles_init(void) {
 /* Length of the stem of a Hangul word (n when it has no particle to strip). */
 static Py_ssize_t stem_len(const Py_UCS4 *w, Py_ssize_t n) {
     if (n < 3 || !IS_HANGUL(w[0])) return n;
+    Py_UCS4 last = w[n - 1];
     for (int o = 0; o < N_PARTICLES; o++) {
         int p = particle_order[o], pl = particle_len[p];
-        if (n - pl < 2) continue;
+        if (particles[p][pl - 1] != last || n - pl < 2) continue; /* the last character first: it rarely matches */
         if (memcmp(w + n - pl, particles[p], pl * sizeof(Py_UCS4)) == 0) return n - pl;
     }
     return n;
@@ -202,26 +203,21 @@ static inline int keep_unit(Py_UCS4 c) {
            (c >= 0x61 && c < 0x7B) || (c >= 0x4E00 && c < 0xA000);
 }
 
-/* Sorts hash values: a least-significant-digit radix sort in three passes (11, 11 and 10 bits), the three
- * histograms counted in one read. ``a`` is scratch too; the sorted values end up in ``tmp``. */
-static void sort_hashes(uint32_t *a, uint32_t *tmp, Py_ssize_t n) {
-    uint32_t c0[2048] = {0}, c1[2048] = {0}, c2[1024] = {0};
-    for (Py_ssize_t i = 0; i < n; i++) {
+static int u32_cmp(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ascending: insertion sort for the few dozen hashes of one article (glibc's qsort allocates a
+ * buffer and calls back per comparison), qsort beyond. */
+static void sort_u32(uint32_t *a, Py_ssize_t n) {
+    if (n > 64) { qsort(a, n, sizeof(uint32_t), u32_cmp); return; }
+    for (Py_ssize_t i = 1; i < n; i++) {
         uint32_t v = a[i];
-        c0[v & 0x7FF]++;
-        c1[(v >> 11) & 0x7FF]++;
-        c2[v >> 22]++;
+        Py_ssize_t j = i;
+        for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
+        a[j] = v;
     }
-    uint32_t s0 = 0, s1 = 0, s2 = 0;
-    for (int b = 0; b < 2048; b++) {
-        uint32_t x = c0[b], y = c1[b];
-        c0[b] = s0; s0 += x;
-        c1[b] = s1; s1 += y;
-        if (b < 1024) { uint32_t z = c2[b]; c2[b] = s2; s2 += z; }
-    }
-    for (Py_ssize_t i = 0; i < n; i++) tmp[c0[a[i] & 0x7FF]++] = a[i];
-    for (Py_ssize_t i = 0; i < n; i++) a[c1[(tmp[i] >> 11) & 0x7FF]++] = tmp[i];
-    for (Py_ssize_t i = 0; i < n; i++) tmp[c2[a[i] >> 22]++] = a[i];
 }
 
 /* Each BMP code point's unit in shingles (A-Z folded), 0 when it is not kept (see keep_unit). */
@@ -255,16 +251,65 @@ static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
     return m;
 }
 
-static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
+/* shingles' table of the hashes seen, kept all zero between calls (the GIL is held throughout), grown as needed. */
+static uint32_t *seen_table;
+static Py_ssize_t seen_size;
+
+/* Keeps the first of each value of ``h[0..n)``, in place and in order; returns how many are kept. */
+static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n) {
+    Py_ssize_t size = 16;
+    while (size < 2 * n) size <<= 1;
+    if (size > seen_size) {
+        PyMem_Free(seen_table);
+        seen_table = PyMem_Calloc(size, sizeof(uint32_t));
+        seen_size = seen_table ? size : 0;
+        if (!seen_table) return -1;
+    }
+    uint32_t mask = (uint32_t)(size - 1);
+    Py_ssize_t d = 0;
+    int zero = 0; /* 0 marks an empty entry, so the value 0 is tracked apart */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t v = h[i];
+        if (v == 0) { if (!zero) { zero = 1; h[d++] = 0; } continue; }
+        uint32_t at = (v ^ (v >> 16)) & mask;
+        while (seen_table[at] && seen_table[at] != v) at = (at + 1) & mask;
+        if (!seen_table[at]) { seen_table[at] = v; h[d++] = v; }
+    }
+    memset(seen_table, 0, size * sizeof(uint32_t));
+    return d;
+}
+
+/* The ``want`` smallest of ``n`` distinct hashes (or all of them), ascending, into ``out``; returns how
+ * many. The hashes are uniform, so those below a threshold expected to pass 1.5 * want are sorted (and
+ * the threshold doubled in the rare case too few pass): no full sort. */
+static Py_ssize_t smallest(const uint32_t *h, Py_ssize_t n, Py_ssize_t want, uint32_t *out, uint32_t *scratch) {
+    Py_ssize_t take = n < want ? n : want;
+    if (take <= 0) return 0;
+    uint64_t limit = n <= 2 * want ? UINT32_MAX : ((uint64_t)(3 * want) << 31) / (uint64_t)n;
+    for (;;) {
+        Py_ssize_t c = 0;
+        for (Py_ssize_t i = 0; i < n; i++) if (h[i] <= limit) scratch[c++] = h[i];
+        if (c >= take) {
+            sort_u32(scratch, c);
+            memcpy(out, scratch, take * sizeof(uint32_t));
+            return take;
+        }
+        limit = limit >= UINT32_MAX / 2 ? UINT32_MAX : 2 * limit + 1;
+    }
+}
+
+static PyObject *shingles(PyObject *self, PyObject *args) {
     PyObject *text;
-    if (!PyArg_ParseTuple(args, "U", &text)) return NULL;
+    Py_ssize_t want;
+    if (!PyArg_ParseTuple(args, "Un", &text, &want)) return NULL;
+    if (want < 0) { PyErr_SetString(PyExc_ValueError, "negative pool size"); return NULL; }
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     uint16_t *codes = PyMem_Malloc((len + 1) * sizeof(uint16_t));
     if (!codes) return PyErr_NoMemory();
     Py_ssize_t m = kept_units(text, codes);
     Py_ssize_t count = m - 8 + 1;
-    if (count <= 0) { PyMem_Free(codes); return PyByteArray_FromStringAndSize(NULL, 0); }
-    uint32_t *out = PyMem_Malloc(2 * count * sizeof(uint32_t));
+    if (count <= 0) { PyMem_Free(codes); return Py_BuildValue("(y#y#)", "", (Py_ssize_t)0, "", (Py_ssize_t)0); }
+    uint32_t *out = PyMem_Malloc((2 * count + want) * sizeof(uint32_t));
     if (!out) { PyMem_Free(codes); return PyErr_NoMemory(); }
     const uint64_t mix1 = 0x9E3779B97F4A7C15ull, mix2 = 0xC2B2AE3D27D4EB4Full;
     /* Every 4-unit window read as one little-endian uint64; two of them make a shingle. */
@@ -280,12 +325,14 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args) {
         q4 = (q4 >> 16) | ((uint64_t)codes[i + 8] << 48);
     }
     PyMem_Free(codes);
-    uint32_t *sorted = out + count;
-    sort_hashes(out, sorted, count);
-    Py_ssize_t d = 0;
-    for (Py_ssize_t i = 0; i < count; i++)
-        if (i == 0 || sorted[i] != sorted[d - 1]) sorted[d++] = sorted[i];
-    PyObject *res = PyByteArray_FromStringAndSize((const char *)sorted, d * sizeof(uint32_t));
+    PyObject *res = NULL;
+    Py_ssize_t d = keep_distinct(out, count);
+    if (d < 0) { PyErr_NoMemory(); goto done; }
+    uint32_t *pool = out + 2 * count;
+    Py_ssize_t np = smallest(out, d, want, pool, out + count);
+    res = Py_BuildValue("(y#y#)", (const char *)out, d * (Py_ssize_t)sizeof(uint32_t), (const char *)pool,
+                        np * (Py_ssize_t)sizeof(uint32_t));
+done:
     PyMem_Free(out);
     return res;
 }
@@ -350,23 +397,6 @@ static int buffered(PyObject *buffer, uint32_t key, PyObject **bucket) {
     if (*bucket == NULL && PyErr_Occurred()) return -1;
     if (*bucket != NULL && !PyList_Check(*bucket)) { PyErr_SetString(PyExc_TypeError, "bucket not a list"); return -1; }
     return 0;
-}
-
-static int u32_cmp(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts ascending: insertion sort for the few dozen hashes of one article (glibc's qsort allocates a
- * buffer and calls back per comparison), qsort beyond. */
-static void sort_u32(uint32_t *a, Py_ssize_t n) {
-    if (n > 64) { qsort(a, n, sizeof(uint32_t), u32_cmp); return; }
-    for (Py_ssize_t i = 1; i < n; i++) {
-        uint32_t v = a[i];
-        Py_ssize_t j = i;
-        for (; j > 0 && a[j - 1] > v; j--) a[j] = a[j - 1];
-        a[j] = v;
-    }
 }
 
 /* A list of the uint32 field at ``first`` of ``n`` structs ``size`` bytes apart (e.g. &found[0].slot). */
@@ -484,16 +514,25 @@ static int found_by_hits(const void *a, const void *b) {
     return x->slot > y->slot ? -1 : x->slot < y->slot;
 }
 
-typedef struct { Found *table; Py_ssize_t mask, distinct; } Slots;
+/* The slots found so far: an open-addressing table, and where its used entries are (so that reading and
+ * clearing them costs what was found, not the table's size). */
+typedef struct { Found *table; uint32_t *used_at; Py_ssize_t mask, distinct; } Slots;
 
 static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
     Py_ssize_t at = (Py_ssize_t)((slot * 0x9E3779B1u) & (uint32_t)s->mask);
     while (s->table[at].used && s->table[at].slot != slot) at = (at + 1) & s->mask;
     Found *f = &s->table[at];
-    if (!f->used) { f->used = 1; f->slot = slot; f->hits = 0; f->first = which; s->distinct++; }
+    if (!f->used) {
+        f->used = 1; f->slot = slot; f->hits = 0; f->first = which;
+        s->used_at[s->distinct++] = (uint32_t)at;
+    }
     f->hits++;
     if (which < f->first) f->first = which;
 }
+
+/* find_candidates' table, kept all zero between calls (the GIL is held throughout) and grown as needed. */
+static Found *slot_table;
+static Py_ssize_t slot_table_size;
 
 /* The slots found by the ``n`` query keys ``q`` (``caps[i]``: the posting cap of key i) within ``window`` of
  * ``t``, as Index.candidates orders them; ``*out`` (PyMem, freed by the caller) gets ``*kept`` of them.
@@ -504,7 +543,7 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
                            Py_ssize_t *lo, Py_ssize_t *hi, PyObject **buckets, Py_ssize_t known,
                            const uint32_t *tcol, Py_ssize_t nslots, double t, double window, Py_ssize_t limit,
                            Py_ssize_t crowd, Py_ssize_t min_hits, Found **out, Py_ssize_t *kept_out) {
-    Slots s = {NULL, 0, 0};
+    Slots s = {NULL, NULL, 0, 0};
     Found *list = NULL;
     int rc = -1;
     *out = NULL;
@@ -521,8 +560,14 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     }
     Py_ssize_t size = 16;
     while (size < 2 * total) size <<= 1;
-    s.table = PyMem_Calloc(size, sizeof(Found));
-    if (!s.table) { PyErr_NoMemory(); goto done; }
+    if (size > slot_table_size) {
+        PyMem_Free(slot_table);
+        slot_table = PyMem_Calloc(size, sizeof(Found));
+        slot_table_size = slot_table ? size : 0;
+    }
+    s.used_at = PyMem_Malloc((total + 1) * sizeof(uint32_t));
+    if (!slot_table || !s.used_at) { PyErr_NoMemory(); goto done; }
+    s.table = slot_table;
     s.mask = size - 1;
     const uint32_t *v = m->vals.buf;
     for (Py_ssize_t i = 0; i < n; i++)
@@ -539,9 +584,9 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     Py_ssize_t least = s.distinct > crowd ? min_hits : 1, kept = 0;
     list = PyMem_Malloc((s.distinct + 1) * sizeof(Found));
     if (!list) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t i = 0; i < size; i++) {
-        Found f = s.table[i];
-        if (!f.used || (Py_ssize_t)f.hits < least) continue;
+    for (Py_ssize_t i = 0; i < s.distinct; i++) {
+        Found f = s.table[s.used_at[i]];
+        if ((Py_ssize_t)f.hits < least) continue;
         if ((Py_ssize_t)f.slot >= nslots) { PyErr_SetString(PyExc_IndexError, "slot out of range"); goto done; }
         if (fabs((double)tcol[f.slot] - t) <= window) list[kept++] = f;
     }
@@ -556,7 +601,8 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     list = NULL;
     rc = 0;
 done:
-    PyMem_Free(s.table); PyMem_Free(list);
+    for (Py_ssize_t i = 0; i < s.distinct; i++) s.table[s.used_at[i]] = (Found){0, 0, 0, 0};
+    PyMem_Free(s.used_at); PyMem_Free(list);
     return rc;
 }
 
@@ -1230,8 +1276,9 @@ static PyMethodDef methods[] = {
     {"word_features", word_features, METH_VARARGS,
      "word_features(normalised_text, cut, bigrams) -> (forms, bigrams or None): dedup_text.forms/bigrams "
      "of dedup_text.words(text, cut), for text already NFKC-normalised and lower-cased."},
-    {"shingle_hashes", shingle_hashes, METH_VARARGS,
-     "shingle_hashes(text) -> bytearray of sorted distinct uint32: dedup_text.shingle_hashes."},
+    {"shingles", shingles, METH_VARARGS,
+     "shingles(text, pool) -> (distinct uint32 in first-seen order, the pool smallest ascending) as bytes: "
+     "dedup_text.shingle_hashes."},
     {"multimap_count", multimap_count, METH_VARARGS,
      "multimap_count(low_keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Postings.count."},
     {"sketch_keep", sketch_keep, METH_VARARGS,

@@ -184,21 +184,27 @@ _FOLD[0x41:0x5B] += 0x20
 _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
 
 
-def shingle_hashes(text: str) -> np.ndarray:
-    """Distinct 32-bit hashes of the 8-character shingles of a text (letters and digits only), sorted."""
+def shingle_hashes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct 32-bit hashes of a text's 8-character shingles (letters and digits only), and the
+    ``_SKETCH_POOL`` smallest of them, ascending (the candidates for its sketch).
+
+    The distinct hashes come in no particular order: they are only probed (and counted), and the
+    compiled core saves a full sort by leaving them in the order first seen.
+    """
     core = dedup_native.active()
     if core is not None:
-        return np.frombuffer(core.shingle_hashes(text), dtype=np.uint32)
+        distinct, pool = core.shingles(text, _SKETCH_POOL)
+        return np.frombuffer(distinct, dtype=np.uint32), np.frombuffer(pool, dtype=np.uint32)
     return shingle_hashes_py(text)
 
 
-def shingle_hashes_py(text: str) -> np.ndarray:
-    """The pure-Python twin of shingle_hashes (numpy)."""
+def shingle_hashes_py(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The pure-Python twin of shingle_hashes (numpy); its distinct hashes come sorted."""
     codes = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
     codes = _FOLD.take(codes.compress(_KEEP.take(codes)))  # take/compress: fancy indexing's result, faster
     count = len(codes) - SHINGLE + 1
     if count <= 0:
-        return np.zeros(0, dtype=np.uint32)
+        return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32)
     # Every 4-character window read as one uint64 (2-byte strides), two of them make a shingle.
     raw = codes.tobytes()
     quads = np.ndarray(shape=(len(codes) - 3,), dtype=np.uint64, buffer=raw, strides=(2,))
@@ -211,7 +217,8 @@ def shingle_hashes_py(text: str) -> np.ndarray:
     distinct = np.empty(len(out), dtype=bool)
     distinct[0] = True
     np.not_equal(out[1:], out[:-1], out=distinct[1:])
-    return out[distinct]
+    out = out[distinct]
+    return out, out[:_SKETCH_POOL]
 
 
 def word_features(text: str, cut: bool, with_bigrams: bool, normalised: bool = False) -> tuple[set[int], set[int]]:
@@ -251,8 +258,8 @@ class Features:
     body: set[int]
     has_body: bool
     outlet: int
-    shingles: np.ndarray | None  # all shingle hashes of a full text (only for the article being assigned)
-    pool: np.ndarray | None  # its smallest shingle hashes, candidates for the sketch
+    shingles: np.ndarray | None  # a full text's distinct shingle hashes, any order (only for the article assigned)
+    pool: np.ndarray | None  # its smallest shingle hashes, ascending: candidates for the sketch
 
 
 @functools.lru_cache(maxsize=4096)  # a feed names its outlet on every item
@@ -270,10 +277,9 @@ def extract(title: str, text: str, outlet: str) -> Features:
     body = _body(text, head_norm, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
-        shingles = shingle_hashes(body)
-        pool = shingles[:_SKETCH_POOL] if len(shingles) >= SKETCH_K else None
-        if pool is None:
-            shingles = None
+        shingles, pool = shingle_hashes(body)
+        if len(shingles) < SKETCH_K:
+            shingles = pool = None
         body_forms, _ = word_features(_lead(body), True, False)
     else:
         body_forms, _ = word_features(body, body.rstrip().endswith(_ELLIPSIS), False)

@@ -81,7 +81,18 @@ def _assert_same_words(raw: str) -> None:
         forms, bigrams = dedup_native.core.word_features(text._norm(raw), cut, True)
         # Same values, and the same iteration order (the sets were filled in the same order).
         assert (list(forms), list(bigrams)) == _python_words(raw, cut), (raw, cut)
-    assert np.array_equal(text.shingle_hashes_py(raw), np.frombuffer(dedup_native.core.shingle_hashes(raw), np.uint32))
+    _assert_same_shingles(raw)
+
+
+def _assert_same_shingles(raw: str, wants: tuple[int, ...] = (32,)) -> None:
+    """The core's distinct shingle hashes are Python's (in first-seen order, not sorted), its pools Python's."""
+    assert dedup_native.core is not None
+    expected, _ = text.shingle_hashes_py(raw)
+    for want in wants:
+        distinct, pool = (np.frombuffer(b, np.uint32) for b in dedup_native.core.shingles(raw, want))
+        assert len(np.unique(distinct)) == len(distinct), raw
+        assert np.array_equal(np.sort(distinct), expected), raw
+        assert np.array_equal(pool, expected[:want]), (raw, want)
 
 
 _ODD = st.characters(codec=None, categories=None, exclude_categories=("Cs",))
@@ -99,6 +110,16 @@ def test_word_features_match_with_lone_surrogates_and_long_words() -> None:
         _assert_same_words(raw)
 
 
+def test_shingle_pools_of_long_texts_match_for_any_pool_size() -> None:
+    """Long texts take the core's threshold selection, small pools its retry with a wider threshold."""
+    bench, _ = _bench_articles()
+    corpus = bench.Corpus(vocabulary=5_000)  # type: ignore[attr-defined]
+    texts = [corpus.story(s, chars)[1] for s in range(40) for chars in (300, 2_000, 9_000)]
+    texts += ["포항시 이차전지 특화단지 " * 200, "가나다라마바사아자차" * 3]  # repeats: few distinct shingles
+    for raw in texts:
+        _assert_same_shingles(raw, wants=(0, 1, 2, 3, 16, 32, 200, 5_000))
+
+
 def test_features_of_every_labelled_and_syndicated_article_match() -> None:
     articles = _dev_articles() + _syndication_articles()
     for a in articles:
@@ -111,9 +132,9 @@ def test_features_of_every_labelled_and_syndicated_article_match() -> None:
         for name in ("title", "title_bigrams", "body"):
             assert list(getattr(fast, name)) == list(getattr(slow, name)), (a.id, name)
         assert (fast.has_body, fast.outlet) == (slow.has_body, slow.outlet)
-        for name in ("shingles", "pool"):
-            assert np.array_equal(getattr(fast, name) if getattr(fast, name) is not None else [],
-                                  getattr(slow, name) if getattr(slow, name) is not None else []), (a.id, name)  # fmt: skip
+        assert (fast.shingles is None) == (slow.shingles is None) and (fast.pool is None) == (slow.pool is None)
+        if fast.shingles is not None:  # the core's distinct hashes come in first-seen order, Python's sorted
+            assert np.array_equal(np.sort(fast.shingles), slow.shingles) and np.array_equal(fast.pool, slow.pool), a.id
 
 
 def _story_ids(articles: list[Article], on: bool) -> list[object]:
