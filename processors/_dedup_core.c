@@ -804,22 +804,35 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < n; i++) tmp[count[(e[i].key >> shift) & 0xFFFF]++] = e[i];
         Entry *swap = e; e = tmp; tmp = swap;
     }
+    /* A merge from the back, so the output may be the input's own storage grown in place (Postings keeps
+     * room): an entry is written at or after where it was read. Equal keys keep stored entries first. */
     const uint16_t *k16 = m.keys.buf;
     const uint32_t *v32 = m.vals.buf, *st = m.starts.buf;
     uint16_t *ok = o.keys.buf;
     uint32_t *ov = o.vals.buf, *ost = o.starts.buf;
-    Py_ssize_t w = 0, ni = 0;
-    for (uint32_t b = 0; b < (1u << 16); b++) {
-        ost[b] = (uint32_t)w;
-        Py_ssize_t i = st[b], end = st[b + 1];
-        for (; ni < n && (e[ni].key >> 16) == b; ni++) {
-            uint16_t low = (uint16_t)(e[ni].key & 0xFFFF);
-            for (; i < end && k16[i] <= low; i++) { ok[w] = k16[i]; ov[w++] = v32[i]; }
+    int in_place = (void *)ok == (void *)k16 && (void *)ov == (void *)v32;
+    Py_ssize_t w = nold + n, i = nold, ni = n;
+    for (int64_t b = (1 << 16) - 1; b >= 0 && (ni > 0 || !in_place); b--) {
+        Py_ssize_t lo = st[b];
+        for (; ni > 0 && (e[ni - 1].key >> 16) == (uint32_t)b; ni--) {
+            uint16_t low = (uint16_t)(e[ni - 1].key & 0xFFFF);
+            for (; i > lo && k16[i - 1] > low; i--) { w--; ok[w] = k16[i - 1]; ov[w] = v32[i - 1]; }
+            w--;
             ok[w] = low;
-            ov[w++] = e[ni].val;
+            ov[w] = e[ni - 1].val;
         }
-        for (; i < end; i++) { ok[w] = k16[i]; ov[w++] = v32[i]; }
+        for (; i > lo; i--) { w--; ok[w] = k16[i - 1]; ov[w] = v32[i - 1]; }
     }
+    /* In place, what lies below the lowest buffered entry has not moved. New bucket starts: the old ones
+     * shifted by the buffered entries of lower buckets (``st`` and ``ost`` may be one array). */
+    Py_ssize_t below = 0;
+    ni = 0;
+    for (uint32_t b = 0; b < (1u << 16); b++) {
+        uint32_t start = st[b];
+        ost[b] = (uint32_t)(start + below);
+        for (; ni < n && (e[ni].key >> 16) == b; ni++) below++;
+    }
+    w = nold + n;
     ost[1 << 16] = (uint32_t)w;
     out = PyLong_FromSsize_t(w);
 done:

@@ -171,6 +171,9 @@ class Postings(Multimap):
         super().__init__(np.uint32)
         self.keys = np.zeros(0, dtype=np.uint16)  # low 16 bits of each key, sorted within its bucket
         self.starts = np.zeros(_BUCKETS + 1, dtype=np.uint32)  # where each bucket (top 16 bits) starts
+        # The compiled merge's storage: keys and vals are its first entries, and merges fill the rest in place
+        # (pages never written are not memory in use). None when keys and vals are arrays of their own.
+        self._room: tuple[np.ndarray, np.ndarray] | None = None
 
     def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query = np.asarray(query, dtype=np.uint32)
@@ -198,14 +201,21 @@ class Postings(Multimap):
         core = dedup_native.active()
         if core is not None:
             total = len(self.vals) + self._buffered
-            keys16, vals32 = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint32)
-            starts = np.empty(_BUCKETS + 1, dtype=np.uint32)
-            core.postings_merge(self.keys, self.vals, self.starts, self._buffer, keys16, vals32, starts)
-            self.keys, self.vals, self.starts = keys16, vals32, starts
+            grow = self._room is None or len(self._room[1]) < total
+            if grow:  # room for the next merges too: about 1/8 more (zeroed lazily by the OS, not yet in use)
+                room = total + total // 8 + _MERGE_AT
+                self._room = (np.zeros(room, dtype=np.uint16), np.zeros(room, dtype=np.uint32))
+            assert self._room is not None
+            keys16, vals32 = self._room[0][:total], self._room[1][:total]
+            # In place when there is room (the core merges from the back), else into the new storage.
+            core.postings_merge(self.keys, self.vals, self.starts, self._buffer, keys16, vals32, self.starts)
+            self.keys, self.vals = keys16, vals32
             self._buffer.clear()
             self._buffered = 0
-            dedup_native.release_memory()  # the replaced arrays
+            if grow:
+                dedup_native.release_memory()  # the replaced storage
             return
+        self._room = None
         keys, vals = self._take_buffer()
         at = np.searchsorted(self._full_keys(), keys, "right")
         self.keys = np.insert(self.keys, at, (keys & np.uint32(0xFFFF)).astype(np.uint16))
@@ -216,6 +226,7 @@ class Postings(Multimap):
 
     def remap(self, new_value: np.ndarray) -> None:
         self.merge()
+        self._room = None
         mapped = new_value[self.vals]
         keep = mapped >= 0
         kept_per_bucket = np.bincount(self._buckets()[keep], minlength=_BUCKETS)

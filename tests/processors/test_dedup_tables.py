@@ -71,20 +71,40 @@ def test_postings_agree_with_a_dict(seed: int, slots: int, on: bool) -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 300))
 def test_native_and_python_merges_store_the_same_arrays(seed: int, slots: int) -> None:
-    """Entry for entry, in the same order within a key (the order candidates are found in)."""
+    """Entry for entry, in the same order within a key (the order candidates are found in).
+
+    The core merges in place once it has room; a Python merge in between takes the room away.
+    """
     rng = np.random.default_rng(seed)
     batches = [[_keys(rng, int(rng.integers(0, 6))) for _ in range(int(rng.integers(1, 40)))] for _ in range(4)]
     stored = []
-    for on in (True, False):
+    for mode in ("native", "python", "mixed"):
         postings, slot = Postings(), 0
-        for batch in batches[: 1 + slots % 4]:
+        for i, batch in enumerate(batches[: 1 + slots % 4]):
             for keys in batch:
                 postings.add(keys, slot)
                 slot += 1
-            with native(on):
+            with native(mode == "native" or (mode == "mixed" and i != 1)):
                 postings.merge()
         stored.append((postings.keys.tolist(), postings.vals.tolist(), postings.starts.tolist()))
-    assert stored[0] == stored[1]
+    assert stored[0] == stored[1] == stored[2]
+
+
+def test_a_merge_keeps_the_entries_below_its_lowest_new_key() -> None:
+    """In place the core's merge stops at the lowest new key; into new storage it must copy the rest too."""
+    stored = []
+    for first, second in ((False, False), (False, True), (True, True)):  # Python, new storage, in place
+        postings = Postings()
+        for slot in range(20):
+            postings.add([slot, 0x00010000 + slot], slot)
+        with native(first):
+            postings.merge()
+        postings.add([0xFFFF0000, 0x00010005], 20)  # new keys in high buckets only
+        with native(second):
+            postings.merge()
+            assert postings.count(np.asarray([0, 19, 0x00010005, 0xFFFF0000], dtype=np.uint32)).tolist() == [1, 1, 2, 1]
+        stored.append((postings.keys.tolist(), postings.vals.tolist(), postings.starts.tolist()))
+    assert stored[0] == stored[1] == stored[2]
 
 
 def test_an_empty_table_finds_nothing() -> None:
