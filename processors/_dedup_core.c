@@ -412,6 +412,23 @@ static PyObject *u32_list(const void *first, size_t size, Py_ssize_t n) {
     return out;
 }
 
+/* A copy of a C-contiguous uint32 buffer (e.g. a numpy array). */
+static int read_u32_buffer(PyObject *obj, uint32_t **out, Py_ssize_t *n) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(obj, &b, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (b.itemsize != 4 || b.len % 4) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_TypeError, "expected a uint32 array");
+        return -1;
+    }
+    *n = b.len / 4;
+    *out = PyMem_Malloc((*n + 1) * sizeof(uint32_t));
+    if (*out) memcpy(*out, b.buf, b.len);
+    PyBuffer_Release(&b);
+    if (!*out) { PyErr_NoMemory(); return -1; }
+    return 0;
+}
+
 static int read_u32_list(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
     PyObject *fast = PySequence_Fast(seq, "expected a sequence of ints");
     if (!fast) return -1;
@@ -454,10 +471,10 @@ done:
 
 /* Index.sketch_of's rule: the first ``k`` hashes of ``pool`` (uint32, ascending) whose key ``hash ^ salt`` has
  * fewer than ``common`` values in the postings (boilerplate and stock phrases are posted by many texts). The
- * kept hashes are appended to ``out``; if ``keys`` is not NULL, each kept one's key, stored range and buffered
+ * kept hashes go to ``out`` (room for ``k``); if ``keys`` is not NULL, each kept one's key, stored range and buffered
  * values go to ``keys``, ``lo``, ``hi`` and ``buckets`` (for a candidate search). Returns how many, -1 on error. */
 static Py_ssize_t keep_sketch(const Sorted *m, PyObject *buffer, const uint32_t *pool, Py_ssize_t npool, uint32_t salt,
-                              Py_ssize_t common, Py_ssize_t k, PyObject *out, uint32_t *keys, Py_ssize_t *lo,
+                              Py_ssize_t common, Py_ssize_t k, uint32_t *out, uint32_t *keys, Py_ssize_t *lo,
                               Py_ssize_t *hi, PyObject **buckets) {
     Py_ssize_t kept = 0;
     for (Py_ssize_t i = 0; i < npool && kept < k; i++) {
@@ -467,9 +484,7 @@ static Py_ssize_t keep_sketch(const Sorted *m, PyObject *buffer, const uint32_t 
         sorted_run(m, key, &a, &z);
         if (buffered(buffer, key, &bucket) < 0) return -1;
         if (z - a + (bucket ? PyList_GET_SIZE(bucket) : 0) >= common) continue;
-        PyObject *h = PyLong_FromUnsignedLong(pool[i]);
-        if (!h || PyList_Append(out, h) < 0) { Py_XDECREF(h); return -1; }
-        Py_DECREF(h);
+        out[kept] = pool[i];
         if (keys) { keys[kept] = key; lo[kept] = a; hi[kept] = z; buckets[kept] = bucket; }
         kept++;
     }
@@ -489,11 +504,15 @@ static PyObject *sketch_keep(PyObject *self, PyObject *args) {
     Py_buffer pb;
     if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
     PyObject *out = NULL;
+    uint32_t *kept = NULL;
     if (pb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected a uint32 pool"); goto done; }
-    out = PyList_New(0);
-    if (out && keep_sketch(&m, buffer, pb.buf, pb.len / 4, (uint32_t)salt, common, k, out, NULL, NULL, NULL, NULL) < 0)
-        Py_CLEAR(out);
+    if (k < 0) { PyErr_SetString(PyExc_ValueError, "negative sketch size"); goto done; }
+    kept = PyMem_Malloc((k + 1) * sizeof(uint32_t));
+    if (!kept) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t n = keep_sketch(&m, buffer, pb.buf, pb.len / 4, (uint32_t)salt, common, k, kept, NULL, NULL, NULL, NULL);
+    if (n >= 0) out = PyBytes_FromStringAndSize((const char *)kept, n * (Py_ssize_t)sizeof(uint32_t));
 done:
+    PyMem_Free(kept);
     PyBuffer_Release(&pb);
     sorted_close(&m);
     return out;
@@ -996,7 +1015,7 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     int have_flat = 0, have_table = 0, have_shingles = 0, have_pool = 0;
     uint32_t *title = NULL, *body = NULL, *q = NULL, *caps = NULL;
     Py_ssize_t *lo = NULL, *hi = NULL;
-    PyObject **buckets = NULL, *sketch_list = NULL;
+    PyObject **buckets = NULL;
     Rare *scratch = NULL;
     Found *found = NULL;
     double *share = NULL;
@@ -1026,17 +1045,15 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     hi = PyMem_Malloc(most * sizeof *hi);
     buckets = PyMem_Calloc(most, sizeof *buckets);
     scratch = PyMem_Malloc((nbody + 1) * sizeof(Rare));
-    sketch_list = PyList_New(0);
     if (!q || !caps || !lo || !hi || !buckets || !scratch) { PyErr_NoMemory(); goto done; }
-    if (!sketch_list) goto done;
     /* The sketch, its shingle keys looked up once: their ranges are kept for the candidate search. */
     const uint32_t *pool = pb.buf;
-    uint32_t sk_key[64];
+    uint32_t sk_key[64], sketch[64];
     Py_ssize_t sk_lo[64], sk_hi[64];
     PyObject *sk_b[64];
     if (k > 64) { PyErr_SetString(PyExc_ValueError, "sketches hold at most 64 hashes"); goto done; }
-    Py_ssize_t nsketch = keep_sketch(&m, buffer, pool, npool, (uint32_t)salt, common, k, sketch_list, sk_key, sk_lo,
-                                     sk_hi, sk_b);
+    Py_ssize_t nsketch = keep_sketch(&m, buffer, pool, npool, (uint32_t)salt, common, k, sketch, sk_key, sk_lo, sk_hi,
+                                     sk_b);
     if (nsketch < 0) goto done;
     if (nsketch == 0) { answer = UNDECIDED; goto answer; }
     /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
@@ -1105,9 +1122,11 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         break;
     }
 answer:
-    out = answer == NEW_STORY ? Py_BuildValue("OO", Py_None, sketch_list) : Py_BuildValue("lO", answer, sketch_list);
+    if (answer == NEW_STORY)
+        out = Py_BuildValue("Oy#", Py_None, (const char *)sketch, nsketch * (Py_ssize_t)sizeof(uint32_t));
+    else
+        out = Py_BuildValue("ly#", answer, (const char *)sketch, nsketch * (Py_ssize_t)sizeof(uint32_t));
 done:
-    Py_XDECREF(sketch_list);
     PyMem_Free(title); PyMem_Free(body); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi);
     PyMem_Free(buckets); PyMem_Free(scratch); PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories);
     PyMem_Free(near); PyMem_Free(slots);
@@ -1192,7 +1211,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     PyObject *out = NULL, *slot_obj = NULL, *raw = NULL, *r = NULL;
     Py_ssize_t ntitle, nbody, nbig, nsk;
     if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0 ||
-        read_sorted(bigram_obj, &bigrams, &nbig) < 0 || read_u32_list(sketch_obj, &sketch, &nsk) < 0)
+        read_sorted(bigram_obj, &bigrams, &nbig) < 0 || read_u32_buffer(sketch_obj, &sketch, &nsk) < 0)
         goto done;
     Py_ssize_t most = ntitle + nbody + 1;
     picked = PyMem_Malloc((2 * most + posting_words + posting_words_full + posting_shingles) * sizeof(uint32_t));
@@ -1295,7 +1314,8 @@ static PyMethodDef methods[] = {
     {"multimap_count", multimap_count, METH_VARARGS,
      "multimap_count(low_keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Postings.count."},
     {"sketch_keep", sketch_keep, METH_VARARGS,
-     "sketch_keep(low_keys, vals, starts, buffer, pool, salt, common, k) -> hashes: dedup_index.Index.sketch_of."},
+     "sketch_keep(low_keys, vals, starts, buffer, pool, salt, common, k) -> uint32 hashes as bytes: "
+     "dedup_index.Index.sketch_of."},
     {"candidates", candidates, METH_VARARGS,
      "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
@@ -1312,11 +1332,11 @@ static PyMethodDef methods[] = {
      "dedup_tables.Postings.merge into preallocated arrays."},
     {"place_full", place_full, METH_VARARGS,
      "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, pool, shingles, size, "
-     "outlet, t, roundups, roundup, params) -> (story, None for a new one or -1 for undecided; sketch): "
+     "outlet, t, roundups, roundup, params) -> (story, None for a new one or -1 for undecided; sketch as uint32 bytes): "
      "dedup.Grouper._full_text_story."},
     {"index_add", index_add, METH_VARARGS,
-     "index_add(columns, flat16, word_table, bigram_table, buffer, title, body, bigrams, sketch, slot, t, story, "
-     "outlet, has_body, size, params) -> posting keys added: dedup_index.Index.add but for ids, decay and clock."},
+     "index_add(columns, flat16, word_table, bigram_table, buffer, title, body, bigrams, sketch (uint32 array), slot, "
+     "t, story, outlet, has_body, size, params) -> posting keys added: dedup_index.Index.add but for ids, decay and clock."},
     {"release_memory", release_memory, METH_NOARGS,
      "release_memory() -> bool: malloc_trim(0) on glibc (True if memory was given back), else False."},
     {NULL, NULL, 0, NULL}};

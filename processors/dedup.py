@@ -15,7 +15,6 @@ yields the same story ids and the same merges.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import threading
@@ -56,7 +55,12 @@ _FULL_PARAMS = (CROWD, MIN_HITS, MAX_POSTINGS, MAX_SHINGLE_POSTINGS, LEAD_KEYS, 
 
 
 def _id_hash(article_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(article_id.encode("utf-8"), digest_size=8).digest(), "little")
+    """The 64-bit key of an article id in the index's id table.
+
+    The table lives in memory only (a restart replays the ids from the grouping file), so Python's own
+    string hash serves: cached on the string, and as unlikely to collide as any 64-bit hash.
+    """
+    return hash(article_id) & 0xFFFF_FFFF_FFFF_FFFF
 
 
 def _time_of(article: Article) -> float:
@@ -221,7 +225,7 @@ class Grouper:
                                           feats.title, feats.body, feats.pool, feats.shingles, size, feats.outlet, t,
                                           index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
                                           model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
-            return story, np.asarray(kept, dtype=np.uint32)
+            return story, np.frombuffer(kept, dtype=np.uint32)
         sketch = index.sketch_of(feats.pool, SKETCH_K)
         if not len(sketch):
             return _UNDECIDED, sketch

@@ -125,8 +125,7 @@ class Index:
         core = dedup_native.active()
         if core is not None:
             pool = np.ascontiguousarray(pool, dtype=np.uint32)
-            kept = core.sketch_keep(*self.postings.parts(), pool, SHINGLE_SALT, COMMON_SHINGLE, k)
-            return np.asarray(kept, dtype=np.uint32)
+            return np.frombuffer(core.sketch_keep(*self.postings.parts(), pool, SHINGLE_SALT, COMMON_SHINGLE, k), np.uint32)
         keep = self.postings.count(pool ^ np.uint32(SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 
@@ -163,18 +162,17 @@ class Index:
         Its features are capped to the rarest ones.
         """
         t = whole_seconds(t)
-        sk = sketch.tolist()
         slot = self.slots
         self.freq.advance(t)  # the frequencies the stored features are ranked by have decayed to t
         core = dedup_native.active()
-        if core is not None:
+        if core is not None:  # the sketch: a uint32 array
             added = core.index_add(self.columns(), self.flat16, self.freq.words, self.freq.bigrams,
-                                   self.postings._buffer, feats.title, feats.body, feats.title_bigrams, sk, slot, t,
-                                   story, feats.outlet, feats.has_body, size, _ADD_PARAMS)  # fmt: skip
+                                   self.postings._buffer, feats.title, feats.body, feats.title_bigrams, sketch, slot,
+                                   t, story, feats.outlet, feats.has_body, size, _ADD_PARAMS)  # fmt: skip
             self.freq.counted()  # the core counted its words and bigrams
             self.postings.added(added)
         else:
-            self._add_py(t, story, feats, sk, size)
+            self._add_py(t, story, feats, sketch.tolist(), size)
         self.ids.add([id_hash], slot)
         if t > self.clock:
             self.clock = t

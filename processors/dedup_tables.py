@@ -171,8 +171,8 @@ class Postings(Multimap):
         super().__init__(np.uint32)
         self.keys = np.zeros(0, dtype=np.uint16)  # low 16 bits of each key, sorted within its bucket
         self.starts = np.zeros(_BUCKETS + 1, dtype=np.uint32)  # where each bucket (top 16 bits) starts
-        # The compiled merge's storage: keys and vals are its first entries, and merges fill the rest in place
-        # (pages never written are not memory in use). None when keys and vals are arrays of their own.
+        # The compiled merge's storage: keys and vals are its first entries, and merges fill the rest in place.
+        # None when keys and vals are arrays of their own.
         self._room: tuple[np.ndarray, np.ndarray] | None = None
 
     def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,9 +202,8 @@ class Postings(Multimap):
         if core is not None:
             total = len(self.vals) + self._buffered
             grow = self._room is None or len(self._room[1]) < total
-            if grow:  # room for the next merges too: about 1/8 more (zeroed lazily by the OS, not yet in use)
-                room = total + total // 8 + _MERGE_AT
-                self._room = (np.zeros(room, dtype=np.uint16), np.zeros(room, dtype=np.uint32))
+            if grow:  # room for the next merges too: about 1/8 more
+                self._room = self._allocate(total + total // 8 + _MERGE_AT)
             assert self._room is not None
             keys16, vals32 = self._room[0][:total], self._room[1][:total]
             # In place when there is room (the core merges from the back), else into the new storage.
@@ -223,6 +222,11 @@ class Postings(Multimap):
         added = np.searchsorted(keys >> np.uint32(16), np.arange(_BUCKETS + 1, dtype=np.uint32), "left")
         self.starts = (self.starts + added).astype(np.uint32)
         dedup_native.release_memory()  # the replaced arrays and the full keys
+
+    @staticmethod
+    def _allocate(room: int) -> tuple[np.ndarray, np.ndarray]:
+        """Storage for ``room`` entries, left unwritten: pages not yet written are not memory in use."""
+        return np.empty(room, dtype=np.uint16), np.empty(room, dtype=np.uint32)
 
     def remap(self, new_value: np.ndarray) -> None:
         self.merge()

@@ -90,11 +90,19 @@ def test_native_and_python_merges_store_the_same_arrays(seed: int, slots: int) -
     assert stored[0] == stored[1] == stored[2]
 
 
+class _PoisonedPostings(Postings):
+    """Postings whose new storage is filled with junk, so an entry the merge forgets to write shows."""
+
+    @staticmethod
+    def _allocate(room: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(room, 0xABCD, dtype=np.uint16), np.full(room, 0xABCDEF, dtype=np.uint32)
+
+
 def test_a_merge_keeps_the_entries_below_its_lowest_new_key() -> None:
     """In place the core's merge stops at the lowest new key; into new storage it must copy the rest too."""
     stored = []
     for first, second in ((False, False), (False, True), (True, True)):  # Python, new storage, in place
-        postings = Postings()
+        postings = _PoisonedPostings()
         for slot in range(20):
             postings.add([slot, 0x00010000 + slot], slot)
         with native(first):
