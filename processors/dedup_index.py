@@ -125,7 +125,8 @@ class Index:
         core = dedup_native.active()
         if core is not None:
             pool = np.ascontiguousarray(pool, dtype=np.uint32)
-            return np.frombuffer(core.sketch_keep(*self.postings.parts(), pool, SHINGLE_SALT, COMMON_SHINGLE, k), np.uint32)
+            kept = core.sketch_keep(*self.postings.parts(), pool, SHINGLE_SALT, COMMON_SHINGLE, k)
+            return np.frombuffer(kept, dtype=np.uint32)
         keep = self.postings.count(pool ^ np.uint32(SHINGLE_SALT)) < COMMON_SHINGLE
         return pool[keep][:k].astype(np.uint32)
 
