@@ -251,20 +251,17 @@ static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
     return m;
 }
 
-/* shingles' table of the hashes seen, kept all zero between calls (the GIL is held throughout), grown as needed. */
-static uint32_t *seen_table;
-static Py_ssize_t seen_size;
+/* keep_distinct's table of the values seen, kept all zero between calls (the GIL is held throughout); big enough
+ * for texts of ~16,000 characters, longer ones get a table of their own for the call. */
+#define SEEN_KEPT (1 << 15)
+static uint32_t seen_kept[SEEN_KEPT];
 
 /* Keeps the first of each value of ``h[0..n)``, in place and in order; returns how many are kept. */
 static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n) {
     Py_ssize_t size = 16;
     while (size < 2 * n) size <<= 1;
-    if (size > seen_size) {
-        PyMem_Free(seen_table);
-        seen_table = PyMem_Calloc(size, sizeof(uint32_t));
-        seen_size = seen_table ? size : 0;
-        if (!seen_table) return -1;
-    }
+    uint32_t *seen_table = size <= SEEN_KEPT ? seen_kept : PyMem_Calloc(size, sizeof(uint32_t));
+    if (!seen_table) return -1;
     uint32_t mask = (uint32_t)(size - 1);
     Py_ssize_t d = 0;
     int zero = 0; /* 0 marks an empty entry, so the value 0 is tracked apart */
@@ -275,7 +272,8 @@ static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n) {
         while (seen_table[at] && seen_table[at] != v) at = (at + 1) & mask;
         if (!seen_table[at]) { seen_table[at] = v; h[d++] = v; }
     }
-    memset(seen_table, 0, size * sizeof(uint32_t));
+    if (seen_table == seen_kept) memset(seen_table, 0, size * sizeof(uint32_t));
+    else PyMem_Free(seen_table);
     return d;
 }
 
@@ -778,6 +776,16 @@ static void count_into(float *table, uint32_t mask, uint32_t *h, Py_ssize_t n) {
  * the same key. One pass over the stored entries instead of rebuilding their full keys to search them. */
 typedef struct { uint32_t key, val; } Entry;
 
+/* Stored entries [from, to) moved (memmove: the ranges may overlap) to end just before ``*w``, which moves back. */
+static inline void move_entries(uint16_t *ok, uint32_t *ov, const uint16_t *k16, const uint32_t *v32, Py_ssize_t from,
+                                Py_ssize_t to, Py_ssize_t *w) {
+    Py_ssize_t count = to - from;
+    *w -= count;
+    if (count <= 0 || (ok + *w == k16 + from && ov + *w == v32 + from)) return; /* nothing to move, or already there */
+    memmove(ok + *w, k16 + from, count * sizeof(uint16_t));
+    memmove(ov + *w, v32 + from, count * sizeof(uint32_t));
+}
+
 static PyObject *postings_merge(PyObject *self, PyObject *args) {
     PyObject *keys, *vals, *starts, *buffer, *okeys_obj, *ovals_obj, *ostarts_obj;
     if (!PyArg_ParseTuple(args, "OOOO!OOO", &keys, &vals, &starts, &PyDict_Type, &buffer, &okeys_obj, &ovals_obj,
@@ -835,12 +843,16 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
         Py_ssize_t lo = st[b];
         for (; ni > 0 && (e[ni - 1].key >> 16) == (uint32_t)b; ni--) {
             uint16_t low = (uint16_t)(e[ni - 1].key & 0xFFFF);
-            for (; i > lo && k16[i - 1] > low; i--) { w--; ok[w] = k16[i - 1]; ov[w] = v32[i - 1]; }
+            Py_ssize_t from = i;
+            while (from > lo && k16[from - 1] > low) from--;
+            move_entries(ok, ov, k16, v32, from, i, &w); /* the stored entries after it */
+            i = from;
             w--;
             ok[w] = low;
             ov[w] = e[ni - 1].val;
         }
-        for (; i > lo; i--) { w--; ok[w] = k16[i - 1]; ov[w] = v32[i - 1]; }
+        move_entries(ok, ov, k16, v32, lo, i, &w); /* the rest of the bucket */
+        i = lo;
     }
     /* In place, what lies below the lowest buffered entry has not moved. New bucket starts: the old ones
      * shifted by the buffered entries of lower buckets (``st`` and ``ost`` may be one array). */

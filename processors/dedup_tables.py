@@ -202,8 +202,8 @@ class Postings(Multimap):
         if core is not None:
             total = len(self.vals) + self._buffered
             grow = self._room is None or len(self._room[1]) < total
-            if grow:  # room for the next merges too: about 1/8 more
-                self._room = self._allocate(total + total // 8 + _MERGE_AT)
+            if grow:  # room for the next merges too: half as much again (only what merges write is in use)
+                self._room = self._allocate(total + total // 2 + _MERGE_AT)
             assert self._room is not None
             keys16, vals32 = self._room[0][:total], self._room[1][:total]
             # In place when there is room (the core merges from the back), else into the new storage.

@@ -116,6 +116,7 @@ def test_shingle_pools_of_long_texts_match_for_any_pool_size() -> None:
     corpus = bench.Corpus(vocabulary=5_000)  # type: ignore[attr-defined]
     texts = [corpus.story(s, chars)[1] for s in range(40) for chars in (300, 2_000, 9_000)]
     texts += ["포항시 이차전지 특화단지 " * 200, "가나다라마바사아자차" * 3]  # repeats: few distinct shingles
+    texts.append(corpus.story(99, 60_000)[1])  # beyond the core's kept table: a table of its own
     for raw in texts:
         _assert_same_shingles(raw, wants=(0, 1, 2, 3, 16, 32, 200, 5_000))
 
