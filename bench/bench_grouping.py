@@ -6,7 +6,9 @@ What is measured, exactly:
    ``--index-chars`` long text (default 600: above the full-text threshold, so each gets the same
    stored signature a 2 KB article gets). They are inserted directly (no grouping decision is
    needed to build distinct stories); RSS growth divided by the number of stories is reported as
-   bytes per indexed article, with the sum of the index's own arrays beside it.
+   bytes per indexed article, with the sum of the index's own arrays beside it. RSS is read after a
+   garbage collection and malloc_trim (glibc), for datasketch too: heap pages the allocator holds
+   free are not memory in use, and the index's own merges and compactions give them back as well.
 2. ``--articles`` 2 KB articles (default 20,000) are then assigned with ``Grouper.assign`` and timed
    on one core: half are fresh stories, half are copies of indexed stories (the story's text
    extended to 2 KB, re-headlined, a paragraph dropped, an outlet footer added), so both the
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from newsradar.events import Article  # noqa: E402
+from processors import dedup_native  # noqa: E402
 from processors.dedup import Grouper, _id_hash  # noqa: E402
 from processors.dedup_text import SKETCH_K, extract  # noqa: E402
 
@@ -83,6 +86,10 @@ def _uniform(seed: int, n: int, salt: int) -> np.ndarray:
 
 
 def _rss() -> int:
+    """Resident memory now, after a garbage collection and once the allocator has given back the heap pages
+    it holds free (what the index's own merges and compactions do: freed pages are not memory in use)."""
+    gc.collect()
+    dedup_native.release_memory()
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -204,11 +211,9 @@ def main() -> None:
     print(f"grouping benchmark: {args.stories:,} indexed stories, {args.articles:,} timed 2 KB articles "
           f"(mean {sum(len(a.text) for a, _ in articles) / len(articles):,.0f} chars), sketch k={SKETCH_K}")  # fmt: skip
 
-    gc.collect()
     before = _rss()
     grouper = Grouper(window=timedelta(days=7))
     build = build_index(grouper, corpus, args.stories, args.index_chars)
-    gc.collect()
     grown = _rss() - before
     arrays = grouper._index.nbytes()
     print(f"ours: built in {build:.0f} s; RSS +{grown / 2**20:,.0f} MiB = {grown / args.stories:,.0f} bytes per indexed "
