@@ -85,7 +85,7 @@ def _assert_same_words(raw: str) -> None:
 
 
 def _assert_same_shingles(raw: str, wants: tuple[int, ...] = (32,)) -> None:
-    """The core's distinct shingle hashes are Python's (in first-seen order, not sorted), its pools Python's."""
+    """The core's distinct shingle hashes are Python's (in any order, each once), its pools Python's."""
     assert dedup_native.core is not None
     expected, _ = text.shingle_hashes_py(raw)
     for want in wants:
