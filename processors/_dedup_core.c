@@ -667,9 +667,6 @@ done:
     return out;
 }
 
-/* sketch_shares' table of the new text's low 16 bits. */
-static uint8_t low_bits[1 << 16]; /* all zero between calls (the GIL is held throughout) */
-
 /* Multimap.first for uint64 keys (the article-id table): the last value of ``key``, or None. */
 static PyObject *first_u64(PyObject *self, PyObject *args) {
     PyObject *keys, *vals, *buffer, *key_obj;
@@ -863,9 +860,8 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
         ost[b] = (uint32_t)(start + below);
         for (; ni < n && (e[ni].key >> 16) == b; ni++) below++;
     }
-    w = nold + n;
-    ost[1 << 16] = (uint32_t)w;
-    out = PyLong_FromSsize_t(w);
+    ost[1 << 16] = (uint32_t)(nold + n);
+    out = PyLong_FromSsize_t(nold + n);
 done:
     PyMem_Free(e); PyMem_Free(tmp); PyMem_Free(count);
     sorted_close(&o);
@@ -906,6 +902,9 @@ static int cols_open(Cols *c, PyObject *tuple) {
 }
 
 #define COL(c, i, T) ((const T *)(c)->b[i].buf)
+
+/* sketch_shares' table of the new text's low 16 bits, all zero between calls (the GIL is held throughout). */
+static uint8_t low_bits[1 << 16];
 
 /* Index.shares_inside: the share of each slot's stored sketch found among the low 16 bits of the new text's
  * shingle hashes, written to ``share``. A slot's sketch starts in flat16 after its words (two units each) and
@@ -1205,9 +1204,9 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     Py_ssize_t slot, size, title_cap, body_cap, body_cap_full, bigram_cap, posting_words, posting_words_full,
         posting_shingles;
     unsigned long t, outlet, salt;
-    long story;
+    unsigned long story; /* a story number: never negative */
     int has_body;
-    if (!PyArg_ParseTuple(args, "O!OOOO!OOOOnklkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj,
+    if (!PyArg_ParseTuple(args, "O!OOOO!OOOOnkkkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj,
                           &bigram_table_obj, &PyDict_Type, &buffer, &title_obj, &body_obj, &bigram_obj, &sketch_obj,
                           &slot, &t, &story, &outlet, &has_body, &size, &title_cap, &body_cap, &body_cap_full,
                           &bigram_cap, &posting_words, &posting_words_full, &posting_shingles, &salt))
@@ -1217,7 +1216,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     float *table;
     uint32_t mask;
     if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
-    uint32_t *title = NULL, *body = NULL, *bigrams = NULL, *sketch = NULL, *picked = NULL;
+    uint32_t *title = NULL, *body = NULL, *bigrams = NULL, *sketch = NULL, *picked = NULL, *all = NULL;
     uint16_t *units = NULL;
     Rare *scratch = NULL;
     PyObject *out = NULL, *slot_obj = NULL, *raw = NULL, *r = NULL;
@@ -1229,7 +1228,10 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     picked = PyMem_Malloc((2 * most + posting_words + posting_words_full + posting_shingles) * sizeof(uint32_t));
     scratch = PyMem_Malloc(most * sizeof(Rare));
     units = PyMem_Malloc((2 * most + nbig + nsk + 1) * sizeof(uint16_t));
-    if (!picked || !scratch || !units) { PyErr_NoMemory(); goto done; }
+    all = PyMem_Malloc(most * sizeof(uint32_t)); /* the words counted below: the body array is filtered first */
+    if (!picked || !scratch || !units || !all) { PyErr_NoMemory(); goto done; }
+    memcpy(all, title, ntitle * sizeof(uint32_t));
+    memcpy(all + ntitle, body, nbody * sizeof(uint32_t));
     int full = nsk > 0;
     /* Stored features, rarest first beyond their caps (frequencies before this article is counted). */
     Py_ssize_t kt = pick_rarest(title, ntitle, title_cap, table, mask, picked, scratch);
@@ -1253,20 +1255,11 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     for (Py_ssize_t i = 0; i < nsk && i < posting_shingles; i++) keys[nkeys++] = sketch[i] ^ (uint32_t)salt;
     Py_ssize_t off = PyObject_Length(flat);
     if (off < 0) goto done;
-    unsigned long values[N_COLS] = {t, (unsigned long)story, outlet, (unsigned long)off, (unsigned long)kt,
+    unsigned long values[N_COLS] = {t, story, outlet, (unsigned long)off, (unsigned long)kt,
                                     (unsigned long)kb, (unsigned long)nsk, (unsigned long)kg,
                                     full ? (unsigned long)(size < 65535 ? size : 65535) : (unsigned long)(has_body != 0)};
-    for (int i = 0; i < N_COLS; i++) {
-        PyObject *column = PyTuple_GET_ITEM(cols, i);
-        if (i == C_STORY) {
-            PyObject *v = PyLong_FromLong(story);
-            if (!v) goto done;
-            r = PyObject_CallMethodOneArg(column, str_append, v);
-            Py_DECREF(v);
-            if (!r) goto done;
-            Py_CLEAR(r);
-        } else if (append_value(column, values[i]) < 0) goto done;
-    }
+    for (int i = 0; i < N_COLS; i++)
+        if (append_value(PyTuple_GET_ITEM(cols, i), values[i]) < 0) goto done;
     raw = PyBytes_FromStringAndSize((const char *)units, nunits * sizeof(uint16_t));
     if (!raw) goto done;
     r = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
@@ -1275,28 +1268,19 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     if (!slot_obj) goto done;
     for (Py_ssize_t i = 0; i < nkeys; i++)
         if (buffer_add(buffer, keys[i], slot_obj) < 0) goto done;
-    /* Frequencies.count: each table entry the article's distinct words (bigrams) fall on gains one. The body's
-     * array is spent (it held the words outside the headline), so the words are gathered again from the set. */
-    PyMem_Free(body);
-    body = NULL;
-    if (read_u32_list(body_obj, &body, &nbody) < 0) goto done;
-    uint32_t *all = PyMem_Malloc((ntitle + nbody + 1) * sizeof(uint32_t));
-    if (!all) { PyErr_NoMemory(); goto done; }
-    memcpy(all, title, ntitle * sizeof(uint32_t));
-    memcpy(all + ntitle, body, nbody * sizeof(uint32_t));
+    /* Frequencies.count: each table entry the article's distinct words (bigrams) fall on gains one. */
     Py_buffer bt;
     float *btable;
     uint32_t bmask;
-    if (open_table(bigram_table_obj, &bt, &btable, &bmask) < 0) { PyMem_Free(all); goto done; }
+    if (open_table(bigram_table_obj, &bt, &btable, &bmask) < 0) goto done;
     count_into(table, mask, all, ntitle + nbody);
     count_into(btable, bmask, bigrams, nbig);
     PyBuffer_Release(&bt);
-    PyMem_Free(all);
     out = PyLong_FromSsize_t(nkeys);
 done:
     Py_XDECREF(slot_obj); Py_XDECREF(raw); Py_XDECREF(r);
     PyMem_Free(title); PyMem_Free(body); PyMem_Free(bigrams); PyMem_Free(sketch); PyMem_Free(picked);
-    PyMem_Free(units); PyMem_Free(scratch);
+    PyMem_Free(all); PyMem_Free(units); PyMem_Free(scratch);
     PyBuffer_Release(&tb);
     return out;
 }

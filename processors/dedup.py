@@ -326,9 +326,8 @@ class Grouper:
         stories = cols["story"]
         shingles = feats.shingles if len(sketch) else None  # the new article is a full text
         inside = index.shares_inside(shingles, cols) if shingles is not None else []
-        sketched = (
-            cols["n_sketch"] if shingles is not None else [0] * len(slots)
-        )  # only a full text is compared by sketch
+        # Only a full text is compared by sketch.
+        sketched = cols["n_sketch"] if shingles is not None else [0] * len(slots)
         headlines = {i: index.stored(slot) for i, slot in enumerate(slots) if not sketched[i]}
         if headlines:
             _look_up_pairs(rarity, feats, list(headlines.values()))
