@@ -335,7 +335,7 @@ done:
     return res;
 }
 
-/* ---- story index lookups (dedup_tables.Multimap over sorted key/value arrays + a dict buffer) ------- */
+/* ---- story index lookups (dedup_tables.Postings: sorted key/value arrays + a buffer of recent additions) */
 
 /* dedup_tables.Postings: uint32 keys sorted and bucketed by their top 16 bits (``starts``: where each
    bucket begins), of which only the low 16 bits are stored, and their values. */
@@ -386,15 +386,108 @@ static void sorted_run(const Sorted *m, uint32_t full_key, Py_ssize_t *lo, Py_ss
     *hi = a;
 }
 
-/* The buffered values of ``key`` (a borrowed list) or NULL; -1 on error. */
-static int buffered(PyObject *buffer, uint32_t key, PyObject **bucket) {
-    PyObject *k = PyLong_FromUnsignedLong(key);
-    if (!k) return -1;
-    *bucket = PyDict_GetItemWithError(buffer, k);
-    Py_DECREF(k);
-    if (*bucket == NULL && PyErr_Occurred()) return -1;
-    if (*bucket != NULL && !PyList_Check(*bucket)) { PyErr_SetString(PyExc_TypeError, "bucket not a list"); return -1; }
+/* [lo, hi) of each of ``n`` keys (sorted_run). The bucket bounds and keys of them all are asked for first: at a
+ * million articles every search misses the cache, and the misses of an article's keys then overlap. */
+static void sorted_runs(const Sorted *m, const uint32_t *keys, Py_ssize_t n, Py_ssize_t *lo, Py_ssize_t *hi) {
+    const uint32_t *starts = m->starts.buf;
+    const char *k = m->keys.buf;
+    for (Py_ssize_t i = 0; i < n; i++) __builtin_prefetch(starts + (keys[i] >> 16));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t from = (Py_ssize_t)starts[keys[i] >> 16] * 2, to = (Py_ssize_t)starts[(keys[i] >> 16) + 1] * 2;
+        if (to - from > 16 * 64) to = from + 16 * 64; /* a crowded bucket: its first lines */
+        for (Py_ssize_t at = from & ~(Py_ssize_t)63; at < to; at += 64) __builtin_prefetch(k + at);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) sorted_run(m, keys[i], &lo[i], &hi[i]);
+}
+
+/* dedup_tables._Pending: a Postings' recent additions in the order added, chained by a hash of the key:
+ * heads[h] is one past the newest entry whose key hashes to h (0: none), chain[i] one past the entry before
+ * entry i in its chain (always an earlier one). */
+#define PENDING_MIX 0x9E3779B1u
+typedef struct {
+    Py_buffer b[4];
+    int opened;
+    uint32_t *keys, *vals;
+    int32_t *chain, *heads;
+    Py_ssize_t n, room;
+    int shift;
+} Pending;
+
+static void pending_close(Pending *p) {
+    for (int i = 0; i < p->opened; i++) PyBuffer_Release(&p->b[i]);
+    p->opened = 0;
+}
+
+/* Opens _Pending.parts(): (keys, vals, chain, heads, n); ``writable`` for Index.add. */
+static int pending_open(Pending *p, PyObject *parts, int writable) {
+    p->opened = 0;
+    if (!PyTuple_Check(parts) || PyTuple_GET_SIZE(parts) != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected the postings buffer's (keys, vals, chain, heads, n)");
+        return -1;
+    }
+    for (; p->opened < 4; p->opened++) {
+        int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(parts, p->opened), &p->b[p->opened], flags) < 0) {
+            pending_close(p);
+            return -1;
+        }
+    }
+    p->room = p->b[0].len / 4;
+    p->n = PyLong_AsSsize_t(PyTuple_GET_ITEM(parts, 4));
+    Py_ssize_t nheads = p->b[3].len / 4;
+    int ok = !(p->n == -1 && PyErr_Occurred()) && p->n >= 0 && p->n <= p->room && nheads >= 2 &&
+             !(nheads & (nheads - 1)) && nheads <= ((Py_ssize_t)1 << 31);
+    for (int i = 0; i < 4; i++) ok = ok && p->b[i].itemsize == 4 && (i == 3 || p->b[i].len == p->b[0].len);
+    if (!ok) {
+        pending_close(p);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "postings buffer arrays of unexpected shape");
+        return -1;
+    }
+    p->keys = p->b[0].buf;
+    p->vals = p->b[1].buf;
+    p->chain = p->b[2].buf;
+    p->heads = p->b[3].buf;
+    p->shift = 32;
+    while (((Py_ssize_t)1 << (32 - p->shift)) < nheads) p->shift--;
     return 0;
+}
+
+static inline int32_t *pending_head(const Pending *p, uint32_t key) {
+    return &p->heads[(uint32_t)(key * PENDING_MIX) >> p->shift];
+}
+
+/* The entry before ``at`` (both one past an index) in its chain, 0 at the end (or on a chain that does not
+ * go back, which only a damaged buffer has). */
+static inline int32_t pending_next(const Pending *p, int32_t at) {
+    int32_t next = p->chain[at - 1];
+    return next < at && next >= 0 ? next : 0;
+}
+
+#define PENDING_EACH(p, key, at) \
+    for (int32_t at = *pending_head(p, key); at > 0 && at <= (p)->n; at = pending_next(p, at)) \
+        if ((p)->keys[at - 1] == (key))
+
+/* How many values are buffered under ``key``. */
+static Py_ssize_t pending_count(const Pending *p, uint32_t key) {
+    Py_ssize_t count = 0;
+    PENDING_EACH(p, key, at) count++;
+    return count;
+}
+
+/* pending_count of each of ``n`` keys into ``more``, their chain heads asked for first (see sorted_runs). */
+static void pending_counts(const Pending *p, const uint32_t *keys, Py_ssize_t n, Py_ssize_t *more) {
+    for (Py_ssize_t i = 0; i < n; i++) __builtin_prefetch(pending_head(p, keys[i]));
+    for (Py_ssize_t i = 0; i < n; i++) more[i] = pending_count(p, keys[i]);
+}
+
+/* Buffers ``val`` under ``key`` (the caller checked there is room). */
+static void pending_put(Pending *p, uint32_t key, uint32_t val) {
+    Py_ssize_t i = p->n++;
+    int32_t *head = pending_head(p, key);
+    p->keys[i] = key;
+    p->vals[i] = val;
+    p->chain[i] = *head;
+    *head = (int32_t)(i + 1);
 }
 
 /* A list of the uint32 field at ``first`` of ``n`` structs ``size`` bytes apart (e.g. &found[0].slot). */
@@ -443,10 +536,12 @@ static int read_u32_list(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
 }
 
 static PyObject *multimap_count(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *starts, *buffer, *query;
-    if (!PyArg_ParseTuple(args, "OOOO!O", &keys, &vals, &starts, &PyDict_Type, &buffer, &query)) return NULL;
+    PyObject *keys, *vals, *starts, *pending, *query;
+    if (!PyArg_ParseTuple(args, "OOOOO", &keys, &vals, &starts, &pending, &query)) return NULL;
     Sorted m;
+    Pending p;
     if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    if (pending_open(&p, pending, 0) < 0) { sorted_close(&m); return NULL; }
     uint32_t *q;
     Py_ssize_t n;
     PyObject *out = NULL;
@@ -454,64 +549,67 @@ static PyObject *multimap_count(PyObject *self, PyObject *args) {
     out = PyList_New(n);
     for (Py_ssize_t i = 0; out && i < n; i++) {
         Py_ssize_t lo, hi;
-        PyObject *bucket;
         sorted_run(&m, q[i], &lo, &hi);
-        if (buffered(buffer, q[i], &bucket) < 0) { Py_CLEAR(out); break; }
-        PyObject *c = PyLong_FromSsize_t(hi - lo + (bucket ? PyList_GET_SIZE(bucket) : 0));
+        PyObject *c = PyLong_FromSsize_t(hi - lo + pending_count(&p, q[i]));
         if (!c) { Py_CLEAR(out); break; }
         PyList_SET_ITEM(out, i, c);
     }
     PyMem_Free(q);
 done:
+    pending_close(&p);
     sorted_close(&m);
     return out;
 }
 
 /* Index.sketch_of's rule: the first ``k`` hashes of ``pool`` (uint32, ascending) whose key ``hash ^ salt`` has
  * fewer than ``common`` values in the postings (boilerplate and stock phrases are posted by many texts). The
- * kept hashes go to ``out`` (room for ``k``); if ``keys`` is not NULL, each kept one's key, stored range and buffered
- * values go to ``keys``, ``lo``, ``hi`` and ``buckets`` (for a candidate search). Returns how many, -1 on error. */
-static Py_ssize_t keep_sketch(const Sorted *m, PyObject *buffer, const uint32_t *pool, Py_ssize_t npool, uint32_t salt,
-                              Py_ssize_t common, Py_ssize_t k, uint32_t *out, uint32_t *keys, Py_ssize_t *lo,
-                              Py_ssize_t *hi, PyObject **buckets) {
-    Py_ssize_t kept = 0;
-    for (Py_ssize_t i = 0; i < npool && kept < k; i++) {
-        uint32_t key = pool[i] ^ salt;
-        Py_ssize_t a, z;
-        PyObject *bucket;
-        sorted_run(m, key, &a, &z);
-        if (buffered(buffer, key, &bucket) < 0) return -1;
-        if (z - a + (bucket ? PyList_GET_SIZE(bucket) : 0) >= common) continue;
-        out[kept] = pool[i];
-        if (keys) { keys[kept] = key; lo[kept] = a; hi[kept] = z; buckets[kept] = bucket; }
-        kept++;
+ * kept hashes go to ``out`` (room for ``k``, at most 64); if ``keys`` is not NULL, each kept one's key, stored range
+ * and count of buffered values go to ``keys``, ``lo``, ``hi`` and ``more`` (for a candidate search). Returns how
+ * many. The hashes still needed are looked up in batches (sorted_runs), never more than can be kept. */
+static Py_ssize_t keep_sketch(const Sorted *m, const Pending *p, const uint32_t *pool, Py_ssize_t npool,
+                              uint32_t salt, Py_ssize_t common, Py_ssize_t k, uint32_t *out, uint32_t *keys,
+                              Py_ssize_t *lo, Py_ssize_t *hi, Py_ssize_t *more) {
+    uint32_t key[64];
+    Py_ssize_t a[64], z[64], buffered[64], kept = 0;
+    if (k > 64) k = 64;
+    for (Py_ssize_t i = 0; i < npool && kept < k;) {
+        Py_ssize_t batch = k - kept < npool - i ? k - kept : npool - i;
+        for (Py_ssize_t j = 0; j < batch; j++) key[j] = pool[i + j] ^ salt;
+        sorted_runs(m, key, batch, a, z);
+        pending_counts(p, key, batch, buffered);
+        for (Py_ssize_t j = 0; j < batch; j++) {
+            if (z[j] - a[j] + buffered[j] >= common) continue;
+            out[kept] = pool[i + j];
+            if (keys) { keys[kept] = key[j]; lo[kept] = a[j]; hi[kept] = z[j]; more[kept] = buffered[j]; }
+            kept++;
+        }
+        i += batch;
     }
     return kept;
 }
 
 /* Index.sketch_of: see keep_sketch. */
 static PyObject *sketch_keep(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *starts, *buffer, *pool_obj;
+    PyObject *keys, *vals, *starts, *pending, *pool_obj;
     unsigned long salt;
     Py_ssize_t common, k;
-    if (!PyArg_ParseTuple(args, "OOOO!Oknn", &keys, &vals, &starts, &PyDict_Type, &buffer, &pool_obj, &salt, &common,
-                          &k))
+    if (!PyArg_ParseTuple(args, "OOOOOknn", &keys, &vals, &starts, &pending, &pool_obj, &salt, &common, &k))
         return NULL;
     Sorted m;
+    Pending p;
     if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    if (pending_open(&p, pending, 0) < 0) { sorted_close(&m); return NULL; }
     Py_buffer pb;
-    if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) { sorted_close(&m); return NULL; }
+    if (PyObject_GetBuffer(pool_obj, &pb, PyBUF_C_CONTIGUOUS) < 0) { pending_close(&p); sorted_close(&m); return NULL; }
     PyObject *out = NULL;
-    uint32_t *kept = NULL;
+    uint32_t kept[64];
     if (pb.itemsize != 4) { PyErr_SetString(PyExc_TypeError, "expected a uint32 pool"); goto done; }
-    if (k < 0) { PyErr_SetString(PyExc_ValueError, "negative sketch size"); goto done; }
-    kept = PyMem_Malloc((k + 1) * sizeof(uint32_t));
-    if (!kept) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t n = keep_sketch(&m, buffer, pb.buf, pb.len / 4, (uint32_t)salt, common, k, kept, NULL, NULL, NULL, NULL);
-    if (n >= 0) out = PyBytes_FromStringAndSize((const char *)kept, n * (Py_ssize_t)sizeof(uint32_t));
+    if (k < 0 || k > 64) { PyErr_SetString(PyExc_ValueError, "sketches hold 0 to 64 hashes"); goto done; }
+    Py_ssize_t n = keep_sketch(&m, &p, pb.buf, pb.len / 4, (uint32_t)salt, common, k, kept, NULL, NULL, NULL, NULL);
+    out = PyBytes_FromStringAndSize((const char *)kept, n * (Py_ssize_t)sizeof(uint32_t));
 done:
-    PyMem_Free(kept);
     PyBuffer_Release(&pb);
+    pending_close(&p);
     sorted_close(&m);
     return out;
 }
@@ -553,11 +651,11 @@ static Py_ssize_t slot_table_size;
 
 /* The slots found by the ``n`` query keys ``q`` (``caps[i]``: the posting cap of key i) within ``window`` of
  * ``t``, as Index.candidates orders them; ``*out`` (PyMem, freed by the caller) gets ``*kept`` of them.
- * ``lo``, ``hi`` and ``buckets`` hold ``n`` entries each: the stored range and buffered values of each key,
- * looked up here for the keys before ``known`` (the caller looked up the rest). Returns -1 with an
+ * ``lo``, ``hi`` and ``more`` hold ``n`` entries each: the stored range and count of buffered values of each
+ * key, looked up here for the keys before ``known`` (the caller looked up the rest). Returns -1 with an
  * exception set on error. */
-static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q, const uint32_t *caps, Py_ssize_t n,
-                           Py_ssize_t *lo, Py_ssize_t *hi, PyObject **buckets, Py_ssize_t known,
+static int find_candidates(const Sorted *m, const Pending *p, const uint32_t *q, const uint32_t *caps, Py_ssize_t n,
+                           Py_ssize_t *lo, Py_ssize_t *hi, Py_ssize_t *more, Py_ssize_t known,
                            const uint32_t *tcol, Py_ssize_t nslots, double t, double window, Py_ssize_t limit,
                            Py_ssize_t crowd, Py_ssize_t min_hits, Found **out, Py_ssize_t *kept_out) {
     Slots s = {NULL, NULL, 0, 0};
@@ -566,14 +664,13 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     *out = NULL;
     *kept_out = 0;
     Py_ssize_t total = 0;
+    sorted_runs(m, q, known, lo, hi);
+    pending_counts(p, q, known, more);
+    const uint32_t *v = m->vals.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (i < known) {
-            sorted_run(m, q[i], &lo[i], &hi[i]);
-            if (buffered(buffer, q[i], &buckets[i]) < 0) goto done;
-        }
-        Py_ssize_t more = buckets[i] ? PyList_GET_SIZE(buckets[i]) : 0;
-        if (hi[i] - lo[i] + more > (Py_ssize_t)caps[i]) { hi[i] = lo[i]; buckets[i] = NULL; continue; } /* too common */
-        total += hi[i] - lo[i] + more;
+        if (hi[i] - lo[i] + more[i] > (Py_ssize_t)caps[i]) { hi[i] = lo[i]; more[i] = 0; continue; } /* too common */
+        total += hi[i] - lo[i] + more[i];
+        for (Py_ssize_t j = lo[i]; j < hi[i]; j += 16) __builtin_prefetch(v + j); /* read below */
     }
     Py_ssize_t size = 16;
     while (size < 2 * total) size <<= 1;
@@ -586,16 +683,11 @@ static int find_candidates(const Sorted *m, PyObject *buffer, const uint32_t *q,
     if (!slot_table || !s.used_at) { PyErr_NoMemory(); goto done; }
     s.table = slot_table;
     s.mask = size - 1;
-    const uint32_t *v = m->vals.buf;
     for (Py_ssize_t i = 0; i < n; i++)
         for (Py_ssize_t j = lo[i]; j < hi[i]; j++) slots_hit(&s, v[j], (uint32_t)i);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!buckets[i]) continue;
-        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(buckets[i]); j++) {
-            unsigned long slot = PyLong_AsUnsignedLongMask(PyList_GET_ITEM(buckets[i], j));
-            if (slot == (unsigned long)-1 && PyErr_Occurred()) goto done;
-            slots_hit(&s, (uint32_t)slot, (uint32_t)i);
-        }
+        if (!more[i]) continue;
+        PENDING_EACH(p, q[i], at) slots_hit(&s, p->vals[at - 1], (uint32_t)i);
     }
     /* One shared rare word is enough in a quiet index; in a crowd, MIN_HITS keys; and within the window. */
     Py_ssize_t least = s.distinct > crowd ? min_hits : 1, kept = 0;
@@ -635,34 +727,36 @@ static int open_times(PyObject *times, Py_buffer *tb) {
 
 /* Index.candidates: see its docstring; ``caps[i]`` is the posting cap of query key i. */
 static PyObject *candidates(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *starts, *buffer, *query, *caps_obj, *times;
+    PyObject *keys, *vals, *starts, *pending, *query, *caps_obj, *times;
     double t, window;
     Py_ssize_t limit, crowd, min_hits;
-    if (!PyArg_ParseTuple(args, "OOOO!OOOddnnn", &keys, &vals, &starts, &PyDict_Type, &buffer, &query, &caps_obj,
-                          &times, &t, &window, &limit, &crowd, &min_hits))
+    if (!PyArg_ParseTuple(args, "OOOOOOOddnnn", &keys, &vals, &starts, &pending, &query, &caps_obj, &times, &t,
+                          &window, &limit, &crowd, &min_hits))
         return NULL;
     Sorted m;
+    Pending p;
     if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
+    if (pending_open(&p, pending, 0) < 0) { sorted_close(&m); return NULL; }
     Py_buffer tb;
-    if (open_times(times, &tb) < 0) { sorted_close(&m); return NULL; }
+    if (open_times(times, &tb) < 0) { pending_close(&p); sorted_close(&m); return NULL; }
     uint32_t *q = NULL, *caps = NULL;
-    Py_ssize_t n = 0, ncaps = 0, kept = 0, *lo = NULL, *hi = NULL;
-    PyObject **buckets = NULL;
+    Py_ssize_t n = 0, ncaps = 0, kept = 0, *lo = NULL, *hi = NULL, *more = NULL;
     Found *list = NULL;
     PyObject *out = NULL;
     if (read_u32_list(query, &q, &n) < 0 || read_u32_list(caps_obj, &caps, &ncaps) < 0) goto done;
     if (ncaps != n) { PyErr_SetString(PyExc_ValueError, "one cap per key"); goto done; }
     lo = PyMem_Malloc((n + 1) * sizeof *lo);
     hi = PyMem_Malloc((n + 1) * sizeof *hi);
-    buckets = PyMem_Calloc(n + 1, sizeof *buckets);
-    if (!lo || !hi || !buckets) { PyErr_NoMemory(); goto done; }
-    if (find_candidates(&m, buffer, q, caps, n, lo, hi, buckets, n, tb.buf, tb.len / 4, t, window, limit, crowd,
-                        min_hits, &list, &kept) < 0)
+    more = PyMem_Malloc((n + 1) * sizeof *more);
+    if (!lo || !hi || !more) { PyErr_NoMemory(); goto done; }
+    if (find_candidates(&m, &p, q, caps, n, lo, hi, more, n, tb.buf, tb.len / 4, t, window, limit, crowd, min_hits,
+                        &list, &kept) < 0)
         goto done;
     out = u32_list(&list[0].slot, sizeof(Found), kept);
 done:
-    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(list); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(buckets);
+    PyMem_Free(q); PyMem_Free(caps); PyMem_Free(list); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(more);
     PyBuffer_Release(&tb);
+    pending_close(&p);
     sorted_close(&m);
     return out;
 }
@@ -767,7 +861,7 @@ static void count_into(float *table, uint32_t mask, uint32_t *h, Py_ssize_t n) {
         if (i == 0 || h[i] != h[i - 1]) table[h[i]] += 1.0f;
 }
 
-/* Postings.merge, native: the buffered entries (a dict of key -> list of values) merged into the sorted
+/* Postings.merge, native: the buffered entries (_Pending, in the order added) merged into the sorted
  * postings, written to the output arrays (sized for all entries) with their bucket starts. As the numpy
  * merge does: buffered entries sorted by key, in the order added within a key, after the stored entries of
  * the same key. One pass over the stored entries instead of rebuilding their full keys to search them. */
@@ -784,22 +878,18 @@ static inline void move_entries(uint16_t *ok, uint32_t *ov, const uint16_t *k16,
 }
 
 static PyObject *postings_merge(PyObject *self, PyObject *args) {
-    PyObject *keys, *vals, *starts, *buffer, *okeys_obj, *ovals_obj, *ostarts_obj;
-    if (!PyArg_ParseTuple(args, "OOOO!OOO", &keys, &vals, &starts, &PyDict_Type, &buffer, &okeys_obj, &ovals_obj,
-                          &ostarts_obj))
+    PyObject *keys, *vals, *starts, *pending, *okeys_obj, *ovals_obj, *ostarts_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &keys, &vals, &starts, &pending, &okeys_obj, &ovals_obj, &ostarts_obj))
         return NULL;
     Sorted m, o;
+    Pending p;
     if (sorted_open(&m, keys, vals, starts) < 0) return NULL;
     if (sorted_open(&o, okeys_obj, ovals_obj, ostarts_obj) < 0) { sorted_close(&m); return NULL; }
+    if (pending_open(&p, pending, 0) < 0) { sorted_close(&o); sorted_close(&m); return NULL; }
     Entry *e = NULL, *tmp = NULL;
     uint32_t *count = NULL;
     PyObject *out = NULL;
-    Py_ssize_t n = 0, pos = 0, nold = m.vals.len / 4;
-    PyObject *k, *bucket;
-    while (PyDict_Next(buffer, &pos, &k, &bucket)) {
-        if (!PyList_Check(bucket)) { PyErr_SetString(PyExc_TypeError, "bucket not a list"); goto done; }
-        n += PyList_GET_SIZE(bucket);
-    }
+    Py_ssize_t n = p.n, nold = m.vals.len / 4;
     if (o.vals.len / 4 != nold + n || o.keys.readonly || o.vals.readonly || o.starts.readonly) {
         PyErr_SetString(PyExc_ValueError, "output arrays must be writable and hold every entry");
         goto done;
@@ -808,18 +898,7 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
     tmp = PyMem_Malloc((n + 1) * sizeof(Entry));
     count = PyMem_Calloc((1 << 16) + 1, sizeof(uint32_t));
     if (!e || !tmp || !count) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t at = 0;
-    pos = 0;
-    while (PyDict_Next(buffer, &pos, &k, &bucket)) {
-        unsigned long key = PyLong_AsUnsignedLongMask(k);
-        if (key == (unsigned long)-1 && PyErr_Occurred()) goto done;
-        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(bucket); j++) {
-            unsigned long v = PyLong_AsUnsignedLongMask(PyList_GET_ITEM(bucket, j));
-            if (v == (unsigned long)-1 && PyErr_Occurred()) goto done;
-            e[at].key = (uint32_t)key;
-            e[at++].val = (uint32_t)v;
-        }
-    }
+    for (Py_ssize_t i = 0; i < n; i++) e[i] = (Entry){p.keys[i], p.vals[i]};
     /* Stable radix sort by key: low 16 bits, then high 16 bits. */
     for (int shift = 0; shift <= 16; shift += 16) {
         memset(count, 0, ((1 << 16) + 1) * sizeof(uint32_t));
@@ -864,6 +943,7 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
     out = PyLong_FromSsize_t(nold + n);
 done:
     PyMem_Free(e); PyMem_Free(tmp); PyMem_Free(count);
+    pending_close(&p);
     sorted_close(&o);
     sorted_close(&m);
     return out;
@@ -1004,29 +1084,30 @@ static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, c
 #define UNDECIDED (-1)
 #define NEW_STORY (-2)
 static PyObject *place_full(PyObject *self, PyObject *args) {
-    PyObject *pkeys, *pvals, *pstarts, *buffer, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *pool_obj,
+    PyObject *pkeys, *pvals, *pstarts, *pending, *cols_obj, *flat_obj, *table_obj, *title_obj, *body_obj, *pool_obj,
         *shingles_obj, *closed;
     Py_ssize_t size, limit, crowd, min_hits, max_words, max_shingles, lead_keys, common, k;
     unsigned long outlet, salt;
     double t, window, common_df, near_resemblance, near_containment;
     int roundup;
-    if (!PyArg_ParseTuple(args, "OOOO!OOOOOOOnkdO!p(dnnnnnnknnddd)", &pkeys, &pvals, &pstarts, &PyDict_Type, &buffer,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOnkdO!p(dnnnnnnknnddd)", &pkeys, &pvals, &pstarts, &pending,
                           &cols_obj, &flat_obj, &table_obj, &title_obj, &body_obj, &pool_obj, &shingles_obj, &size,
                           &outlet, &t, &PySet_Type, &closed, &roundup, &window, &limit, &crowd, &min_hits, &max_words,
                           &max_shingles, &lead_keys, &salt, &common, &k, &common_df, &near_resemblance,
                           &near_containment))
         return NULL;
     Sorted m;
+    Pending p;
     Cols c;
     Py_buffer fb, tb, sb, pb;
     float *table;
     uint32_t mask;
     if (sorted_open(&m, pkeys, pvals, pstarts) < 0) return NULL;
-    if (cols_open(&c, cols_obj) < 0) { sorted_close(&m); return NULL; }
+    if (pending_open(&p, pending, 0) < 0) { sorted_close(&m); return NULL; }
+    if (cols_open(&c, cols_obj) < 0) { pending_close(&p); sorted_close(&m); return NULL; }
     int have_flat = 0, have_table = 0, have_shingles = 0, have_pool = 0;
     uint32_t *title = NULL, *body = NULL, *q = NULL, *caps = NULL;
-    Py_ssize_t *lo = NULL, *hi = NULL;
-    PyObject **buckets = NULL;
+    Py_ssize_t *lo = NULL, *hi = NULL, *more = NULL;
     Rare *scratch = NULL;
     Found *found = NULL;
     double *share = NULL;
@@ -1054,18 +1135,16 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
     caps = PyMem_Malloc(most * sizeof(uint32_t));
     lo = PyMem_Malloc(most * sizeof *lo);
     hi = PyMem_Malloc(most * sizeof *hi);
-    buckets = PyMem_Calloc(most, sizeof *buckets);
+    more = PyMem_Malloc(most * sizeof *more);
     scratch = PyMem_Malloc((nbody + 1) * sizeof(Rare));
-    if (!q || !caps || !lo || !hi || !buckets || !scratch) { PyErr_NoMemory(); goto done; }
+    if (!q || !caps || !lo || !hi || !more || !scratch) { PyErr_NoMemory(); goto done; }
     /* The sketch, its shingle keys looked up once: their ranges are kept for the candidate search. */
     const uint32_t *pool = pb.buf;
     uint32_t sk_key[64], sketch[64];
-    Py_ssize_t sk_lo[64], sk_hi[64];
-    PyObject *sk_b[64];
+    Py_ssize_t sk_lo[64], sk_hi[64], sk_more[64];
     if (k > 64) { PyErr_SetString(PyExc_ValueError, "sketches hold at most 64 hashes"); goto done; }
-    Py_ssize_t nsketch = keep_sketch(&m, buffer, pool, npool, (uint32_t)salt, common, k, sketch, sk_key, sk_lo, sk_hi,
-                                     sk_b);
-    if (nsketch < 0) goto done;
+    Py_ssize_t nsketch = keep_sketch(&m, &p, pool, npool, (uint32_t)salt, common, k, sketch, sk_key, sk_lo, sk_hi,
+                                     sk_more);
     if (nsketch == 0) { answer = UNDECIDED; goto answer; }
     /* Keys: headline words ascending, then the rarest lead words not in the headline; common ones left out. */
     Py_ssize_t nlead = 0;
@@ -1083,9 +1162,9 @@ static PyObject *place_full(PyObject *self, PyObject *args) {
         q[nq] = sk_key[i];
         lo[nq] = sk_lo[i];
         hi[nq] = sk_hi[i];
-        buckets[nq] = sk_b[i];
+        more[nq] = sk_more[i];
     }
-    if (find_candidates(&m, buffer, q, caps, nq, lo, hi, buckets, known, COL(&c, C_T, uint32_t), c.n, t, window,
+    if (find_candidates(&m, &p, q, caps, nq, lo, hi, more, known, COL(&c, C_T, uint32_t), c.n, t, window,
                         limit, crowd, min_hits, &found, &kept) < 0)
         goto done;
     const uint8_t *nsk = COL(&c, C_NSKETCH, uint8_t);
@@ -1139,13 +1218,14 @@ answer:
         out = Py_BuildValue("ly#", answer, (const char *)sketch, nsketch * (Py_ssize_t)sizeof(uint32_t));
 done:
     PyMem_Free(title); PyMem_Free(body); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(lo); PyMem_Free(hi);
-    PyMem_Free(buckets); PyMem_Free(scratch); PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories);
+    PyMem_Free(more); PyMem_Free(scratch); PyMem_Free(found); PyMem_Free(share); PyMem_Free(stories);
     PyMem_Free(near); PyMem_Free(slots);
     if (have_pool) PyBuffer_Release(&pb);
     if (have_shingles) PyBuffer_Release(&sb);
     if (have_table) PyBuffer_Release(&tb);
     if (have_flat) PyBuffer_Release(&fb);
     cols_close(&c);
+    pending_close(&p);
     sorted_close(&m);
     return out;
 }
@@ -1178,14 +1258,6 @@ static int buffer_append(PyObject *buffer, PyObject *key, PyObject *value) {
     return rc;
 }
 
-static int buffer_add(PyObject *buffer, uint32_t key, PyObject *slot) {
-    PyObject *k = PyLong_FromUnsignedLong(key);
-    if (!k) return -1;
-    int rc = buffer_append(buffer, k, slot);
-    Py_DECREF(k);
-    return rc;
-}
-
 /* Multimap.add, native: ``value`` buffered under each of ``keys`` (see buffer_append). */
 static PyObject *multimap_add(PyObject *self, PyObject *args) {
     PyObject *buffer, *keys, *value;
@@ -1200,26 +1272,29 @@ static PyObject *multimap_add(PyObject *self, PyObject *args) {
  * ``slot``, then its distinct words and bigrams counted (Frequencies.count). Returns how many posting keys
  * were added. */
 static PyObject *index_add(PyObject *self, PyObject *args) {
-    PyObject *cols, *flat, *table_obj, *bigram_table_obj, *buffer, *title_obj, *body_obj, *bigram_obj, *sketch_obj;
+    PyObject *cols, *flat, *table_obj, *bigram_table_obj, *pending, *title_obj, *body_obj, *bigram_obj, *sketch_obj;
     Py_ssize_t slot, size, title_cap, body_cap, body_cap_full, bigram_cap, posting_words, posting_words_full,
         posting_shingles;
     unsigned long t, outlet, salt;
     unsigned long story; /* a story number: never negative */
     int has_body;
-    if (!PyArg_ParseTuple(args, "O!OOOO!OOOOnkkkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj,
-                          &bigram_table_obj, &PyDict_Type, &buffer, &title_obj, &body_obj, &bigram_obj, &sketch_obj,
+    if (!PyArg_ParseTuple(args, "O!OOOOOOOOnkkkpn(nnnnnnnk)", &PyTuple_Type, &cols, &flat, &table_obj,
+                          &bigram_table_obj, &pending, &title_obj, &body_obj, &bigram_obj, &sketch_obj,
                           &slot, &t, &story, &outlet, &has_body, &size, &title_cap, &body_cap, &body_cap_full,
                           &bigram_cap, &posting_words, &posting_words_full, &posting_shingles, &salt))
         return NULL;
     if (PyTuple_GET_SIZE(cols) != N_COLS) { PyErr_SetString(PyExc_TypeError, "expected the index's columns"); return NULL; }
+    if (slot < 0 || slot > UINT32_MAX) { PyErr_SetString(PyExc_ValueError, "slot out of range"); return NULL; }
     Py_buffer tb;
     float *table;
     uint32_t mask;
-    if (open_table(table_obj, &tb, &table, &mask) < 0) return NULL;
+    Pending p;
+    if (pending_open(&p, pending, 1) < 0) return NULL;
+    if (open_table(table_obj, &tb, &table, &mask) < 0) { pending_close(&p); return NULL; }
     uint32_t *title = NULL, *body = NULL, *bigrams = NULL, *sketch = NULL, *picked = NULL, *all = NULL;
     uint16_t *units = NULL;
     Rare *scratch = NULL;
-    PyObject *out = NULL, *slot_obj = NULL, *raw = NULL, *r = NULL;
+    PyObject *out = NULL, *raw = NULL, *r = NULL;
     Py_ssize_t ntitle, nbody, nbig, nsk;
     if (read_sorted(title_obj, &title, &ntitle) < 0 || read_sorted(body_obj, &body, &nbody) < 0 ||
         read_sorted(bigram_obj, &bigrams, &nbig) < 0 || read_u32_buffer(sketch_obj, &sketch, &nsk) < 0)
@@ -1253,6 +1328,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
         nkeys += pick_rarest(body, nrest, cap - nkeys, table, mask, keys + nkeys, scratch);
     }
     for (Py_ssize_t i = 0; i < nsk && i < posting_shingles; i++) keys[nkeys++] = sketch[i] ^ (uint32_t)salt;
+    if (p.n + nkeys > p.room) { PyErr_SetString(PyExc_OverflowError, "postings buffer full: merge first"); goto done; }
     Py_ssize_t off = PyObject_Length(flat);
     if (off < 0) goto done;
     unsigned long values[N_COLS] = {t, story, outlet, (unsigned long)off, (unsigned long)kt,
@@ -1264,10 +1340,7 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     if (!raw) goto done;
     r = PyObject_CallMethodOneArg(flat, str_frombytes, raw);
     if (!r) goto done;
-    slot_obj = PyLong_FromSsize_t(slot);
-    if (!slot_obj) goto done;
-    for (Py_ssize_t i = 0; i < nkeys; i++)
-        if (buffer_add(buffer, keys[i], slot_obj) < 0) goto done;
+    for (Py_ssize_t i = 0; i < nkeys; i++) pending_put(&p, keys[i], (uint32_t)slot);
     /* Frequencies.count: each table entry the article's distinct words (bigrams) fall on gains one. */
     Py_buffer bt;
     float *btable;
@@ -1278,10 +1351,11 @@ static PyObject *index_add(PyObject *self, PyObject *args) {
     PyBuffer_Release(&bt);
     out = PyLong_FromSsize_t(nkeys);
 done:
-    Py_XDECREF(slot_obj); Py_XDECREF(raw); Py_XDECREF(r);
+    Py_XDECREF(raw); Py_XDECREF(r);
     PyMem_Free(title); PyMem_Free(body); PyMem_Free(bigrams); PyMem_Free(sketch); PyMem_Free(picked);
     PyMem_Free(all); PyMem_Free(units); PyMem_Free(scratch);
     PyBuffer_Release(&tb);
+    pending_close(&p);
     return out;
 }
 
@@ -1308,12 +1382,12 @@ static PyMethodDef methods[] = {
      "shingles(text, pool) -> (distinct uint32 in first-seen order, the pool smallest ascending) as bytes: "
      "dedup_text.shingle_hashes."},
     {"multimap_count", multimap_count, METH_VARARGS,
-     "multimap_count(low_keys, vals, starts, buffer, query) -> list of counts: dedup_tables.Postings.count."},
+     "multimap_count(low_keys, vals, starts, pending, query) -> list of counts: dedup_tables.Postings.count."},
     {"sketch_keep", sketch_keep, METH_VARARGS,
-     "sketch_keep(low_keys, vals, starts, buffer, pool, salt, common, k) -> uint32 hashes as bytes: "
+     "sketch_keep(low_keys, vals, starts, pending, pool, salt, common, k) -> uint32 hashes as bytes: "
      "dedup_index.Index.sketch_of."},
     {"candidates", candidates, METH_VARARGS,
-     "candidates(low_keys, vals, starts, buffer, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
+     "candidates(low_keys, vals, starts, pending, query, caps, times, t, window, limit, crowd, min_hits) -> slots: "
      "dedup_index.Index.candidates over the postings multimap."},
     {"shares_inside", shares_inside, METH_VARARGS,
      "shares_inside(shingles, flat16, columns, slots) -> shares: dedup_index.Index.shares_inside."},
@@ -1324,14 +1398,14 @@ static PyMethodDef methods[] = {
     {"multimap_add", multimap_add, METH_VARARGS,
      "multimap_add(buffer, keys, value): dedup_tables.Multimap.add's buffering, with lists the GC does not walk."},
     {"postings_merge", postings_merge, METH_VARARGS,
-     "postings_merge(low_keys, vals, starts, buffer, out_low_keys, out_vals, out_starts) -> entries written: "
+     "postings_merge(low_keys, vals, starts, pending, out_low_keys, out_vals, out_starts) -> entries written: "
      "dedup_tables.Postings.merge into preallocated arrays."},
     {"place_full", place_full, METH_VARARGS,
-     "place_full(low_keys, vals, starts, buffer, columns, flat16, word_table, title, body, pool, shingles, size, "
+     "place_full(low_keys, vals, starts, pending, columns, flat16, word_table, title, body, pool, shingles, size, "
      "outlet, t, roundups, roundup, params) -> (story, None for a new one or -1 for undecided; sketch as uint32 bytes): "
      "dedup.Grouper._full_text_story."},
     {"index_add", index_add, METH_VARARGS,
-     "index_add(columns, flat16, word_table, bigram_table, buffer, title, body, bigrams, sketch (uint32 array), slot, "
+     "index_add(columns, flat16, word_table, bigram_table, pending, title, body, bigrams, sketch (uint32 array), slot, "
      "t, story, outlet, has_body, size, params) -> posting keys added: dedup_index.Index.add but for ids, decay and clock."},
     {"release_memory", release_memory, METH_NOARGS,
      "release_memory() -> bool: malloc_trim(0) on glibc (True if memory was given back), else False."},

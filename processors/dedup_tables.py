@@ -15,7 +15,14 @@ import numpy as np
 
 from processors import dedup_native
 
-_MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size
+_MERGE_AT = 50_000  # buffered entries merged into the sorted arrays at this size (Multimap)
+# Postings buffer their additions in flat arrays (12 bytes an entry, not a dict of lists), so they can afford
+# four times as many between merges: each merge moves every stored entry, so fewer merges cost less.
+_POSTINGS_MERGE_AT = 200_000
+_PENDING_ROOM = _POSTINGS_MERGE_AT + 4096  # one article adds a few dozen entries past the merge point at most
+_PENDING_SHIFT = 13  # Postings' buffer is found by the top 19 bits of (key * _PENDING_MIX): 2**19 chain heads
+_PENDING_MIX = 0x9E3779B1
+_BufferParts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]  # keys, vals, chain, heads, n (_Pending)
 _BUCKETS = 1 << 16  # Postings: buckets of keys by their top 16 bits (a fixed 256 KB table of starts)
 _WORD_BITS = 20  # frequency table size for word hashes (a count-min row)
 _DECAY_STEPS = 4  # frequencies lose a quarter of their weight every window / 4
@@ -164,7 +171,8 @@ class Postings(Multimap):
     Entries are sorted by key and bucketed by the key's top 16 bits (a fixed table of 65,537 bucket
     starts), so only each key's low 16 bits are stored: the bucket holds the rest. A lookup then
     searches one bucket (what the compiled core does), and a million articles' dozen keys each save
-    two bytes an entry over storing keys in full.
+    two bytes an entry over storing keys in full. Recent additions wait in a ``_Pending`` buffer of flat
+    arrays (not the dict of lists a Multimap buffers in) until ``_POSTINGS_MERGE_AT`` of them are merged.
     """
 
     def __init__(self) -> None:
@@ -174,6 +182,48 @@ class Postings(Multimap):
         # The compiled merge's storage: keys and vals are its first entries, and merges fill the rest in place.
         # None when keys and vals are arrays of their own.
         self._room: tuple[np.ndarray, np.ndarray] | None = None
+        self._pending = _Pending()
+
+    def add(self, keys: list[int], value: int) -> None:
+        """``value`` under each of ``keys``, buffered (the reference path: the compiled core's Index.add does
+        this in C, then calls ``added``)."""
+        for key in keys:
+            self._pending.put(key, value)
+        self._check()
+
+    def added(self, count: int) -> None:
+        """Note ``count`` entries that the compiled core's Index.add just wrote to the buffer (after ``parts``)."""
+        self._pending.n += count
+        self._check()
+
+    def _check(self) -> None:
+        self._buffered = self._pending.n
+        if self._buffered >= _POSTINGS_MERGE_AT:
+            self.merge()
+
+    def lookup(self, keys: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.vals):
+            start, end = self._runs(keys)
+            counts = end - start
+        else:
+            start = counts = np.zeros(len(keys), dtype=np.int64)
+        pending = [self._pending.values(key) for key in keys.tolist()]
+        ok = counts + np.asarray([len(p) for p in pending], dtype=np.int64) <= caps
+        lens = np.where(ok, counts, 0)
+        vals = _ranges(self.vals, start, lens)
+        which = np.repeat(np.arange(len(keys)), lens)
+        more = [(i, p) for i, p in enumerate(pending) if p and ok[i]]
+        if more:
+            vals = np.concatenate([vals, np.asarray([v for _, p in more for v in p], dtype=np.uint32)])
+            which = np.concatenate([which, np.repeat([i for i, _ in more], [len(p) for _, p in more])])
+        return vals, which
+
+    def _take_buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        keys, vals = self._pending.entries()
+        self._pending = _Pending()
+        self._buffered = 0
+        order = np.argsort(keys, kind="stable")
+        return keys[order], vals[order]
 
     def _runs(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query = np.asarray(query, dtype=np.uint32)
@@ -207,9 +257,9 @@ class Postings(Multimap):
             assert self._room is not None
             keys16, vals32 = self._room[0][:total], self._room[1][:total]
             # In place when there is room (the core merges from the back), else into the new storage.
-            core.postings_merge(self.keys, self.vals, self.starts, self._buffer, keys16, vals32, self.starts)
+            core.postings_merge(self.keys, self.vals, self.starts, self._pending.parts(), keys16, vals32, self.starts)
             self.keys, self.vals = keys16, vals32
-            self._buffer.clear()
+            self._pending = _Pending()
             self._buffered = 0
             if grow:
                 dedup_native.release_memory()  # the replaced storage
@@ -238,18 +288,76 @@ class Postings(Multimap):
         self.keys = self.keys[keep]
         self.vals = mapped[keep].astype(np.uint32)
 
-    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[int]]]:
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, _BufferParts]:
         """Low key bits, their values, bucket starts and the buffer of recent additions (for the compiled core)."""
-        return self.keys, self.vals, self.starts, self._buffer
+        return self.keys, self.vals, self.starts, self.buffer()
+
+    def buffer(self) -> _BufferParts:
+        """The buffer of recent additions as the compiled core reads and (in Index.add) writes it."""
+        return self._pending.parts()
 
     def count(self, keys: np.ndarray) -> np.ndarray:
         core = dedup_native.active()
         if core is not None:
             return np.asarray(core.multimap_count(*self.parts(), np.asarray(keys).tolist()), dtype=np.int64)
-        return super().count(keys)
+        keys = np.asarray(keys, dtype=np.uint32)
+        if len(self.vals):
+            start, end = self._runs(keys)
+            counts = end - start
+        else:
+            counts = np.zeros(len(keys), dtype=np.int64)
+        return counts + np.asarray([len(self._pending.values(key)) for key in keys.tolist()], dtype=np.int64)
 
     def nbytes(self) -> int:
         return super().nbytes() + int(self.starts.nbytes)
+
+
+class _Pending:
+    """Postings' recent additions: flat arrays in the order added, with a chain per hash of the key.
+
+    ``heads[h]`` is one past the newest entry whose key hashes to h (0: none) and ``chain[i]`` one past the
+    entry before entry i in its chain, so a key's values are found by walking a few entries. Written
+    here by the reference path and in C by the compiled core's Index.add (see ``parts``); a fresh buffer
+    after each merge, never written pages cost no memory.
+    """
+
+    def __init__(self) -> None:
+        self.keys = np.empty(_PENDING_ROOM, dtype=np.uint32)
+        self.vals = np.empty(_PENDING_ROOM, dtype=np.uint32)
+        self.chain = np.empty(_PENDING_ROOM, dtype=np.int32)
+        self.heads = np.zeros(1 << (32 - _PENDING_SHIFT), dtype=np.int32)
+        self.n = 0
+
+    @staticmethod
+    def _head(key: int) -> int:
+        return ((key * _PENDING_MIX) & 0xFFFF_FFFF) >> _PENDING_SHIFT
+
+    def put(self, key: int, value: int) -> None:
+        i = self.n
+        if i >= _PENDING_ROOM:
+            raise OverflowError("postings buffer full: merge first")
+        h = self._head(key)
+        self.keys[i], self.vals[i], self.chain[i] = key, value, self.heads[h]
+        self.heads[h] = i + 1
+        self.n = i + 1
+
+    def values(self, key: int) -> list[int]:
+        """The values buffered under ``key``, newest first."""
+        out = []
+        at = int(self.heads[self._head(key)])
+        while at:
+            if self.keys[at - 1] == key:
+                out.append(int(self.vals[at - 1]))
+            at = int(self.chain[at - 1])
+        return out
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values in the order added."""
+        return self.keys[: self.n].copy(), self.vals[: self.n].copy()
+
+    def parts(self) -> _BufferParts:
+        """The arrays and the count, for the compiled core (which writes the arrays; the caller counts)."""
+        return self.keys, self.vals, self.chain, self.heads, self.n
 
 
 class Frequencies:

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors import dedup_native
-from processors.dedup_index import BODY_CAP, Index
+from processors import dedup_native, dedup_tables
+from processors.dedup_index import BODY_CAP, SHINGLE_SALT, Index
 from processors.dedup_tables import Postings
 from processors.dedup_text import LONG_TEXT, SKETCH_K, extract
 
@@ -113,6 +113,63 @@ def test_a_merge_keeps_the_entries_below_its_lowest_new_key() -> None:
             assert postings.count(np.asarray([0, 19, 0x00010005, 0xFFFF0000], dtype=np.uint32)).tolist() == [1, 1, 2, 1]
         stored.append((postings.keys.tolist(), postings.vals.tolist(), postings.starts.tolist()))
     assert stored[0] == stored[1] == stored[2]
+
+
+def _sharing_a_chain(count: int) -> list[int]:
+    """Keys that the postings buffer chains together (one hash of the key), drawn from many buckets."""
+    from processors.dedup_tables import _PENDING_MIX, _PENDING_SHIFT
+
+    head = (0x12345 * _PENDING_MIX & 0xFFFF_FFFF) >> _PENDING_SHIFT
+    found, key = [], 0x12345
+    while len(found) < count:
+        if (key * _PENDING_MIX & 0xFFFF_FFFF) >> _PENDING_SHIFT == head:
+            found.append(key)
+        key += 1
+    return found
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_buffered_keys_that_share_a_chain_keep_their_own_values(on: bool) -> None:
+    keys = _sharing_a_chain(4)
+    postings, truth = Postings(), {}
+    for slot in range(40):
+        key = keys[slot * 7 % 3]  # the fourth key shares the chain but is never added
+        postings.add([key], slot)
+        truth.setdefault(key, []).append(slot)
+    with native(on):
+        assert postings.count(np.asarray(keys, dtype=np.uint32)).tolist() == [len(truth.get(k, [])) for k in keys]
+        assert [postings.get([k]) for k in keys] == [truth.get(k, []) for k in keys]
+        assert sorted(postings.get(keys, 13)) == sorted(s for k in keys if len(truth.get(k, [])) <= 13 for s in truth.get(k, []))
+
+
+def test_the_core_and_python_read_each_others_buffered_entries() -> None:
+    """The core's Index.add writes the buffer that the Python path reads, and the other way round."""
+    feats = extract("포항시 이차전지 특화단지 지정", "포항시는 20일 영일만 산업단지가 이차전지 특화단지로 지정됐다. " * 12, "동해일보")
+    for writer in (True, False):
+        index = Index(window_s=7 * 86400)
+        with native(writer):
+            sketch = index.sketch_of(feats.pool, SKETCH_K)
+            for slot in range(3):
+                index.add(slot, 1_780_000_000.0 + slot, index.new_story(f"s-{slot}"), feats, sketch, len(feats.shingles))
+        keys = sorted(feats.title) + [h ^ SHINGLE_SALT for h in sketch.tolist()]
+        found = {}
+        for reader in (True, False):
+            with native(reader):
+                found[reader] = ([index.postings.get([k]) for k in keys], index.postings.count(np.asarray(keys)).tolist())
+        assert found[True] == found[False]
+        assert [len(v) for v in found[True][0]][:3] == [3, 3, 3]  # the headline's words, posted by every article
+        assert index.postings._buffered == len(index.postings) == index.postings._pending.n > 0
+
+
+def test_postings_merge_when_their_buffer_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup_tables, "_POSTINGS_MERGE_AT", 10)
+    for on in (True, False):
+        postings = Postings()
+        with native(on):
+            for slot in range(9):
+                postings.add([slot, 0x00010000 + slot], slot)
+            assert (postings._buffered, len(postings.vals)) == (8 + 10 - 10, 10)  # merged at 10, then 8 more
+            assert postings.count(np.asarray([0, 8, 0x00010008, 9], dtype=np.uint32)).tolist() == [1, 1, 1, 0]
 
 
 def test_an_empty_table_finds_nothing() -> None:
