@@ -237,12 +237,12 @@ def word_features(text: str, cut: bool, with_bigrams: bool, normalised: bool = F
 
 def _lead(body: str) -> str:
     """The start of the article proper: skips menu bars, bylines and other short lines left over."""
-    head = body[: 8 * LEAD_CHARS]
+    limit = min(len(body), 8 * LEAD_CHARS)  # looked at no further (searched in place, not copied)
     at = 0
     while True:  # line by line without splitting them all: the first line is usually the one
-        end = head.find("\n", at)
-        stop = len(head) if end < 0 else end
-        if stop - at >= 60 and head.count("|", at, stop) < 2:
+        end = body.find("\n", at, limit)
+        stop = limit if end < 0 else end
+        if stop - at >= 60 and body.count("|", at, stop) < 2:
             return body[at : at + LEAD_CHARS]
         if end < 0:
             return body[:LEAD_CHARS]  # no line looks like text: keep the start
