@@ -123,16 +123,31 @@ static Py_ssize_t stem_len(const Py_UCS4 *w, Py_ssize_t n) {
     return n;
 }
 
-static int add_hash(PyObject *set, uint32_t h) {
+static void sort_u32(uint32_t *a, Py_ssize_t n);
+
+/* A set of hashes being filled, and the same hashes in an array (room for every one added). */
+typedef struct { PyObject *set; uint32_t *all; Py_ssize_t n; } Hashes;
+
+static int add_hash(Hashes *to, uint32_t h) {
     PyObject *v = PyLong_FromUnsignedLong(h);
     if (!v) return -1;
-    int rc = PySet_Add(set, v);
+    int rc = PySet_Add(to->set, v);
     Py_DECREF(v);
+    to->all[to->n++] = h;
     return rc;
 }
 
+/* The distinct hashes of ``to``, ascending, as uint32 bytes. */
+static PyObject *sorted_bytes(Hashes *to) {
+    sort_u32(to->all, to->n);
+    Py_ssize_t d = 0;
+    for (Py_ssize_t i = 0; i < to->n; i++)
+        if (d == 0 || to->all[i] != to->all[d - 1]) to->all[d++] = to->all[i];
+    return PyBytes_FromStringAndSize((const char *)to->all, d * (Py_ssize_t)sizeof(uint32_t));
+}
+
 /* Feeds one word's hashes into the sets, in the order dedup_text.forms and .bigrams add them. */
-static int word_hashes(const Py_UCS4 *w, Py_ssize_t n, PyObject *forms, PyObject *bigrams) {
+static int word_hashes(const Py_UCS4 *w, Py_ssize_t n, Hashes *forms, Hashes *bigrams) {
     uint32_t h = crc_chars(w, n);
     if (add_hash(forms, h ? h : 1) < 0) return -1;
     Py_ssize_t sn = stem_len(w, n);
@@ -151,6 +166,9 @@ static int word_hashes(const Py_UCS4 *w, Py_ssize_t n, PyObject *forms, PyObject
 
 #define MAX_WORD 256 /* longer words are hashed from a heap copy */
 
+/* dedup_text.word_features, native: (forms, bigrams or None, forms sorted, bigrams sorted or None), the sorted
+ * ones as uint32 bytes of distinct hashes: what place_full and index_add read, so that they need not read the
+ * sets back and sort them. */
 static PyObject *word_features(PyObject *self, PyObject *args) {
     PyObject *text;
     int cut, want_bigrams;
@@ -158,8 +176,12 @@ static PyObject *word_features(PyObject *self, PyObject *args) {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-    PyObject *forms = PySet_New(NULL), *bigrams = want_bigrams ? PySet_New(NULL) : NULL;
-    if (!forms || (want_bigrams && !bigrams)) goto fail;
+    PyObject *out = NULL, *forms_sorted = NULL, *bigrams_sorted = NULL;
+    /* A word gives at most two forms and its length less one bigrams. */
+    Hashes forms = {PySet_New(NULL), PyMem_Malloc((2 * len + 1) * sizeof(uint32_t)), 0};
+    Hashes bigrams = {want_bigrams ? PySet_New(NULL) : NULL, PyMem_Malloc((len + 1) * sizeof(uint32_t)), 0};
+    if (!forms.set || (want_bigrams && !bigrams.set)) goto done;
+    if (!forms.all || !bigrams.all) { PyErr_NoMemory(); goto done; }
     /* Find the last word first when it must be dropped (a truncated headline or snippet). */
     Py_ssize_t stop = len;
     if (cut) {
@@ -178,22 +200,26 @@ static PyObject *word_features(PyObject *self, PyObject *args) {
         Py_UCS4 first = PyUnicode_READ(kind, data, i);
         if (!(n == 1 && IS_HANGUL(first))) {
             Py_UCS4 *w = n <= MAX_WORD ? local : PyMem_Malloc(n * sizeof(Py_UCS4));
-            if (!w) { PyErr_NoMemory(); goto fail; }
+            if (!w) { PyErr_NoMemory(); goto done; }
             for (Py_ssize_t k = 0; k < n; k++) w[k] = PyUnicode_READ(kind, data, i + k);
-            int rc = word_hashes(w, n, forms, bigrams);
+            int rc = word_hashes(w, n, &forms, want_bigrams ? &bigrams : NULL);
             if (w != local) PyMem_Free(w);
-            if (rc < 0) goto fail;
+            if (rc < 0) goto done;
         }
         i = j;
     }
-    PyObject *out = PyTuple_Pack(2, forms, bigrams ? bigrams : Py_None);
-    Py_DECREF(forms);
-    Py_XDECREF(bigrams);
+    forms_sorted = sorted_bytes(&forms);
+    bigrams_sorted = want_bigrams ? sorted_bytes(&bigrams) : Py_NewRef(Py_None);
+    if (forms_sorted && bigrams_sorted)
+        out = PyTuple_Pack(4, forms.set, want_bigrams ? bigrams.set : Py_None, forms_sorted, bigrams_sorted);
+done:
+    Py_XDECREF(forms.set);
+    Py_XDECREF(bigrams.set);
+    Py_XDECREF(forms_sorted);
+    Py_XDECREF(bigrams_sorted);
+    PyMem_Free(forms.all);
+    PyMem_Free(bigrams.all);
     return out;
-fail:
-    Py_XDECREF(forms);
-    Py_XDECREF(bigrams);
-    return NULL;
 }
 
 /* ---- shingle hashes (dedup_text.shingle_hashes) --------------------------------------------------- */
@@ -253,46 +279,58 @@ static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
 
 /* keep_distinct's table of the values seen, kept all zero between calls (the GIL is held throughout); big enough
  * for texts of ~16,000 characters, longer ones get a table of their own for the call. */
-#define SEEN_KEPT (1 << 15)
+#define SEEN_KEPT (1 << 17)
 static uint32_t seen_kept[SEEN_KEPT];
 
-/* Keeps the first of each value of ``h[0..n)``, in place and in order; returns how many are kept. */
-static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n) {
+/* Keeps the first of each value of ``h[0..n)``, in place and in order; returns how many are kept. The kept values
+ * at most ``limit`` are also written to ``low`` (``*nlow`` of them): the candidates for the sketch pool. */
+static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n, uint32_t limit, uint32_t *low, Py_ssize_t *nlow) {
     Py_ssize_t size = 16;
-    while (size < 2 * n) size <<= 1;
+    while (size < 8 * n) size <<= 1; /* mostly empty: a probe rarely meets another value */
     uint32_t *seen_table = size <= SEEN_KEPT ? seen_kept : PyMem_Calloc(size, sizeof(uint32_t));
     if (!seen_table) return -1;
     uint32_t mask = (uint32_t)(size - 1);
-    Py_ssize_t d = 0;
+    Py_ssize_t d = 0, c = 0;
     int zero = 0; /* 0 marks an empty entry, so the value 0 is tracked apart */
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t v = h[i];
-        if (v == 0) { if (!zero) { zero = 1; h[d++] = 0; } continue; }
+        if (v == 0) { if (!zero) { zero = 1; h[d++] = 0; low[c++] = 0; } continue; }
         uint32_t at = (v ^ (v >> 16)) & mask;
         while (seen_table[at] && seen_table[at] != v) at = (at + 1) & mask;
-        if (!seen_table[at]) { seen_table[at] = v; h[d++] = v; }
+        if (!seen_table[at]) {
+            seen_table[at] = v;
+            h[d++] = v;
+            if (v <= limit) low[c++] = v;
+        }
     }
     if (seen_table == seen_kept) memset(seen_table, 0, size * sizeof(uint32_t));
     else PyMem_Free(seen_table);
+    *nlow = c;
     return d;
 }
 
+/* The threshold below which about 1.5 * ``want`` of ``n`` uniform hashes fall (all of them for few hashes). */
+static uint32_t pool_limit(Py_ssize_t n, Py_ssize_t want) {
+    uint64_t limit = n <= 2 * want ? UINT32_MAX : ((uint64_t)(3 * want) << 31) / (uint64_t)n;
+    return limit > UINT32_MAX ? UINT32_MAX : (uint32_t)limit;
+}
+
 /* The ``want`` smallest of ``n`` distinct hashes (or all of them), ascending, into ``out``; returns how
- * many. The hashes are uniform, so those below a threshold expected to pass 1.5 * want are sorted (and
- * the threshold doubled in the rare case too few pass): no full sort. */
-static Py_ssize_t smallest(const uint32_t *h, Py_ssize_t n, Py_ssize_t want, uint32_t *out, uint32_t *scratch) {
+ * many. ``low`` holds the ``nlow`` of them found at most ``pool_limit(n0, want)`` for some n0 >= n: if they are
+ * enough, only they are sorted; else those below a doubled threshold are gathered again until enough pass. */
+static Py_ssize_t smallest(const uint32_t *h, Py_ssize_t n, Py_ssize_t want, uint32_t *out, uint32_t *low,
+                           Py_ssize_t nlow, uint64_t limit) {
     Py_ssize_t take = n < want ? n : want;
     if (take <= 0) return 0;
-    uint64_t limit = n <= 2 * want ? UINT32_MAX : ((uint64_t)(3 * want) << 31) / (uint64_t)n;
-    for (;;) {
-        Py_ssize_t c = 0;
-        for (Py_ssize_t i = 0; i < n; i++) if (h[i] <= limit) scratch[c++] = h[i];
+    for (Py_ssize_t c = nlow;;) {
         if (c >= take) {
-            sort_u32(scratch, c);
-            memcpy(out, scratch, take * sizeof(uint32_t));
+            sort_u32(low, c);
+            memcpy(out, low, take * sizeof(uint32_t));
             return take;
         }
         limit = limit >= UINT32_MAX / 2 ? UINT32_MAX : 2 * limit + 1;
+        c = 0;
+        for (Py_ssize_t i = 0; i < n; i++) if (h[i] <= limit) low[c++] = h[i];
     }
 }
 
@@ -324,10 +362,12 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
     }
     PyMem_Free(codes);
     PyObject *res = NULL;
-    Py_ssize_t d = keep_distinct(out, count);
+    uint32_t limit = pool_limit(count, want), *low = out + count;
+    Py_ssize_t nlow;
+    Py_ssize_t d = keep_distinct(out, count, limit, low, &nlow);
     if (d < 0) { PyErr_NoMemory(); goto done; }
     uint32_t *pool = out + 2 * count;
-    Py_ssize_t np = smallest(out, d, want, pool, out + count);
+    Py_ssize_t np = smallest(out, d, want, pool, low, nlow, limit);
     res = Py_BuildValue("(y#y#)", (const char *)out, d * (Py_ssize_t)sizeof(uint32_t), (const char *)pool,
                         np * (Py_ssize_t)sizeof(uint32_t));
 done:
@@ -503,11 +543,11 @@ static PyObject *u32_list(const void *first, size_t size, Py_ssize_t n) {
     return out;
 }
 
-/* A copy of a C-contiguous uint32 buffer (e.g. a numpy array). */
+/* A copy of a C-contiguous uint32 buffer (a numpy array, or bytes holding uint32 values). */
 static int read_u32_buffer(PyObject *obj, uint32_t **out, Py_ssize_t *n) {
     Py_buffer b;
     if (PyObject_GetBuffer(obj, &b, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if (b.itemsize != 4 || b.len % 4) {
+    if ((b.itemsize != 4 && b.itemsize != 1) || b.len % 4) {
         PyBuffer_Release(&b);
         PyErr_SetString(PyExc_TypeError, "expected a uint32 array");
         return -1;
@@ -1049,9 +1089,10 @@ done:
 }
 
 
-/* The uint32 hashes of a set (or any iterable of ints), sorted ascending. */
+/* The uint32 hashes of a set (or any iterable of ints) or of a uint32 buffer, sorted ascending (a buffer from
+ * word_features is sorted already, and the sort of a sorted array only checks it). */
 static int read_sorted(PyObject *seq, uint32_t **out, Py_ssize_t *n) {
-    if (read_u32_list(seq, out, n) < 0) return -1;
+    if ((PyObject_CheckBuffer(seq) ? read_u32_buffer(seq, out, n) : read_u32_list(seq, out, n)) < 0) return -1;
     sort_u32(*out, *n);
     return 0;
 }
@@ -1376,8 +1417,9 @@ static PyObject *release_memory(PyObject *self, PyObject *noargs) {
 
 static PyMethodDef methods[] = {
     {"word_features", word_features, METH_VARARGS,
-     "word_features(normalised_text, cut, bigrams) -> (forms, bigrams or None): dedup_text.forms/bigrams "
-     "of dedup_text.words(text, cut), for text already NFKC-normalised and lower-cased."},
+     "word_features(normalised_text, cut, bigrams) -> (forms, bigrams or None, forms sorted, bigrams sorted or None): "
+     "dedup_text.forms/bigrams of dedup_text.words(text, cut), for text already NFKC-normalised and lower-cased; "
+     "the sorted ones as uint32 bytes of the distinct hashes."},
     {"shingles", shingles, METH_VARARGS,
      "shingles(text, pool) -> (distinct uint32 in first-seen order, the pool smallest ascending) as bytes: "
      "dedup_text.shingle_hashes."},

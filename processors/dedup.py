@@ -221,8 +221,9 @@ class Grouper:
         common = model.common_df(index.freq.n)
         core = dedup_native.active()
         if core is not None:
+            title, body, _ = feats.sorted_words()
             story, kept = core.place_full(*index.postings.parts(), index.columns(), index.flat16, index.freq.words,
-                                          feats.title, feats.body, feats.pool, feats.shingles, size, feats.outlet, t,
+                                          title, body, feats.pool, feats.shingles, size, feats.outlet, t,
                                           index.roundups, roundup, (index.window_s, CANDIDATES, *_FULL_PARAMS, common,
                                           model.NEAR_RESEMBLANCE, model.NEAR_CONTAINMENT))  # fmt: skip
             return story, np.frombuffer(kept, dtype=np.uint32)

@@ -168,8 +168,8 @@ class Index:
         core = dedup_native.active()
         if core is not None:  # the sketch: a uint32 array
             added = core.index_add(self.columns(), self.flat16, self.freq.words, self.freq.bigrams,
-                                   self.postings.buffer(), feats.title, feats.body, feats.title_bigrams, sketch, slot,
-                                   t, story, feats.outlet, feats.has_body, size, _ADD_PARAMS)  # fmt: skip
+                                   self.postings.buffer(), *feats.sorted_words(), sketch, slot, t, story, feats.outlet,
+                                   feats.has_body, size, _ADD_PARAMS)  # fmt: skip
             self.freq.counted()  # the core counted its words and bigrams
             self.postings.added(added)
         else:

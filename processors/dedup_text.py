@@ -226,13 +226,18 @@ def word_features(text: str, cut: bool, with_bigrams: bool, normalised: bool = F
 
     ``normalised``: the text is already ``_norm``-ed (NFKC, lower case), which is then not done twice.
     """
-    norm = text if normalised else _norm(text)
+    found, pairs, _, _ = _word_features(text if normalised else _norm(text), cut, with_bigrams)
+    return found, pairs
+
+
+def _word_features(norm: str, cut: bool, with_bigrams: bool) -> tuple[set[int], set[int], bytes | None, bytes | None]:
+    """``word_features`` of a normalised text; from the compiled core, also the same forms and bigrams sorted."""
     core = dedup_native.active()
     if core is not None:
-        found, pairs = core.word_features(norm, cut, with_bigrams)
-        return found, pairs if with_bigrams else set()
+        found, pairs, found_sorted, pairs_sorted = core.word_features(norm, cut, with_bigrams)
+        return found, pairs if with_bigrams else set(), found_sorted, pairs_sorted
     found = _words_of(norm, cut)
-    return forms(found), bigrams(found) if with_bigrams else set()
+    return forms(found), bigrams(found) if with_bigrams else set(), None, None
 
 
 def _lead(body: str) -> str:
@@ -260,6 +265,13 @@ class Features:
     outlet: int
     shingles: np.ndarray | None  # a full text's distinct shingle hashes, any order (only for the article assigned)
     pool: np.ndarray | None  # its smallest shingle hashes, ascending: candidates for the sketch
+    # title, body and title_bigrams sorted, as uint32 bytes, when the compiled core extracted them (it reads
+    # these rather than the sets); None otherwise
+    packed: tuple[bytes, bytes, bytes] | None = None
+
+    def sorted_words(self) -> tuple[set[int] | bytes, set[int] | bytes, set[int] | bytes]:
+        """Title, body and title bigram hashes as the compiled core reads them: packed if possible, else the sets."""
+        return self.packed or (self.title, self.body, self.title_bigrams)
 
 
 @functools.lru_cache(maxsize=4096)  # a feed names its outlet on every item
@@ -273,16 +285,19 @@ def extract(title: str, text: str, outlet: str) -> Features:
     """Features of an article from its title, text and outlet name."""
     head, cut = clean_title(title, outlet)
     head_norm = _norm(head)
-    title_forms, title_bigrams = word_features(head_norm, cut, True, normalised=True)
+    title_forms, title_bigrams, packed_title, packed_bigrams = _word_features(head_norm, cut, True)
     body = _body(text, head_norm, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
         shingles, pool = shingle_hashes(body)
         if len(shingles) < SKETCH_K:
             shingles = pool = None
-        body_forms, _ = word_features(_lead(body), True, False)
+        body_forms, _, packed_body, _ = _word_features(_norm(_lead(body)), True, False)
     else:
-        body_forms, _ = word_features(body, body.rstrip().endswith(_ELLIPSIS), False)
+        body_forms, _, packed_body, _ = _word_features(_norm(body), body.rstrip().endswith(_ELLIPSIS), False)
+    packed = None
+    if packed_title is not None and packed_body is not None and packed_bigrams is not None:
+        packed = (packed_title, packed_body, packed_bigrams)
     return Features(
         title=title_forms,
         title_bigrams=title_bigrams,
@@ -291,4 +306,5 @@ def extract(title: str, text: str, outlet: str) -> Features:
         outlet=_outlet_hash(outlet),
         shingles=shingles,
         pool=pool,
+        packed=packed,
     )

@@ -78,9 +78,11 @@ def _python_words(raw: str, cut: bool) -> tuple[list[int], list[int]]:
 def _assert_same_words(raw: str) -> None:
     assert dedup_native.core is not None
     for cut in (False, True):
-        forms, bigrams = dedup_native.core.word_features(text._norm(raw), cut, True)
+        forms, bigrams, forms_sorted, bigrams_sorted = dedup_native.core.word_features(text._norm(raw), cut, True)
         # Same values, and the same iteration order (the sets were filled in the same order).
         assert (list(forms), list(bigrams)) == _python_words(raw, cut), (raw, cut)
+        assert np.frombuffer(forms_sorted, np.uint32).tolist() == sorted(forms), (raw, cut)
+        assert np.frombuffer(bigrams_sorted, np.uint32).tolist() == sorted(bigrams), (raw, cut)
     _assert_same_shingles(raw)
 
 
@@ -132,6 +134,9 @@ def test_features_of_every_labelled_and_syndicated_article_match() -> None:
             slow = text.extract(a.title, a.text, a.outlet)
         for name in ("title", "title_bigrams", "body"):
             assert list(getattr(fast, name)) == list(getattr(slow, name)), (a.id, name)
+        assert fast.packed is not None and slow.packed is None  # what the core reads instead of the sets
+        packed = [np.frombuffer(p, np.uint32).tolist() for p in fast.packed]
+        assert packed == [sorted(slow.title), sorted(slow.body), sorted(slow.title_bigrams)], a.id
         assert (fast.has_body, fast.outlet) == (slow.has_body, slow.outlet)
         assert (fast.shingles is None) == (slow.shingles is None) and (fast.pool is None) == (slow.pool is None)
         if fast.shingles is not None:  # the core's distinct hashes come in first-seen order, Python's sorted
