@@ -1111,8 +1111,15 @@ static Py_ssize_t pick_rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, c
                               uint32_t *out, Rare *scratch) {
     if (cap <= 0) return 0;
     if (n <= cap) { memcpy(out, h, n * sizeof(uint32_t)); return n; }
-    for (Py_ssize_t i = 0; i < n; i++) { scratch[i].h = h[i]; scratch[i].df = table[h[i] & mask]; }
-    sort_rare(scratch, n);
+    /* The ``cap`` rarest so far, in order: a hash rarer than the last of them is inserted (no full sort). */
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Rare v = {table[h[i] & mask], h[i]};
+        if (m == cap && rare_cmp(&v, &scratch[m - 1]) >= 0) continue;
+        Py_ssize_t j = m < cap ? m++ : cap - 1;
+        for (; j > 0 && rare_cmp(&scratch[j - 1], &v) > 0; j--) scratch[j] = scratch[j - 1];
+        scratch[j] = v;
+    }
     for (Py_ssize_t i = 0; i < cap; i++) out[i] = scratch[i].h;
     return cap;
 }

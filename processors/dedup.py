@@ -191,7 +191,7 @@ class Grouper:
             story = self._index.new_story(story_id)
         else:
             story_id = self._index.story_id(story)
-        absorbed_ids = tuple(self._index.story_id(other) for other in absorbed)
+        absorbed_ids = tuple([self._index.story_id(other) for other in absorbed]) if absorbed else ()
         if self._store is not None:
             self._store.insert(article.id, story_id, t, encode(feats, sketch, size), absorbed_ids, starts_roundup)
         if starts_roundup:
