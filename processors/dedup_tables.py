@@ -253,7 +253,7 @@ class Postings(Multimap):
             total = len(self.vals) + self._buffered
             grow = self._room is None or len(self._room[1]) < total
             if grow:  # room for the next merges too: half as much again (only what merges write is in use)
-                self._room = self._allocate(total + total // 2 + _MERGE_AT)
+                self._room = self._allocate(total + total // 2 + _POSTINGS_MERGE_AT)
             assert self._room is not None
             keys16, vals32 = self._room[0][:total], self._room[1][:total]
             # In place when there is room (the core merges from the back), else into the new storage.
