@@ -98,23 +98,15 @@ class Multimap:
             counts = end - start
         else:
             start = counts = np.zeros(len(keys), dtype=np.int64)
-        buffer = self._buffer
-        pending = [(i, bucket) for i, key in enumerate(keys.tolist()) if (bucket := buffer.get(key))] if buffer else []
-        total = counts
-        if pending:
-            total = counts.copy()
-            for i, bucket in pending:
-                total[i] += len(bucket)
-        ok = total <= caps
+        pending = self._buffered_values(keys.tolist())
+        ok = counts + np.asarray([len(p) for p in pending], dtype=np.int64) <= caps
         lens = np.where(ok, counts, 0)
         vals = _ranges(self.vals, start, lens)
         which = np.repeat(np.arange(len(keys)), lens)
-        if pending:
-            more = [(i, bucket) for i, bucket in pending if ok[i]]
-            if more:
-                extra = [v for _, bucket in more for v in bucket]
-                vals = np.concatenate([vals, np.asarray(extra, dtype=np.uint32)])
-                which = np.concatenate([which, np.repeat([i for i, _ in more], [len(b) for _, b in more])])
+        more = [(i, p) for i, p in enumerate(pending) if p and ok[i]]
+        if more:
+            vals = np.concatenate([vals, np.asarray([v for _, p in more for v in p], dtype=np.uint32)])
+            which = np.concatenate([which, np.repeat([i for i, _ in more], [len(p) for _, p in more])])
         return vals, which
 
     def count(self, keys: np.ndarray) -> np.ndarray:
@@ -125,14 +117,12 @@ class Multimap:
             counts = end - start
         else:
             counts = np.zeros(len(keys), dtype=np.int64)
-        if self._buffer:
-            buffer = self._buffer
-            pending = [(i, len(bucket)) for i, key in enumerate(keys.tolist()) if (bucket := buffer.get(key))]
-            if pending:
-                counts = counts.copy()
-                for i, n in pending:
-                    counts[i] += n
-        return counts
+        return counts + np.asarray([len(p) for p in self._buffered_values(keys.tolist())], dtype=np.int64)
+
+    def _buffered_values(self, keys: list[int]) -> list[list[int]]:
+        """The buffered values of each key (an empty list for a key with none)."""
+        buffer = self._buffer
+        return [buffer.get(key, []) for key in keys] if buffer else [[] for _ in keys]
 
     def _take_buffer(self) -> tuple[np.ndarray, np.ndarray]:
         """The buffered entries sorted by key (stable: a key's values stay in the order added); clears the buffer."""
@@ -201,22 +191,8 @@ class Postings(Multimap):
         if self._buffered >= _POSTINGS_MERGE_AT:
             self.merge()
 
-    def lookup(self, keys: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.vals):
-            start, end = self._runs(keys)
-            counts = end - start
-        else:
-            start = counts = np.zeros(len(keys), dtype=np.int64)
-        pending = [self._pending.values(key) for key in keys.tolist()]
-        ok = counts + np.asarray([len(p) for p in pending], dtype=np.int64) <= caps
-        lens = np.where(ok, counts, 0)
-        vals = _ranges(self.vals, start, lens)
-        which = np.repeat(np.arange(len(keys)), lens)
-        more = [(i, p) for i, p in enumerate(pending) if p and ok[i]]
-        if more:
-            vals = np.concatenate([vals, np.asarray([v for _, p in more for v in p], dtype=np.uint32)])
-            which = np.concatenate([which, np.repeat([i for i, _ in more], [len(p) for _, p in more])])
-        return vals, which
+    def _buffered_values(self, keys: list[int]) -> list[list[int]]:
+        return [self._pending.values(key) for key in keys]
 
     def _take_buffer(self) -> tuple[np.ndarray, np.ndarray]:
         keys, vals = self._pending.entries()
@@ -300,13 +276,7 @@ class Postings(Multimap):
         core = dedup_native.active()
         if core is not None:
             return np.asarray(core.multimap_count(*self.parts(), np.asarray(keys).tolist()), dtype=np.int64)
-        keys = np.asarray(keys, dtype=np.uint32)
-        if len(self.vals):
-            start, end = self._runs(keys)
-            counts = end - start
-        else:
-            counts = np.zeros(len(keys), dtype=np.int64)
-        return counts + np.asarray([len(self._pending.values(key)) for key in keys.tolist()], dtype=np.int64)
+        return super().count(keys)
 
     def nbytes(self) -> int:
         return super().nbytes() + int(self.starts.nbytes)
