@@ -179,9 +179,10 @@ static PyObject *word_features(PyObject *self, PyObject *args) {
     PyObject *out = NULL, *forms_sorted = NULL, *bigrams_sorted = NULL;
     /* A word gives at most two forms and its length less one bigrams. */
     Hashes forms = {PySet_New(NULL), PyMem_Malloc((2 * len + 1) * sizeof(uint32_t)), 0};
-    Hashes bigrams = {want_bigrams ? PySet_New(NULL) : NULL, PyMem_Malloc((len + 1) * sizeof(uint32_t)), 0};
+    Hashes bigrams = {NULL, NULL, 0};
+    if (want_bigrams) bigrams = (Hashes){PySet_New(NULL), PyMem_Malloc((len + 1) * sizeof(uint32_t)), 0};
     if (!forms.set || (want_bigrams && !bigrams.set)) goto done;
-    if (!forms.all || !bigrams.all) { PyErr_NoMemory(); goto done; }
+    if (!forms.all || (want_bigrams && !bigrams.all)) { PyErr_NoMemory(); goto done; }
     /* Find the last word first when it must be dropped (a truncated headline or snippet). */
     Py_ssize_t stop = len;
     if (cut) {

@@ -221,17 +221,9 @@ def shingle_hashes_py(text: str) -> tuple[np.ndarray, np.ndarray]:
     return out, out[:_SKETCH_POOL]
 
 
-def word_features(text: str, cut: bool, with_bigrams: bool, normalised: bool = False) -> tuple[set[int], set[int]]:
-    """``forms`` of the words of a text and, if asked, their ``bigrams`` (else an empty set).
-
-    ``normalised``: the text is already ``_norm``-ed (NFKC, lower case), which is then not done twice.
-    """
-    found, pairs, _, _ = _word_features(text if normalised else _norm(text), cut, with_bigrams)
-    return found, pairs
-
-
-def _word_features(norm: str, cut: bool, with_bigrams: bool) -> tuple[set[int], set[int], bytes | None, bytes | None]:
-    """``word_features`` of a normalised text; from the compiled core, also the same forms and bigrams sorted."""
+def word_features(norm: str, cut: bool, with_bigrams: bool) -> tuple[set[int], set[int], bytes | None, bytes | None]:
+    """``forms`` of the words of a normalised text (``_norm``: NFKC, lower case) and, if asked, their ``bigrams``
+    (else an empty set); from the compiled core also the same two sorted, as uint32 bytes (else None)."""
     core = dedup_native.active()
     if core is not None:
         found, pairs, found_sorted, pairs_sorted = core.word_features(norm, cut, with_bigrams)
@@ -285,16 +277,16 @@ def extract(title: str, text: str, outlet: str) -> Features:
     """Features of an article from its title, text and outlet name."""
     head, cut = clean_title(title, outlet)
     head_norm = _norm(head)
-    title_forms, title_bigrams, packed_title, packed_bigrams = _word_features(head_norm, cut, True)
+    title_forms, title_bigrams, packed_title, packed_bigrams = word_features(head_norm, cut, True)
     body = _body(text, head_norm, outlet)
     shingles = pool = None
     if len(body) >= LONG_TEXT:
         shingles, pool = shingle_hashes(body)
         if len(shingles) < SKETCH_K:
             shingles = pool = None
-        body_forms, _, packed_body, _ = _word_features(_norm(_lead(body)), True, False)
+        body_forms, _, packed_body, _ = word_features(_norm(_lead(body)), True, False)
     else:
-        body_forms, _, packed_body, _ = _word_features(_norm(body), body.rstrip().endswith(_ELLIPSIS), False)
+        body_forms, _, packed_body, _ = word_features(_norm(body), body.rstrip().endswith(_ELLIPSIS), False)
     packed = None
     if packed_title is not None and packed_body is not None and packed_bigrams is not None:
         packed = (packed_title, packed_body, packed_bigrams)
