@@ -50,8 +50,13 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@LOG
 # ':' cannot be put inside a quoted glob, so the class path is built once here.
 CP="$HERE/lib/*"
 if [[ ! -f "$DATA_DIR/logs/meta.properties" ]]; then
-    # What `StorageTool random-uuid` prints (a URL-safe base64 UUID), without starting a second JVM.
-    cluster_id="$("$PYTHON" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # What `StorageTool random-uuid` prints (a URL-safe base64 UUID), without starting a second JVM. Like Kafka's
+    # Uuid.randomUuid, never one that starts with '-' (1 in 64 would): the tool would read it as an option.
+    cluster_id="$("$PYTHON" -c '
+import base64, uuid
+while (cid := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+    pass
+print(cid)')"
     if ! java -cp "$CP" kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" --standalone \
             >"$DATA_DIR/format.log" 2>&1; then
         cat "$DATA_DIR/format.log" >&2
