@@ -7,8 +7,8 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run demo test test-fast kafka-fetch lint bench clean
 
-# setup.py and the C source: `pip install -e .` also compiles grouping's core (processors/_dedup_core.c).
-$(BIN)/newsradar: pyproject.toml setup.py processors/_dedup_core.c
+# setup.py and the C source: `pip install -e .` also compiles grouping's core (processors/grouping/_core.c).
+$(BIN)/newsradar: pyproject.toml setup.py processors/grouping/_core.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench,dev]'

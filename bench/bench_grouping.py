@@ -41,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from newsradar.events import Article  # noqa: E402
-from processors import dedup_native  # noqa: E402
-from processors.dedup import Grouper, _id_hash  # noqa: E402
-from processors.dedup_text import SKETCH_K, extract  # noqa: E402
+from processors.grouping import Grouper, native, signature  # noqa: E402
+from processors.grouping.features import extract  # noqa: E402
+from processors.grouping.grouper import _id_hash  # noqa: E402
+from processors.grouping.signature import SKETCH_K  # noqa: E402
 
 _START = datetime(2026, 6, 1, tzinfo=timezone.utc)
 _SYLLABLES = [chr(c) for c in range(0xAC00, 0xD7A4, 7)]  # 1,596 Hangul syllables
@@ -89,7 +90,7 @@ def _rss() -> int:
     """Resident memory now, after a garbage collection and once the allocator has given back the heap pages
     it holds free (what the index's own merges and compactions do: freed pages are not memory in use)."""
     gc.collect()
-    dedup_native.release_memory()
+    native.release_memory()
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -107,16 +108,9 @@ def build_index(grouper: Grouper, corpus: Corpus, stories: int, chars: int) -> f
     for s in range(stories):
         title, text = corpus.story(s, chars)
         feats = extract(title, text, f"outlet{s % 300}")
-        sketch, size = grouper._sketch(feats)
+        t = int((_START + timedelta(minutes=span * s / stories)).timestamp())
         story = index.new_story(f"s-story{s}")
-        index.add(
-            _id_hash(f"story{s}"),
-            (_START + timedelta(minutes=span * s / stories)).timestamp(),
-            story,
-            feats,
-            sketch,
-            size,
-        )
+        index.add_encoded(_id_hash(f"story{s}"), signature.choose_encoded(feats, t, index.rarity), story)
         if s and s % 200_000 == 0:
             print(f"  indexed {s:,} stories ({time.perf_counter() - begin:.0f} s)", flush=True)
     index.postings.merge()

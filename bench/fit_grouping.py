@@ -1,29 +1,26 @@
-"""Fit the story-grouping model on a labelled file and say honestly how well it does on unseen data.
+"""Fit grouping's two logistic models on labelled sets and say honestly how well they do on unseen data.
 
 What it does, exactly:
-1. Teacher-forced replay: the labelled items are fed in time order to a ``Grouper``; for each item
-   ``Grouper.explain`` gives the evidence of every candidate story the index finds (the pair
-   features of each scored member, the story's vocabulary cover and age), and the item is then
-   indexed under its *labelled* story (``Grouper.record``), so the training data shows the index as
-   it would be if every earlier decision had been right.
-2. Two logistic regressions (L2, Newton steps; nothing else is tuned): the pair model
-   (``dedup_model.WEIGHTS``) on every scored member (each pair counts once, as in the pairwise
-   figures: weighting each candidate story as one decision instead was tried and joined less
-   well online, B-cubed 0.912 against 0.926 in-sample); then the story model
-   (``dedup_model.STORY_WEIGHTS``) on ``story_features`` of each candidate story, label "the item
-   belongs to it". The join threshold stays at the logistic 0.5 (``JOIN_AT``).
-3. Figures, always from the real online ``Grouper.assign`` (decisions made once, in time order):
-   - in-sample: weights fitted on the whole file, run on the whole file;
-   - grouped k-fold: stories (and copy-less items) dealt into k folds by a hash of their label; fit
-     on the other folds' items only, run on the held-out fold's items only;
-   - time split: fit on the first half of the period (by publication time), run on the whole
-     stream, score the second half's items (and the reverse), so the held-out half meets the
-     trained half's stories as it would in production.
-   Also the weights currently in dedup_model.py, for comparison. Story merging (``MERGE_*`` in
-   dedup_model.py) runs in all of them with its fixed settings; they are not refitted here.
-4. Prints the fitted weights as the two Python lines to paste into processors/dedup_model.py.
+1. Teacher-forced replay of each labelled set (its items in time order): for each item,
+   ``Grouper.explain`` gives the evidence of every candidate story (evidence.PAIR per member compared,
+   the story-level signals per story), and the item is then indexed under its *labelled* story
+   (``Grouper.record``), so the samples show the index as it would be if every earlier decision had
+   been right.
+2. Two L2-penalised logistic regressions (Newton steps; the penalties are fixed, nothing is searched):
+   the pair model on every member compared (label: the member's story is the item's story), then the
+   story model on decision.story_features of each candidate story (label: the item belongs to it).
+   One model for all the sets given: the samples of every set are pooled.
+3. Figures, always from the real online ``Grouper.assign`` (decisions made once, in time order, with
+   story merging as configured in decision.py), per set:
+   - in-sample: weights fitted on every set whole, run on each set whole;
+   - grouped k-fold: each set's stories (and copy-less items) dealt into k folds by a hash of their
+     label; fit on the other folds of every set, run on the held-out fold's items only;
+   - time split: fit on the first half of every set (by publication time), run on each whole stream,
+     score the second half's items; and the reverse.
+   Also the weights currently in decision.py, for comparison.
+4. Prints the fitted weights as the two Python lines to paste into processors/grouping/decision.py.
 
-Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl] [--folds 2]`` (about a minute on dev.jsonl).
+Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl ...] [--folds 3]`` (a few minutes on both dev sets).
 """
 
 from __future__ import annotations
@@ -45,26 +42,27 @@ import numpy as np  # noqa: E402
 
 from newsradar.evaluate import story_report  # noqa: E402
 from newsradar.events import Article  # noqa: E402
-from processors import dedup_model as model  # noqa: E402
-from processors.dedup import Grouper  # noqa: E402
+from processors.grouping import Grouper, decision  # noqa: E402
+from processors.grouping.evidence import PAIR, STORY, Evidence  # noqa: E402
 
-DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "battery_news" / "dev.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+DEV = [CORPUS / "battery_news" / "dev.jsonl", CORPUS / "fulltext_news" / "dev.jsonl"]
 PAIR_L2, STORY_L2 = 1.0, 0.1  # ridge penalties (intercepts unpenalised); fixed, not searched
 
 
 @dataclass
 class Sample:
-    """One candidate story of one item in the teacher-forced replay."""
+    """The candidate stories of one item in the teacher-forced replay."""
 
-    item: int
-    joins: bool  # the item's label is this story
-    evidence: model.StoryEvidence
+    evidence: Evidence
+    joins: np.ndarray  # per candidate story: the item's label is this story
 
 
 def load(path: Path) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for i, row in enumerate(rows):
         row["label"] = row.get("story") or f"single-{i}-{row['id']}"
+    rows.sort(key=lambda r: r.get("published") or "")
     return rows
 
 
@@ -79,24 +77,24 @@ def collect(rows: list[dict[str, Any]]) -> list[Sample]:
     """Evidence of every candidate story of every item, with the index holding the labelled stories."""
     grouper = Grouper()
     samples = []
-    for i, row in enumerate(rows):
+    for row in rows:
         art = article(row)
-        for story_id, ev in grouper.explain(art).items():
-            if ev.near is None:  # full-text copies are decided by the sketch rule, not by the fit
-                samples.append(Sample(i, story_id == row["label"], ev))
+        ev, ids = grouper.explain(art)
+        if ev is not None:
+            samples.append(Sample(ev, np.array([story_id == row["label"] for story_id in ids])))
         grouper.record(art, row["label"])
     return samples
 
 
-def logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float) -> np.ndarray:
-    """Weighted L2-penalised logistic regression by Newton's method (column 0 is the intercept)."""
+def logistic(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """L2-penalised logistic regression by Newton's method (column 0 is the intercept)."""
     w = np.zeros(x.shape[1])
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 1e-6
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
-        grad = x.T @ (weight * (p - y)) + penalty * w
-        hess = (x * (weight * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        grad = x.T @ (p - y) + penalty * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-9:
@@ -104,30 +102,37 @@ def logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float) -> np.
     return w
 
 
-def fit(samples: list[Sample]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+Weights = dict[str, tuple[tuple[float, ...], tuple[float, ...]]]
+
+
+def fit(samples: list[Sample]) -> Weights:
+    """Pair and story weights of each regime (decision.regime), each fitted on its own samples."""
+    out = {}
+    for name in decision.WEIGHTS:
+        own = [s for s in samples if decision.regime(s.evidence) == name]
+        out[name] = fit_regime(own) if own else decision.WEIGHTS[name]
+    return out
+
+
+def fit_regime(samples: list[Sample]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Pair weights, then story weights on story features computed with those pair weights."""
-    xs, ys = [], []
-    for s in samples:
-        for features in s.evidence.pairs:
-            xs.append(features)
-            ys.append(float(s.joins))
-    pair = logistic(np.array(xs), np.array(ys), np.ones(len(ys)), PAIR_L2)
-    pair_w = tuple(round(float(v), 3) for v in pair)
-    sx = np.array([model.story_features(s.evidence, pair_w) for s in samples])
-    sy = np.array([float(s.joins) for s in samples])
-    story = logistic(sx, sy, np.ones(len(samples)), STORY_L2)
-    return pair_w, tuple(round(float(v), 3) for v in story)
+    x = np.concatenate([s.evidence.pairs for s in samples])
+    y = np.concatenate([s.joins[s.evidence.owner] for s in samples]).astype(np.float64)
+    pair = tuple(round(float(v), 3) for v in logistic(x, y, PAIR_L2))
+    sx = np.concatenate([decision.story_features(s.evidence, pair) for s in samples])
+    sy = np.concatenate([s.joins for s in samples]).astype(np.float64)
+    return pair, tuple(round(float(v), 3) for v in logistic(sx, sy, STORY_L2))
 
 
 @contextmanager
-def weights(pair: tuple[float, ...], story: tuple[float, ...]) -> Iterator[None]:
+def weights(fitted: Weights) -> Iterator[None]:
     """Run the real grouping code with other weights for a while."""
-    saved = model.WEIGHTS, model.STORY_WEIGHTS
-    model.WEIGHTS, model.STORY_WEIGHTS = pair, story
+    saved = decision.WEIGHTS
+    decision.WEIGHTS = fitted
     try:
         yield
     finally:
-        model.WEIGHTS, model.STORY_WEIGHTS = saved
+        decision.WEIGHTS = saved
 
 
 def assign(rows: list[dict[str, Any]]) -> list[str]:
@@ -146,7 +151,7 @@ def figures(rows: list[dict[str, Any]], pred: list[str], keep: list[int]) -> dic
 
 
 def line(name: str, f: dict[str, float]) -> str:
-    return (f"{name:<34} B-cubed F1 {f['bcubed_f1']:.4f}  pairwise P {f['pair_precision']:.4f}"
+    return (f"{name:<40} B-cubed F1 {f['bcubed_f1']:.4f}  pairwise P {f['pair_precision']:.4f}"
             f"  R {f['pair_recall']:.4f}")  # fmt: skip
 
 
@@ -162,45 +167,65 @@ def grouped_folds(rows: list[dict[str, Any]], k: int) -> list[list[int]]:
     return folds
 
 
-def held_out_grouped(rows: list[dict[str, Any]], k: int) -> list[dict[str, float]]:
-    runs = []
-    for f, test in enumerate(grouped_folds(rows, k)):
-        held = set(test)
-        train = [row for i, row in enumerate(rows) if i not in held]
-        with weights(*fit(collect(train))):
-            sub = [rows[i] for i in test]
-            runs.append(figures(sub, assign(sub), list(range(len(sub)))))
-        print(line(f"  grouped fold {f + 1}/{k}", runs[-1]))
+def held_out_grouped(sets: dict[str, list[dict[str, Any]]], k: int) -> dict[str, list[dict[str, float]]]:
+    folds = {name: grouped_folds(rows, k) for name, rows in sets.items()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in sets}
+    for f in range(k):
+        train: list[Sample] = []
+        for name, rows in sets.items():
+            held = set(folds[name][f])
+            train += collect([row for i, row in enumerate(rows) if i not in held])
+        with weights(fit(train)):
+            for name, rows in sets.items():
+                sub = [rows[i] for i in folds[name][f]]
+                runs[name].append(figures(sub, assign(sub), list(range(len(sub)))))
+                print(line(f"  {name}: grouped fold {f + 1}/{k}", runs[name][-1]), flush=True)
     return runs
 
 
-def held_out_time(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    half = len(rows) // 2  # rows are in publication order
-    first, second = list(range(half)), list(range(half, len(rows)))
-    runs = []
-    for name, train, test in (("first half -> second", first, second), ("second half -> first", second, first)):
-        with weights(*fit(collect([rows[i] for i in train]))):
-            runs.append(figures(rows, assign(rows), test))
-        print(line(f"  time {name}", runs[-1]))
+def held_out_time(sets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, float]]]:
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in sets}
+    for direction in ("first half -> second", "second half -> first"):
+        train: list[Sample] = []
+        halves = {}
+        for name, rows in sets.items():
+            half = len(rows) // 2
+            first, second = list(range(half)), list(range(half, len(rows)))
+            fit_on, test = (first, second) if direction.startswith("first") else (second, first)
+            halves[name] = test
+            train += collect([rows[i] for i in fit_on])
+        with weights(fit(train)):
+            for name, rows in sets.items():
+                runs[name].append(figures(rows, assign(rows), halves[name]))
+                print(line(f"  {name}: time {direction}", runs[name][-1]), flush=True)
     return runs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("labels", nargs="?", type=Path, default=DEV)
-    parser.add_argument("--folds", type=int, default=2, help="k of the grouped k-fold (default 2)")
+    parser.add_argument("labels", nargs="*", type=Path, default=DEV)
+    parser.add_argument("--folds", type=int, default=3, help="k of the grouped k-fold (default 3)")
     args = parser.parse_args()
-    rows = load(args.labels)
-    rows.sort(key=lambda r: r.get("published") or "")
-    print(f"{args.labels}: {len(rows)} items, {len({r['label'] for r in rows})} stories\n")
-    everything = list(range(len(rows)))
-    print(line("weights in dedup_model.py", figures(rows, assign(rows), everything)))
-    pair_w, story_w = fit(collect(rows))
-    with weights(pair_w, story_w):
-        print(line("refit, in-sample (saw all labels)", figures(rows, assign(rows), everything)))
-    print(line(f"held out: grouped {args.folds}-fold mean", mean(held_out_grouped(rows, args.folds))))
-    print(line("held out: time split mean", mean(held_out_time(rows))))
-    print(f"\nWEIGHTS = {pair_w}\nSTORY_WEIGHTS = {story_w}")
+    sets = {path.parent.name: load(path) for path in args.labels}
+    for name, rows in sets.items():
+        print(f"{name}: {len(rows)} items, {len({r['label'] for r in rows})} stories")
+    print()
+    for name, rows in sets.items():
+        print(line(f"{name}: weights in decision.py", figures(rows, assign(rows), list(range(len(rows))))))
+    fitted = fit([s for rows in sets.values() for s in collect(rows)])
+    with weights(fitted):
+        for name, rows in sets.items():
+            print(line(f"{name}: refit, in-sample", figures(rows, assign(rows), list(range(len(rows))))), flush=True)
+    grouped = held_out_grouped(sets, args.folds)
+    timed = held_out_time(sets)
+    print()
+    for name in sets:
+        print(line(f"{name}: held out, grouped {args.folds}-fold mean", mean(grouped[name])))
+        print(line(f"{name}: held out, time split mean", mean(timed[name])))
+    print(f"\n# pair: {', '.join(PAIR)}\n# story: {', '.join(STORY)}\nWEIGHTS = {{")
+    for name, (pair_w, story_w) in fitted.items():
+        print(f'    "{name}": ({pair_w},\n{" " * (len(name) + 7)}{story_w}),')
+    print("}")
     return 0
 
 

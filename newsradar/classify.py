@@ -5,7 +5,7 @@ order: ``{"id", "relevant", "terms", "matches": [{"term", "surface", "start",
 "end", "score"}], "story"}``. Match spans index the item's document: its title,
 a newline, then its text (the main text extracted from ``html`` when given).
 No network, no notifications; the story index lives in memory for the run.
-Stories can merge after an item was classified (see processors.dedup), so callers
+Stories can merge after an item was classified (see processors.grouping), so callers
 pass the whole run's outputs through ``settle`` before writing them: every item
 then names the story it ended up in.
 """
@@ -72,7 +72,7 @@ class Classifier:
 
     def __init__(self, settings: Settings) -> None:
         from newsradar.pipeline import ExtractMatchStage
-        from processors.dedup import Grouper
+        from processors.grouping import Grouper
 
         self.settings = settings
         self.stage = ExtractMatchStage.from_settings(settings)

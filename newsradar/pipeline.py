@@ -29,7 +29,7 @@ from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
 from newsradar.store import Store
-from processors.dedup import Grouper
+from processors.grouping import Grouper
 from processors.extract import extract
 from processors.match import Matcher
 

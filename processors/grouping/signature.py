@@ -1,0 +1,140 @@
+"""What the index keeps of an article, and the bytes it is recorded as.
+
+A new article's features are complete; the index keeps a capped signature of each (a million
+articles must fit in a few hundred bytes each): its rarest headline and text words (rare words name
+the event), its figures, its headline bigrams and subject, a sketch of its shingles, and the keys it
+is posted under. Which words are rarest depends on the window's frequencies when it arrives, so the
+record holds both the signature as chosen and what the article added to the frequencies: replaying
+the records rebuilds the same index.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from processors.grouping import native
+from processors.grouping.features import Features
+from processors.grouping.rarity import Rarity
+
+LONG = 200  # distinct shingles (about 200 characters) from which a text is long: an article, not a snippet
+# Kept per article, rarest first: a long text keeps fewer text words (its sketch stands for its text).
+HEAD_CAP, WORDS_CAP, WORDS_CAP_LONG, BIGRAM_CAP, FIGURE_CAP, SUBJECT_CAP = 10, 16, 8, 8, 6, 8
+SKETCH_K = 16  # smallest shingle hashes kept to estimate how much of a text another contains
+COMMON_SHINGLE = 8  # a shingle among the smallest of this many texts in the window is boilerplate: not sketched
+# Posting keys: headline words and the rarest text words (fewer for a long text: its shingles find its copies),
+# and the shingle sample (features.sample), its hashes salted so as not to meet word hashes.
+POST_HEAD, POST_WORDS, POST_WORDS_LONG = 6, 8, 2
+SHINGLE_SALT = 0x5BD1E995
+VERSION = 3  # of the recorded bytes: a record of another version is not replayed
+_FLAG_TEXT, _FLAG_ROUNDUP = 1, 2
+_HEADER = struct.Struct("<BIIHB" + "H" * 12)
+
+
+@dataclass(slots=True)
+class Signature:
+    """One indexed article: capped feature arrays, and what it counted in the window's frequencies."""
+
+    t: int
+    outlet: int
+    size: int  # distinct shingles, at most 65,535 (0: no passage to share)
+    has_text: bool
+    roundup: bool
+    head: np.ndarray  # uint32, the rarest headline words
+    words: np.ndarray  # uint32, the rarest text words that are not headline words
+    figures: np.ndarray  # uint32, headline figures first
+    bigrams: np.ndarray  # uint16, the rarest headline bigrams
+    subject: np.ndarray  # uint16
+    sketch: np.ndarray  # uint32, ascending
+    keys: np.ndarray  # uint32 posting keys
+    counted: tuple[np.ndarray, np.ndarray, np.ndarray]  # words (uint32), bigrams (uint16), pool (uint32) counted
+
+
+def _rarest(hashes: list[int], df: list[float], cap: int) -> list[int]:
+    """The ``cap`` hashes of lowest frequency (ties by value); all of them if they fit."""
+    if len(hashes) <= cap:
+        return hashes
+    return [h for _, h in sorted(zip(df, hashes, strict=True))[:cap]]
+
+
+def choose(features: Features, t: int, rarity: Rarity) -> Signature:
+    """The signature of a new article at time ``t`` (whole seconds), with the window's frequencies as they are."""
+    packed = features.packed()
+    head, text_words = packed.head.tolist(), packed.text.tolist()
+    head_df, words_df = rarity.word_df(packed.head).tolist(), rarity.word_df(packed.text).tolist()
+    pool = features.pool
+    sketch = pool[rarity.shingle_df(pool) < COMMON_SHINGLE][:SKETCH_K]
+    long = features.size >= LONG
+    keys = _rarest(head, head_df, POST_HEAD) + _rarest(text_words, words_df, POST_WORDS_LONG if long else POST_WORDS)
+    head_figures = features.head_figures.tolist()
+    in_head = set(head_figures)
+    figures = head_figures + [f for f in features.figures.tolist() if f not in in_head]
+    return Signature(
+        t=t,
+        outlet=features.outlet,
+        size=min(features.size, 65535),
+        has_text=features.has_text,
+        roundup=features.roundup,
+        head=np.array(_rarest(head, head_df, HEAD_CAP), dtype=np.uint32),
+        words=np.array(_rarest(text_words, words_df, WORDS_CAP_LONG if long else WORDS_CAP), dtype=np.uint32),
+        figures=np.array(figures[:FIGURE_CAP], dtype=np.uint32),
+        bigrams=np.array(_rarest(packed.bigrams.tolist(), rarity.bigrams[packed.bigrams].tolist(), BIGRAM_CAP),
+                         dtype=np.uint16),
+        subject=packed.subject[:SUBJECT_CAP],
+        sketch=sketch,
+        keys=np.concatenate([np.array(keys, dtype=np.uint32), features.sample ^ np.uint32(SHINGLE_SALT)]),
+        counted=(packed.everything, packed.bigrams, pool),
+    )
+
+
+def choose_encoded(features: Features, t: int, rarity: Rarity) -> bytes:
+    """``encode(choose(...))``, by the compiled core when it is built (what the grouper records and indexes)."""
+    core = native.active()
+    if core is None:
+        return encode(choose(features, t, rarity))
+    p = features.packed()
+    return core.choose(p.head, p.text, p.everything, p.bigrams, p.figures, features.head_figures, p.subject,
+                       features.pool, features.sample, rarity.words, rarity.bigrams, rarity.shingles, t,
+                       features.outlet, features.size, _FLAG_TEXT * features.has_text | _FLAG_ROUNDUP * features.roundup,
+                       (LONG, HEAD_CAP, WORDS_CAP, WORDS_CAP_LONG, BIGRAM_CAP, FIGURE_CAP, SUBJECT_CAP, SKETCH_K,
+                        COMMON_SHINGLE, POST_HEAD, POST_WORDS, POST_WORDS_LONG, SHINGLE_SALT, VERSION))  # fmt: skip
+
+
+def encode(sig: Signature) -> bytes:
+    """The recorded bytes of a signature (little-endian arrays after a header of their lengths)."""
+    arrays32 = (sig.head, sig.words, sig.figures, sig.sketch, sig.keys, sig.counted[0], sig.counted[2])
+    arrays16 = (sig.bigrams, sig.subject, sig.counted[1])
+    flags = _FLAG_TEXT * sig.has_text | _FLAG_ROUNDUP * sig.roundup
+    lengths = [len(a) for a in arrays32 + arrays16] + [0, 0]
+    head = _HEADER.pack(VERSION, sig.t, sig.outlet, sig.size, flags, *lengths)
+    body = b"".join(np.asarray(a, dtype="<u4").tobytes() for a in arrays32)
+    return head + body + b"".join(np.asarray(a, dtype="<u2").tobytes() for a in arrays16)
+
+
+def time_of(blob: bytes) -> int:
+    """The time recorded in an encoded signature."""
+    return int.from_bytes(blob[1:5], "little")
+
+
+def decode(blob: bytes) -> Signature:
+    """The signature ``encode`` wrote; ValueError when the bytes are not one (or of another version)."""
+    try:
+        version, t, outlet, size, flags, *lengths = _HEADER.unpack_from(blob)
+    except struct.error as exc:
+        raise ValueError(f"signature header unreadable: {exc}") from exc
+    if version != VERSION:
+        raise ValueError(f"signature version {version}, expected {VERSION}")
+    at = _HEADER.size
+    arrays: list[np.ndarray] = []
+    for i, n in enumerate(lengths[:10]):
+        dtype = "<u4" if i < 7 else "<u2"
+        width = 4 if i < 7 else 2
+        if at + n * width > len(blob):
+            raise ValueError("signature truncated")
+        arrays.append(np.frombuffer(blob, dtype=dtype, count=n, offset=at).astype(np.uint32 if i < 7 else np.uint16))
+        at += n * width
+    head, words, figures, sketch, keys, counted_words, pool, bigrams, subject, counted_bigrams = arrays
+    return Signature(t, outlet, size, bool(flags & _FLAG_TEXT), bool(flags & _FLAG_ROUNDUP), head, words, figures,
+                     bigrams, subject, sketch, keys, (counted_words, counted_bigrams, pool))  # fmt: skip
