@@ -347,9 +347,9 @@ done:
 /* text._FIGURE's units in the order the regex tries them, with their numbers (text._UNITS, aliases folded). */
 static const char *const UNIT_TEXT[] = {"%", "퍼센트", "명", "억", "조", "만", "원", "달러", "건", "개", "곳", "배",
                                         "호", "위", "세", "대", "톤", "마력", "mm", "㎜", "km", "㎞", "kwh", "mwh",
-                                        "gwh", "시"};
+                                        "gwh", "시", "일", "월", "년"};
 static const int UNIT_CODE[] = {1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 18, 19, 19, 20, 21,
-                                22, 23};
+                                22, 23, 24, 25, 26};
 #define N_UNITS ((int)(sizeof UNIT_CODE / sizeof UNIT_CODE[0]))
 static Py_UCS4 unit_chars[N_UNITS][4];
 static int unit_len[N_UNITS];
@@ -1528,8 +1528,9 @@ static Py_ssize_t rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, const 
     return kept;
 }
 
-enum { K_LONG, K_HEAD, K_WORDS, K_WORDS_LONG, K_BIGRAMS, K_FIGURES, K_SUBJECT, K_SKETCH, K_COMMON_SHINGLE,
-       K_POST_HEAD, K_POST_WORDS, K_POST_WORDS_LONG, K_SALT, K_VERSION, N_K };
+/* signature.choose_encoded's parameters: the caps of the article's regime, then the shared ones. */
+enum { K_HEAD, K_WORDS, K_BIGRAMS, K_FIGURES, K_SUBJECT, K_SKETCH, K_COMMON_SHINGLE, K_POST_HEAD, K_POST_WORDS, K_SALT,
+       K_VERSION, N_K };
 
 /* The recorded signature's header (signature._HEADER, little-endian): version u8, t u32, outlet u32, size u16,
  * flags u8, then 12 u16 lengths: head, words, figures, sketch, keys, counted words, pool (uint32 arrays, in that
@@ -1558,7 +1559,7 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     for (int i = 0; i < N_K; i++) {
         k[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(params, i));
         if (k[i] == -1 && PyErr_Occurred()) return NULL;
-        if (k[i] < 0 || (i != K_SALT && i != K_LONG && k[i] > 4096)) { PyErr_SetString(PyExc_ValueError, "bad parameter"); return NULL; }
+        if (k[i] < 0 || (i != K_SALT && k[i] > 4096)) { PyErr_SetString(PyExc_ValueError, "bad parameter"); return NULL; }
     }
     Buffers bs = {.n = 0};
     PyObject *out = NULL;
@@ -1586,7 +1587,6 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     }
     if (na > 65535 || nb > 65535 || np > 65535 || nsa > 65535) { PyErr_SetString(PyExc_ValueError, "too many values"); goto done; }
     uint32_t wmask = (uint32_t)(nw - 1), smask = (uint32_t)(nst - 1);
-    int long_text = size >= k[K_LONG];
     Py_ssize_t most = nh > nt ? nh : nt;
     if (nb > most) most = nb;
     scratch = PyMem_Malloc((most + 1) * sizeof(uint64_t));
@@ -1598,7 +1598,7 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     uint32_t *w = u32;
     len[L_HEAD] = rarest(head, nh, k[K_HEAD], words, wmask, scratch, w);
     w += len[L_HEAD];
-    len[L_WORDS] = rarest(text, nt, long_text ? k[K_WORDS_LONG] : k[K_WORDS], words, wmask, scratch, w);
+    len[L_WORDS] = rarest(text, nt, k[K_WORDS], words, wmask, scratch, w);
     w += len[L_WORDS];
     /* Figures: the headline's first (ascending), then the others (ascending), at most the cap. */
     Py_ssize_t f = 0;
@@ -1616,7 +1616,7 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     len[L_SKETCH] = sk;
     w += sk;
     Py_ssize_t nk = rarest(head, nh, k[K_POST_HEAD], words, wmask, scratch, w);
-    nk += rarest(text, nt, long_text ? k[K_POST_WORDS_LONG] : k[K_POST_WORDS], words, wmask, scratch, w + nk);
+    nk += rarest(text, nt, k[K_POST_WORDS], words, wmask, scratch, w + nk);
     for (Py_ssize_t i = 0; i < nsa; i++) w[nk++] = sample[i] ^ (uint32_t)k[K_SALT];
     len[L_KEYS] = nk;
     w += nk;

@@ -35,7 +35,7 @@ def query(features: Features, index: Index) -> tuple[np.ndarray, np.ndarray]:
     words = [h for h, df in zip(packed.head.tolist(), rarity.word_df(packed.head).tolist(), strict=True) if df <= common]
     rare = [(df, h) for h, df in zip(packed.text.tolist(), rarity.word_df(packed.text).tolist(), strict=True)
             if df <= common]  # fmt: skip
-    if features.size >= signature.LONG and len(rare) > LONG_TEXT_KEYS:
+    if features.long and len(rare) > LONG_TEXT_KEYS:
         rare = sorted(rare)[:LONG_TEXT_KEYS]
     words += [h for _, h in rare]
     keys = np.concatenate([np.array(words, dtype=np.uint32), features.sample ^ np.uint32(signature.SHINGLE_SALT)])
@@ -62,7 +62,7 @@ def find(index: Index, features: Features, t: float) -> Found:
         return find_py(index, *query(features, index), t)
     p = features.packed()
     stories, slots, owner = core.find(*index.postings.parts(), p.head, p.text, features.sample, index.rarity.words,
-                                      index.rarity.common_df() - 2.0, features.size >= signature.LONG,
+                                      index.rarity.common_df() - 2.0, features.long,
                                       index.records.view(), index.last, index.members_n, t, index.window_s,
                                       (LIMIT, CROWD, MIN_HITS, STORIES, MEMBERS, LONG_TEXT_KEYS, MAX_WORD_POSTINGS,
                                        MAX_SHINGLE_POSTINGS, signature.SHINGLE_SALT))  # fmt: skip

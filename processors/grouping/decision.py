@@ -33,13 +33,13 @@ from processors.grouping.evidence import PAIR, STORY, Evidence
 # Weights of the pair and story models for a new article that is a headline or snippet ("short") and for one
 # that is a long text ("long"), in the order of evidence.PAIR and evidence.STORY.
 WEIGHTS = {
-    "short": ((-0.937, -6.955, 5.471, 14.091, 4.189, 4.794, 0.69, 0.974, 1.727, 0.07, -2.756, -1.266, -2.471),
-              (-2.146, 0.449, 0.31, 1.716, 7.147, -0.829, 0.119, 0.0)),
-    "long": ((-4.572, -1.015, 0.369, 4.819, 3.225, 4.613, 1.804, 4.118, 0.908, -0.584, -1.451, -1.11, -2.374),
-             (-1.352, 0.611, 0.39, 0.232, 9.236, -0.311, -0.625, 0.0)),
+    "short": ((-0.854, -6.271, 4.139, 13.625, 4.098, 4.363, 1.275, 0.94, 1.402, 0.203, -2.865, -1.294, -2.113),
+              (-3.207, 0.416, 0.225, 2.078, 6.448, -0.744, 0.359, 1.069)),
+    "long": ((-4.062, -0.773, 0.0, 4.245, 3.277, 4.6, 1.674, 3.737, 0.74, -0.587, -1.301, -1.243, -2.24),
+             (-2.027, 0.495, 0.393, -0.092, 9.705, -0.053, -0.523, 1.132)),
 }
 # fmt: on
-JOIN_AT = {"short": 0.5, "long": 0.5}  # story probability from which the new article joins the story
+JOIN_AT = {"short": 0.5, "long": 0.7}  # story probability from which the new article joins the story
 PAIR_LOGIT_CAP = 8.0  # pair scores are compared as logits within +-8 (a near-certain pair is just that)
 AGREE_K = 3  # story feature "top3": mean pair logit of this many best members (missing ones count as -8)
 ROUNDUP_SAME_HEAD = 0.8  # headline cosine from which a round-up is the same round-up through another feed

@@ -37,7 +37,6 @@ from processors.grouping.candidates import Found
 from processors.grouping.features import Features
 from processors.grouping.index import Batch, Index
 from processors.grouping.rarity import PRIOR_DOCS, Rarity
-from processors.grouping.signature import LONG
 
 PAIR = ("bias", "head_cos", "bigram_cos", "cover_min", "cover_max", "text_cos", "shared_top", "copy",
         "figures_agree", "figures_conflict", "subject_conflict", "log_hours", "same_outlet")  # fmt: skip
@@ -247,4 +246,4 @@ def gather(new: Features, index: Index, found: Found, t: float) -> Evidence:
     return Evidence(stories=np.array(stories), owner=found.owner, pairs=pairs, cover=cover, gram=gram,
                     mine_dots=mine_dots, mine_norm2=mine_norm2,
                     age_hours=np.array([max(0.0, t - first[s]) / 3600.0 for s in stories]),
-                    size=np.array([count[s] for s in stories], dtype=np.float64), long=new.size >= LONG)  # fmt: skip
+                    size=np.array([count[s] for s in stories], dtype=np.float64), long=new.long)  # fmt: skip

@@ -27,6 +27,9 @@ import numpy as np
 from processors.grouping import native, shingles, text
 
 MIN_SHARED_TEXT = 100  # characters of text from which an article can share a passage with another
+# Distinct shingles (about 100 characters) from which an uncut text is an article's text, not a headline or a
+# snippet cut short ("..."): each kind is weighed by its own model (decision.regime) and kept in its own way.
+LONG = 100
 _EMPTY32 = np.zeros(0, dtype=np.uint32)
 _EMPTY16 = np.zeros(0, dtype=np.uint16)
 _CACHE = 100_000  # words remembered with their hashes (news vocabulary repeats a lot)
@@ -63,6 +66,7 @@ class Features:
     outlet: int
     has_text: bool
     roundup: bool
+    cut: bool = False  # the text was cut short ("...", a snippet)
     context: str = ""  # headline and lead, where another story's subject is looked for (see ``pairs``)
     _packed: Packed | None = field(default=None, repr=False)
 
@@ -70,6 +74,11 @@ class Features:
     def size(self) -> int:
         """How many distinct shingles the text has (0: too short to share a passage)."""
         return len(self.shingles)
+
+    @property
+    def long(self) -> bool:
+        """Whether the article comes with its text (not a headline or a snippet): see LONG."""
+        return len(self.shingles) >= LONG and not self.cut
 
     def pairs(self) -> np.ndarray:
         """Character pairs of the headline and lead (where evidence looks for another story's subject)."""
@@ -192,5 +201,6 @@ def extract(title: str, body: str, outlet: str) -> Features:
         outlet=outlet_hash(outlet),
         has_text=bool(content),
         roundup=text.is_roundup(headline),
+        cut=snippet_cut,
         context=headline + " " + lead,
     )

@@ -164,7 +164,7 @@ class Grouper:
             closed = {at for at, s in enumerate(stories) if s in index.roundups} if index.roundups else set()
             chosen = decision.choose(ev, feats.roundup, closed)
             story = None if chosen is None else stories[chosen]
-            if not feats.roundup and feats.size < signature.LONG and index.rarity.docs >= decision.MERGE_MIN_DOCS:
+            if not feats.roundup and not feats.long and index.rarity.docs >= decision.MERGE_MIN_DOCS:
                 first = [float(index.first[s]) for s in stories]
                 others = [stories[at] for at in decision.merges(ev, chosen, first, t, closed)]
                 story, absorbed = self._survivor(story, others, t)

@@ -19,14 +19,14 @@ from processors.grouping import native
 from processors.grouping.features import Features
 from processors.grouping.rarity import Rarity
 
-LONG = 200  # distinct shingles (about 200 characters) from which a text is long: an article, not a snippet
-# Kept per article, rarest first: a long text keeps fewer text words (its sketch stands for its text).
-HEAD_CAP, WORDS_CAP, WORDS_CAP_LONG, BIGRAM_CAP, FIGURE_CAP, SUBJECT_CAP = 10, 16, 8, 8, 6, 8
-SKETCH_K = 16  # smallest shingle hashes kept to estimate how much of a text another contains
+# Kept per article, rarest first, as (for a headline or snippet, for a long text; features.LONG): a long text keeps fewer words
+# and no headline bigrams (its sketch stands for its text), and is posted under fewer words (its copies share
+# passages, found by the shingle sample, features.sample, whose hashes are salted so as not to meet words').
+HEAD_CAP, WORDS_CAP, BIGRAM_CAP = (10, 10), (16, 12), (8, 0)
+POST_HEAD, POST_WORDS = (6, 4), (8, 2)
+FIGURE_CAP, SUBJECT_CAP = 6, 8
+SKETCH_K = 24  # smallest shingle hashes kept to estimate how much of a text another contains
 COMMON_SHINGLE = 8  # a shingle among the smallest of this many texts in the window is boilerplate: not sketched
-# Posting keys: headline words and the rarest text words (fewer for a long text: its shingles find its copies),
-# and the shingle sample (features.sample), its hashes salted so as not to meet word hashes.
-POST_HEAD, POST_WORDS, POST_WORDS_LONG = 6, 8, 2
 SHINGLE_SALT = 0x5BD1E995
 VERSION = 3  # of the recorded bytes: a record of another version is not replayed
 _FLAG_TEXT, _FLAG_ROUNDUP = 1, 2
@@ -66,8 +66,8 @@ def choose(features: Features, t: int, rarity: Rarity) -> Signature:
     head_df, words_df = rarity.word_df(packed.head).tolist(), rarity.word_df(packed.text).tolist()
     pool = features.pool
     sketch = pool[rarity.shingle_df(pool) < COMMON_SHINGLE][:SKETCH_K]
-    long = features.size >= LONG
-    keys = _rarest(head, head_df, POST_HEAD) + _rarest(text_words, words_df, POST_WORDS_LONG if long else POST_WORDS)
+    r = int(features.long)  # 0: a headline or snippet, 1: a long text
+    keys = _rarest(head, head_df, POST_HEAD[r]) + _rarest(text_words, words_df, POST_WORDS[r])
     head_figures = features.head_figures.tolist()
     in_head = set(head_figures)
     figures = head_figures + [f for f in features.figures.tolist() if f not in in_head]
@@ -77,10 +77,10 @@ def choose(features: Features, t: int, rarity: Rarity) -> Signature:
         size=min(features.size, 65535),
         has_text=features.has_text,
         roundup=features.roundup,
-        head=np.array(_rarest(head, head_df, HEAD_CAP), dtype=np.uint32),
-        words=np.array(_rarest(text_words, words_df, WORDS_CAP_LONG if long else WORDS_CAP), dtype=np.uint32),
+        head=np.array(_rarest(head, head_df, HEAD_CAP[r]), dtype=np.uint32),
+        words=np.array(_rarest(text_words, words_df, WORDS_CAP[r]), dtype=np.uint32),
         figures=np.array(figures[:FIGURE_CAP], dtype=np.uint32),
-        bigrams=np.array(_rarest(packed.bigrams.tolist(), rarity.bigrams[packed.bigrams].tolist(), BIGRAM_CAP),
+        bigrams=np.array(_rarest(packed.bigrams.tolist(), rarity.bigrams[packed.bigrams].tolist(), BIGRAM_CAP[r]),
                          dtype=np.uint16),
         subject=packed.subject[:SUBJECT_CAP],
         sketch=sketch,
@@ -95,11 +95,12 @@ def choose_encoded(features: Features, t: int, rarity: Rarity) -> bytes:
     if core is None:
         return encode(choose(features, t, rarity))
     p = features.packed()
+    r = int(features.long)
     return core.choose(p.head, p.text, p.everything, p.bigrams, p.figures, features.head_figures, p.subject,
                        features.pool, features.sample, rarity.words, rarity.bigrams, rarity.shingles, t,
                        features.outlet, features.size, _FLAG_TEXT * features.has_text | _FLAG_ROUNDUP * features.roundup,
-                       (LONG, HEAD_CAP, WORDS_CAP, WORDS_CAP_LONG, BIGRAM_CAP, FIGURE_CAP, SUBJECT_CAP, SKETCH_K,
-                        COMMON_SHINGLE, POST_HEAD, POST_WORDS, POST_WORDS_LONG, SHINGLE_SALT, VERSION))  # fmt: skip
+                       (HEAD_CAP[r], WORDS_CAP[r], BIGRAM_CAP[r], FIGURE_CAP, SUBJECT_CAP, SKETCH_K, COMMON_SHINGLE,
+                        POST_HEAD[r], POST_WORDS[r], SHINGLE_SALT, VERSION))  # fmt: skip
 
 
 def encode(sig: Signature) -> bytes:

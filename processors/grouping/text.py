@@ -31,10 +31,11 @@ _SPACES = re.compile(r"\s+")
 _SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)*([^,，…·\"'‘“\[(]{1,14}?)\s*[,，]\s")
 # A figure and its unit. Units are those that name a quantity an event is about; a bare number is not one.
 _FIGURE = re.compile(
-    r"(\d+(?:[.,]\d+)*)\s?(%|퍼센트|명|억|조|만|원|달러|건|개|곳|배|호|위|세|대|톤|마력|mm|㎜|km|㎞|kwh|mwh|gwh|시)"
+    r"(\d+(?:[.,]\d+)*)\s?(%|퍼센트|명|억|조|만|원|달러|건|개|곳|배|호|위|세|대|톤|마력|mm|㎜|km|㎞|kwh|mwh|gwh|시|일|월|년)"
 )
 _UNITS = {u: i + 1 for i, u in enumerate(("%", "명", "억", "조", "만", "원", "달러", "건", "개", "곳", "배", "호", "위",
-                                           "세", "대", "톤", "마력", "mm", "km", "kwh", "mwh", "gwh", "시"))}  # fmt: skip
+                                           "세", "대", "톤", "마력", "mm", "km", "kwh", "mwh", "gwh", "시", "일", "월",
+                                           "년"))}  # fmt: skip
 _UNIT_ALIASES = {"퍼센트": "%", "㎜": "mm", "㎞": "km"}
 # Round-ups, digests and opinion pieces name several events in a few words each: never a copy of one release.
 _ROUNDUP = re.compile(r"\[[^\]]*(?:사설|칼럼|기고|기자수첩|시론|오피니언|브리핑|소식|모음|단신|위클리|종합뉴스)[^\]]*\]"
