@@ -20,7 +20,14 @@ What it does, exactly:
    Also the weights currently in decision.py, for comparison.
 4. Prints the fitted weights as the two Python lines to paste into processors/grouping/decision.py.
 
-Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl ...] [--folds 3]`` (a few minutes on both dev sets).
+The stream the daemon groups mixes full texts with search-API entries (a headline and a snippet of a
+few passages around the query word, Naver's shape) of the same stories; neither dev set has that mix.
+With ``--entries`` a third set derived from fulltext_news joins them (``entries``): every third
+article (by a hash of its id) recast as its entry (``as_entry``), the rest as they are, labels kept,
+fitted and scored like the others: how a mixed stream fares (a snippet against full texts). It is
+not part of the weights in decision.py: it lowers precision on the real sets (README, grouping).
+
+Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl ...] [--folds 3]`` (seconds on both dev sets).
 """
 
 from __future__ import annotations
@@ -64,6 +71,25 @@ def load(path: Path) -> list[dict[str, Any]]:
         row["label"] = row.get("story") or f"single-{i}-{row['id']}"
     rows.sort(key=lambda r: r.get("published") or "")
     return rows
+
+
+ENTRY_PASSAGE = 70  # characters of each snippet passage, as Naver's descriptions run (about 60-90 each)
+
+
+def as_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A full-text row recast as a search-API entry: the headline, and two passages of its text (one
+    from the lead, one further on, chosen by a hash of the id) joined by "...", as the API cuts them."""
+    body = " ".join((row.get("text") or "").split())
+    h = zlib.crc32(row["id"].encode("utf-8"))
+    first = (h >> 8) % max(1, min(len(body), 200) - ENTRY_PASSAGE) if len(body) > ENTRY_PASSAGE else 0
+    second = first + ENTRY_PASSAGE + (h >> 16) % max(1, len(body) - first - 2 * ENTRY_PASSAGE)
+    passages = [body[first : first + ENTRY_PASSAGE], body[second : second + ENTRY_PASSAGE]]
+    return {**row, "id": f"entry-{row['id']}", "text": "... ".join(p for p in passages if p) + "... "}
+
+
+def with_entries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with every third (by a hash of its id) recast as its search-API entry (``as_entry``)."""
+    return [as_entry(row) if zlib.crc32(row["id"].encode("utf-8")) % 3 == 0 else row for row in rows]
 
 
 def article(row: dict[str, Any]) -> Article:
@@ -119,8 +145,10 @@ def fit_regime(samples: list[Sample]) -> tuple[tuple[float, ...], tuple[float, .
     x = np.concatenate([s.evidence.pairs for s in samples])
     y = np.concatenate([s.joins[s.evidence.owner] for s in samples]).astype(np.float64)
     pair = tuple(round(float(v), 3) for v in logistic(x, y, PAIR_L2))
-    sx = np.concatenate([decision.story_features(s.evidence, pair) for s in samples])
-    sy = np.concatenate([s.joins for s in samples]).astype(np.float64)
+    # For long texts, stories of two or more members only: one of one member is scored by the pair model.
+    several = np.concatenate([(s.evidence.size > 1) | (not s.evidence.long) for s in samples])
+    sx = np.concatenate([decision.story_features(s.evidence, pair) for s in samples])[several]
+    sy = np.concatenate([s.joins for s in samples]).astype(np.float64)[several]
     return pair, tuple(round(float(v), 3) for v in logistic(sx, sy, STORY_L2))
 
 
@@ -205,8 +233,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("labels", nargs="*", type=Path, default=DEV)
     parser.add_argument("--folds", type=int, default=3, help="k of the grouped k-fold (default 3)")
+    parser.add_argument("--entries", action="store_true", help="add the derived set of search-API entries")
     args = parser.parse_args()
     sets = {path.parent.name: load(path) for path in args.labels}
+    if "fulltext_news" in sets and args.entries:
+        sets["entries"] = with_entries(sets["fulltext_news"])
     for name, rows in sets.items():
         print(f"{name}: {len(rows)} items, {len({r['label'] for r in rows})} stories")
     print()

@@ -97,7 +97,7 @@ typedef struct {
     int32_t story, prev;
     uint32_t off32, off16;
     uint16_t outlet, size;
-    uint8_t n_head, n_words, n_figures, n_bigrams, n_subject, n_sketch, flags, pad;
+    uint8_t n_head, n_words, n_figures, n_bigrams, n_subject, n_sketch, flags, reach;
 } Slot;
 _Static_assert(sizeof(Slot) == 32, "index.SLOT is 32 bytes");
 /* The PAIR features, in evidence.PAIR order. */
@@ -372,7 +372,6 @@ static int scan_figures(PyObject *normed, Hashes *out) {
     int kind = PyUnicode_KIND(normed);
     const void *data = PyUnicode_DATA(normed);
     Py_ssize_t len = PyUnicode_GET_LENGTH(normed);
-    char value[64];
     for (Py_ssize_t i = 0; i < len;) {
         if (!IS_DIGIT(PyUnicode_READ(kind, data, i))) { i++; continue; }
         /* \d+(?:[.,]\d+)* greedily from i: no shorter prefix can be followed by a unit (see text.figures) */
@@ -397,20 +396,26 @@ static int scan_figures(PyObject *normed, Hashes *out) {
             }
         }
         if (!code) { i = j; continue; } /* an inner start has the same digits' end and the same fate */
-        /* The value: separators "," dropped, a fraction's trailing zeros (and its point) dropped, non-ASCII '?' */
-        Py_ssize_t n = 0, point = -1;
-        for (Py_ssize_t k = i; k < j && n < (Py_ssize_t)sizeof value; k++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, k);
-            if (c == ',') continue;
-            if (c == '.') point = n;
-            value[n++] = c < 0x80 ? (char)c : '?';
-        }
-        if (point >= 0) {
-            while (n > 0 && value[n - 1] == '0') n--;
-            while (n > 0 && value[n - 1] == '.') n--;
+        /* The value: separators "," dropped, a fraction's trailing zeros (and then its points) dropped, non-ASCII
+         * '?'; hashed as it is read, however long. */
+        Py_ssize_t stop = j;
+        int point = 0;
+        for (Py_ssize_t k = i; k < j && !point; k++) point = PyUnicode_READ(kind, data, k) == '.';
+        if (point) {
+            for (Py_UCS4 drop = '0';; drop = '.') { /* zeros first, then points; commas are not there */
+                while (stop > i && (PyUnicode_READ(kind, data, stop - 1) == drop ||
+                                    PyUnicode_READ(kind, data, stop - 1) == ','))
+                    stop--;
+                if (drop == '.') break;
+            }
         }
         uint32_t crc = 0xFFFFFFFFu;
-        for (Py_ssize_t k = 0; k < n; k++) crc = crc_table[(crc ^ (unsigned char)value[k]) & 0xFF] ^ (crc >> 8);
+        for (Py_ssize_t k = i; k < stop; k++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, k);
+            if (c == ',') continue;
+            unsigned char byte = c < 0x80 ? (unsigned char)c : '?';
+            crc = crc_table[(crc ^ byte) & 0xFF] ^ (crc >> 8);
+        }
         if (hashes_add(out, (uint32_t)code << 24 | ((crc ^ 0xFFFFFFFFu) & 0xFFFFFF)) < 0) return -1;
         i = end;
     }
@@ -508,6 +513,8 @@ static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n, uint32_t limit, uint3
     return d;
 }
 
+#define MAX_TAKE (1 << 20) /* the most hashes a pool or sample may ask for (shingles.POOL and SAMPLE_CAP are tens) */
+
 /* The threshold below which about 1.5 * ``want`` of ``n`` uniform hashes fall (all of them for few hashes). */
 static uint32_t pool_limit(Py_ssize_t n, Py_ssize_t want) {
     uint64_t limit = n <= 2 * want ? UINT32_MAX : ((uint64_t)(3 * want) << 31) / (uint64_t)n;
@@ -541,7 +548,10 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
     Py_ssize_t want, sample_cap;
     unsigned long below;
     if (!PyArg_ParseTuple(args, "Unkn", &text, &want, &below, &sample_cap)) return NULL;
-    if (want < 0 || sample_cap < 0) { PyErr_SetString(PyExc_ValueError, "negative pool or sample size"); return NULL; }
+    if (want < 0 || sample_cap < 0 || want > MAX_TAKE || sample_cap > MAX_TAKE) {
+        PyErr_SetString(PyExc_ValueError, "pool or sample size out of range");
+        return NULL;
+    }
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     uint16_t *codes = PyMem_Malloc((len + 1) * sizeof(uint16_t));
     if (!codes) return PyErr_NoMemory();
@@ -636,7 +646,10 @@ static void sorted_run(const Sorted *m, uint32_t full_key, Py_ssize_t *lo, Py_ss
     const uint16_t *k = m->keys.buf;
     const uint32_t *starts = m->starts.buf;
     uint16_t key = (uint16_t)(full_key & 0xFFFF);
-    Py_ssize_t n = starts[(full_key >> 16) + 1], a = starts[full_key >> 16], b = n;
+    Py_ssize_t n = starts[(full_key >> 16) + 1], a = starts[full_key >> 16], b, stored = m->keys.len / 2;
+    if (n > stored) n = stored; /* bucket starts the caller got wrong read nothing outside the keys */
+    if (a > n) a = n;
+    b = n;
     while (a < b) { Py_ssize_t mid = (a + b) / 2; if (k[mid] < key) a = mid + 1; else b = mid; }
     *lo = a;
     /* Most keys have a few entries: step over them before searching (the search misses the cache). */
@@ -752,8 +765,9 @@ static void pending_put(Pending *p, uint32_t key, uint32_t val) {
     *head = (int32_t)(i + 1);
 }
 
-/* One candidate slot: how many (key, value) entries found it and the first key that did. */
-typedef struct { uint32_t slot, hits, first, used; } Found;
+/* One candidate slot: how many (key, value) entries found it, how many of those were sample keys, and the first
+ * key that did. */
+typedef struct { uint32_t slot, hits, first, used, shared; } Found;
 
 static int found_by_discovery(const void *a, const void *b) {
     const Found *x = a, *y = b;
@@ -771,15 +785,16 @@ static int found_by_hits(const void *a, const void *b) {
  * clearing them costs what was found, not the table's size). */
 typedef struct { Found *table; uint32_t *used_at; Py_ssize_t mask, distinct; } Slots;
 
-static void slots_hit(Slots *s, uint32_t slot, uint32_t which) {
+static void slots_hit(Slots *s, uint32_t slot, uint32_t which, int sample) {
     Py_ssize_t at = (Py_ssize_t)((slot * 0x9E3779B1u) & (uint32_t)s->mask);
     while (s->table[at].used && s->table[at].slot != slot) at = (at + 1) & s->mask;
     Found *f = &s->table[at];
     if (!f->used) {
-        f->used = 1; f->slot = slot; f->hits = 0; f->first = which;
+        f->used = 1; f->slot = slot; f->hits = 0; f->first = which; f->shared = 0;
         s->used_at[s->distinct++] = (uint32_t)at;
     }
     f->hits++;
+    f->shared += (uint32_t)sample;
     if (which < f->first) f->first = which;
 }
 
@@ -790,12 +805,13 @@ static Py_ssize_t slot_table_size;
 /* The slots found by the ``n`` query keys ``q`` (``caps[i]``: the posting cap of key i) within ``window`` of
  * ``t``, as Index.candidates orders them; ``*out`` (PyMem, freed by the caller) gets ``*kept`` of them.
  * ``lo``, ``hi`` and ``more`` hold ``n`` entries each: the stored range and count of buffered values of each
- * key, looked up here for the keys before ``known`` (the caller looked up the rest). Returns -1 with an
- * exception set on error. */
+ * key, looked up here for the keys before ``known`` (the caller looked up the rest). Keys from ``sample_from``
+ * on are sample keys, counted apart (Found.shared). Returns -1 with an exception set on error. */
 static int find_candidates(const Sorted *m, const Pending *p, const uint32_t *q, const uint32_t *caps, Py_ssize_t n,
                            Py_ssize_t *lo, Py_ssize_t *hi, Py_ssize_t *more, Py_ssize_t known,
                            const Slot *records, Py_ssize_t nslots, double t, double window, Py_ssize_t limit,
-                           Py_ssize_t crowd, Py_ssize_t min_hits, Found **out, Py_ssize_t *kept_out) {
+                           Py_ssize_t crowd, Py_ssize_t min_hits, Py_ssize_t sample_from, Found **out,
+                           Py_ssize_t *kept_out) {
     Slots s = {NULL, NULL, 0, 0};
     Found *list = NULL;
     int rc = -1;
@@ -822,10 +838,10 @@ static int find_candidates(const Sorted *m, const Pending *p, const uint32_t *q,
     s.table = slot_table;
     s.mask = size - 1;
     for (Py_ssize_t i = 0; i < n; i++)
-        for (Py_ssize_t j = lo[i]; j < hi[i]; j++) slots_hit(&s, v[j], (uint32_t)i);
+        for (Py_ssize_t j = lo[i]; j < hi[i]; j++) slots_hit(&s, v[j], (uint32_t)i, i >= sample_from);
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!more[i]) continue;
-        PENDING_EACH(p, q[i], at) slots_hit(&s, p->vals[at - 1], (uint32_t)i);
+        PENDING_EACH(p, q[i], at) slots_hit(&s, p->vals[at - 1], (uint32_t)i, i >= sample_from);
     }
     /* One shared rare word is enough in a quiet index; in a crowd, MIN_HITS keys; and within the window. */
     Py_ssize_t least = s.distinct > crowd ? min_hits : 1, kept = 0;
@@ -848,7 +864,7 @@ static int find_candidates(const Sorted *m, const Pending *p, const uint32_t *q,
     list = NULL;
     rc = 0;
 done:
-    for (Py_ssize_t i = 0; i < s.distinct; i++) s.table[s.used_at[i]] = (Found){0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i < s.distinct; i++) s.table[s.used_at[i]] = (Found){0, 0, 0, 0, 0};
     PyMem_Free(s.used_at); PyMem_Free(list);
     return rc;
 }
@@ -885,6 +901,17 @@ static PyObject *postings_merge(PyObject *self, PyObject *args) {
     Py_ssize_t n = p.n, nold = m.vals.len / 4;
     if (o.vals.len / 4 != nold + n || o.keys.readonly || o.vals.readonly || o.starts.readonly) {
         PyErr_SetString(PyExc_ValueError, "output arrays must be writable and hold every entry");
+        goto done;
+    }
+    const uint32_t *in_starts = m.starts.buf;
+    for (uint32_t b = 0; b < (1u << 16); b++) {
+        if (in_starts[b] > in_starts[b + 1] || (b == 0 && in_starts[0] != 0)) {
+            PyErr_SetString(PyExc_ValueError, "bucket starts must rise from 0");
+            goto done;
+        }
+    }
+    if ((Py_ssize_t)in_starts[1 << 16] != nold) {
+        PyErr_SetString(PyExc_ValueError, "bucket starts must end at the number of stored entries");
         goto done;
     }
     e = PyMem_Malloc((n + 1) * sizeof(Entry));
@@ -981,7 +1008,8 @@ static const void *open_column(PyObject *obj, Py_buffer *b, Py_ssize_t n, const 
 /* candidates.find: the slots found by the query keys (as find_slots ranks them), grouped into at most
  * ``stories_cap`` stories in the order first found, each with its found members and then up to ``members_cap``
  * of its newest members within the window (walking ``prev`` from ``last[story]``), those not found, when
- * ``members_n[story]`` says there are more. Returns (stories, slots, owner) as uint32 bytes. */
+ * ``members_n[story]`` says there are more. Returns (stories, slots, owner, shared) as uint32 bytes; ``shared``:
+ * how many of the new article's sample keys found each slot (0 for the members walked to). */
 static PyObject *find(PyObject *self, PyObject *args) {
     PyObject *keys, *vals, *starts, *pending, *head_obj, *text_obj, *sample_obj, *table_obj, *records_obj, *last_obj,
         *count_obj, *params;
@@ -997,7 +1025,10 @@ static PyObject *find(PyObject *self, PyObject *args) {
     if (PyTuple_GET_SIZE(params) != 9) { PyErr_SetString(PyExc_ValueError, "unexpected parameters"); return NULL; }
     for (int i = 0; i < 9; i++) {
         c[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(params, i));
-        if ((c[i] == -1 && PyErr_Occurred()) || c[i] < 0) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad parameter"); return NULL; }
+        if ((c[i] == -1 && PyErr_Occurred()) || c[i] < 0 || (i < 8 && c[i] > MAX_TAKE)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad parameter");
+            return NULL;
+        }
     }
     Py_ssize_t limit = c[0], crowd = c[1], min_hits = c[2], stories_cap = c[3], members_cap = c[4];
     Sorted m;
@@ -1010,7 +1041,7 @@ static PyObject *find(PyObject *self, PyObject *args) {
     Py_ssize_t n = 0, kept = 0, *lo = NULL, *hi = NULL, *more = NULL, nslots = 0, nstories = 0;
     Found *list = NULL;
     uint64_t *rare = NULL;
-    uint32_t *q = NULL, *caps = NULL, *out_stories = NULL, *out_slots = NULL, *out_owner = NULL;
+    uint32_t *q = NULL, *caps = NULL, *out_stories = NULL, *out_slots = NULL, *out_owner = NULL, *out_shared = NULL;
     PyObject *out = NULL;
     Py_ssize_t nh, nt, nsa, nw;
     const uint32_t *head, *text, *sample;
@@ -1033,6 +1064,7 @@ static PyObject *find(PyObject *self, PyObject *args) {
         if (table[text[i] & wmask] <= common) rare[nr++] = rare_key(table[text[i] & wmask], text[i]);
     if (long_text && nr > c[5]) nr = smallest_u64(rare, nr, c[5], rare); /* in place: kept ones only move left */
     for (Py_ssize_t i = 0; i < nr; i++) { q[n] = (uint32_t)rare[i]; caps[n++] = (uint32_t)c[6]; }
+    Py_ssize_t sample_from = n;
     for (Py_ssize_t i = 0; i < nsa; i++) { q[n] = sample[i] ^ (uint32_t)c[8]; caps[n++] = (uint32_t)c[7]; }
     const Slot *records = buffers_take(&bs, records_obj, sizeof(Slot), "records", &nslots);
     if (!records) goto done;
@@ -1047,14 +1079,15 @@ static PyObject *find(PyObject *self, PyObject *args) {
     hi = PyMem_Malloc((n + 1) * sizeof *hi);
     more = PyMem_Malloc((n + 1) * sizeof *more);
     if (!lo || !hi || !more) { PyErr_NoMemory(); goto done; }
-    if (find_candidates(&m, &p, q, caps, n, lo, hi, more, n, records, nslots, t, window, limit, crowd, min_hits, &list,
-                        &kept) < 0)
+    if (find_candidates(&m, &p, q, caps, n, lo, hi, more, n, records, nslots, t, window, limit, crowd, min_hits,
+                        sample_from, &list, &kept) < 0)
         goto done;
     Py_ssize_t room = kept + (stories_cap > 0 ? stories_cap : 0) * (members_cap > 0 ? members_cap : 0) + 1;
     out_stories = PyMem_Malloc(((stories_cap > 0 ? stories_cap : 0) + 1) * sizeof(uint32_t));
     out_slots = PyMem_Malloc(room * sizeof(uint32_t));
     out_owner = PyMem_Malloc(room * sizeof(uint32_t));
-    if (!out_stories || !out_slots || !out_owner) { PyErr_NoMemory(); goto done; }
+    out_shared = PyMem_Malloc(room * sizeof(uint32_t));
+    if (!out_stories || !out_slots || !out_owner || !out_shared) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t i = 0; i < kept; i++) { /* the stories, in the order their first member was found */
         int32_t story = records[list[i].slot].story;
         if (story < 0 || story >= nstory_ids) { PyErr_SetString(PyExc_IndexError, "story out of range"); goto done; }
@@ -1069,6 +1102,7 @@ static PyObject *find(PyObject *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < kept; i++) {
             if ((uint32_t)records[list[i].slot].story != story) continue;
             out_slots[w] = list[i].slot;
+            out_shared[w] = list[i].shared;
             out_owner[w++] = (uint32_t)at;
         }
         if ((Py_ssize_t)count[story] <= w - from) continue;
@@ -1082,15 +1116,16 @@ static PyObject *find(PyObject *self, PyObject *args) {
             for (Py_ssize_t j = from; j < found_here && !seen; j++) seen = out_slots[j] == (uint32_t)slot;
             if (seen) continue;
             out_slots[w] = (uint32_t)slot;
+            out_shared[w] = 0;
             out_owner[w++] = (uint32_t)at;
         }
     }
-    out = Py_BuildValue("(y#y#y#)", (const char *)out_stories, nstories * (Py_ssize_t)sizeof(uint32_t),
+    out = Py_BuildValue("(y#y#y#y#)", (const char *)out_stories, nstories * (Py_ssize_t)sizeof(uint32_t),
                         (const char *)out_slots, w * (Py_ssize_t)sizeof(uint32_t), (const char *)out_owner,
-                        w * (Py_ssize_t)sizeof(uint32_t));
+                        w * (Py_ssize_t)sizeof(uint32_t), (const char *)out_shared, w * (Py_ssize_t)sizeof(uint32_t));
 done:
     PyMem_Free(list); PyMem_Free(lo); PyMem_Free(hi); PyMem_Free(more); PyMem_Free(q); PyMem_Free(caps); PyMem_Free(rare);
-    PyMem_Free(out_stories); PyMem_Free(out_slots); PyMem_Free(out_owner);
+    PyMem_Free(out_stories); PyMem_Free(out_slots); PyMem_Free(out_owner); PyMem_Free(out_shared);
     buffers_release(&bs);
     Py_buffer *bufs[] = {&lb, &nb};
     for (int i = 0; i < opened; i++) PyBuffer_Release(bufs[i]);
@@ -1150,6 +1185,40 @@ typedef struct {
     Py_ssize_t nhead, ntext, neverything, nfigures, nbigrams, nsubject, nunits;
     double *head_idf, head_total, head2, bigram2, text2;
 } New;
+
+/* How the copy share is estimated (evidence.copy_share): the new article's distinct shingles and sample, and the
+ * parameters (evidence.MIN_COPY_SHINGLES, NOISE_HITS, MIN_SAMPLE, SAMPLE_HITS, signature.REACH_SHIFT). */
+typedef struct {
+    const uint32_t *sample;
+    Py_ssize_t nsample, size, min_copy, min_sample, sample_hits, reach_shift;
+    double chance, noise_hits;
+} Copy;
+
+/* evidence.copy_share of one member: the larger of how much of the member the new text holds (its sketch among
+ * the new shingles, ``hits`` of ``nk``), how much of the new text the member holds as the sketch tells it, and as
+ * the new text's sampled hashes within the member's reach tell it (``shared`` of them found the member). */
+static double copy_share(const Copy *c, Py_ssize_t hits, Py_ssize_t nk, Py_ssize_t member_size, uint32_t shared,
+                         uint8_t reach) {
+    double copy = 0.0;
+    if (c->size >= c->min_copy && nk > 0 && member_size >= c->min_copy) {
+        double inside_new = ((double)hits / (double)nk - c->chance) / (1.0 - c->chance);
+        if (!(inside_new > 0.0)) inside_new = 0.0;
+        double trusted = (double)hits > c->noise_hits ? ((double)hits - c->noise_hits) / (double)nk : 0.0;
+        double inside_member = trusted * (double)member_size / (double)c->size;
+        if (inside_member > 1.0) inside_member = 1.0;
+        copy = inside_new > inside_member ? inside_new : inside_member;
+    }
+    /* The sampled hashes the member would have posted had it carried them: those up to its reach. */
+    uint64_t bound = ((uint64_t)reach + 1) << c->reach_shift;
+    Py_ssize_t lo = 0, hi = c->nsample;
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if ((uint64_t)c->sample[mid] < bound) lo = mid + 1; else hi = mid; }
+    if (lo >= c->min_sample && (Py_ssize_t)shared >= c->sample_hits) {
+        double sampled = (double)shared / (double)lo;
+        if (sampled > 1.0) sampled = 1.0;
+        if (sampled > copy) copy = sampled;
+    }
+    return copy;
+}
 
 typedef struct {
     const Slot *records;
@@ -1266,8 +1335,7 @@ static inline double bigram_idf_of(const Store *s, uint16_t h) {
  * words counted for ``story`` and the new headline words it carries marked in ``found``; -1 if its signature
  * runs past the flat arrays. */
 static int pair_row(const Store *s, const New *a, Words *w, uint32_t slot, int32_t story, unsigned char *found,
-                    double t, uint32_t outlet, Py_ssize_t size, Py_ssize_t min_copy, double chance,
-                    int context_ready, double *row) {
+                    double t, uint32_t outlet, const Copy *c, uint32_t sampled, int context_ready, double *row) {
     const Slot *r = &s->records[slot];
     Py_ssize_t off32 = r->off32, off16 = r->off16, nh = r->n_head, nw = r->n_words, nf = r->n_figures;
     Py_ssize_t nb = r->n_bigrams, ns = r->n_subject, nk = r->n_sketch;
@@ -1308,17 +1376,10 @@ static int pair_row(const Store *s, const New *a, Words *w, uint32_t slot, int32
     }
     double cover_new = a->head_total ? (in_head + in_words) / a->head_total : 0.0;
     double cover_member = all ? in_all / all : 0.0;
-    double copy = 0.0;
-    Py_ssize_t member_size = r->size;
-    if (size >= min_copy && nk > 0) {
-        Py_ssize_t hits = 0;
+    Py_ssize_t hits = 0;
+    if (c->size >= c->min_copy)
         for (Py_ssize_t k = 0; k < nk; k++) hits += bit(sketch_bits, kv[k]);
-        double inside_new = ((double)hits / (double)nk - chance) / (1.0 - chance);
-        if (!(inside_new > 0.0)) inside_new = 0.0;
-        double inside_member = inside_new * (double)member_size / (double)size;
-        if (inside_member > 1.0) inside_member = 1.0;
-        if (member_size >= min_copy) copy = inside_new > inside_member ? inside_new : inside_member;
-    }
+    double copy = copy_share(c, hits, nk, r->size, sampled, r->reach);
     int agree = 0, conflict = 0;
     for (Py_ssize_t k = 0; k < nf; k++) agree |= find_u32(a->figures, a->nfigures, fv[k]) >= 0;
     for (Py_ssize_t u = 0; u < a->nunits; u++) {
@@ -1388,15 +1449,20 @@ static double centroids(const Store *s, const New *a, Words *w, const double *me
 
 static PyObject *evidence(PyObject *self, PyObject *args) {
     PyObject *cols_obj, *flat32_obj, *flat16_obj, *words_obj, *bigrams_obj, *head_obj, *hb_obj, *text_obj, *all_obj,
-        *figures_obj, *units_obj, *subject_obj, *context, *shingles_obj, *slots_obj, *owner_obj;
+        *figures_obj, *units_obj, *subject_obj, *context, *shingles_obj, *sample_obj, *slots_obj, *owner_obj,
+        *shared_obj;
     double numer, min_idf, t;
-    Py_ssize_t min_copy, size, k;
+    Copy c = {0};
+    Py_ssize_t size, k;
     unsigned long outlet;
-    if (!PyArg_ParseTuple(args, "OOOOOddnOOOOOOOUOnkdOOn", &cols_obj, &flat32_obj, &flat16_obj, &words_obj,
-                          &bigrams_obj, &numer, &min_idf, &min_copy, &head_obj, &hb_obj, &text_obj, &all_obj,
-                          &figures_obj, &units_obj, &subject_obj, &context, &shingles_obj, &size, &outlet, &t,
-                          &slots_obj, &owner_obj, &k))
+    if (!PyArg_ParseTuple(args, "OOOOOdd(ndnnn)OOOOOOOUOOnkdOOOn", &cols_obj, &flat32_obj, &flat16_obj, &words_obj,
+                          &bigrams_obj, &numer, &min_idf, &c.min_copy, &c.noise_hits, &c.min_sample, &c.sample_hits,
+                          &c.reach_shift, &head_obj, &hb_obj, &text_obj, &all_obj, &figures_obj, &units_obj,
+                          &subject_obj, &context, &shingles_obj, &sample_obj, &size, &outlet, &t, &slots_obj,
+                          &owner_obj, &shared_obj, &k))
         return NULL;
+    if (c.reach_shift < 0 || c.reach_shift > 31) { PyErr_SetString(PyExc_ValueError, "bad reach shift"); return NULL; }
+    c.size = size;
     Buffers bs = {.n = 0};
     Store s;
     New a = {0};
@@ -1405,8 +1471,8 @@ static PyObject *evidence(PyObject *self, PyObject *args) {
     int32_t *story_at = NULL;
     Words w = {0};
     PyObject *out = NULL;
-    Py_ssize_t nshingles = 0, nwords = 0, nbigram_table = 0, n = 0, nowner = 0;
-    const uint32_t *shingles_v, *slots, *owner;
+    Py_ssize_t nshingles = 0, nwords = 0, nbigram_table = 0, n = 0, nowner = 0, nshared = 0;
+    const uint32_t *shingles_v, *slots, *owner, *shared;
     int sketch_set = 0, context_set = 0, bigrams_set = 0;
     if (!(s.records = buffers_take(&bs, cols_obj, sizeof(Slot), "records", &s.nslots))) goto done;
     if (!(s.flat32 = buffers_take(&bs, flat32_obj, 4, "flat32", &s.n32))) goto done;
@@ -1427,9 +1493,15 @@ static PyObject *evidence(PyObject *self, PyObject *args) {
     if (!(a.units = buffers_take(&bs, units_obj, 1, "units", &a.nunits))) goto done;
     if (!(a.subject = buffers_take(&bs, subject_obj, 2, "subject", &a.nsubject))) goto done;
     if (!(shingles_v = buffers_take(&bs, shingles_obj, 4, "shingles", &nshingles))) goto done;
+    if (!(c.sample = buffers_take(&bs, sample_obj, 4, "sample", &c.nsample))) goto done;
     if (!(slots = buffers_take(&bs, slots_obj, 4, "slots", &n))) goto done;
     if (!(owner = buffers_take(&bs, owner_obj, 4, "owner", &nowner))) goto done;
-    if (nowner != n || k < 0) { PyErr_SetString(PyExc_ValueError, "one owner per slot"); goto done; }
+    if (!(shared = buffers_take(&bs, shared_obj, 4, "shared", &nshared))) goto done;
+    if (nowner != n || nshared != n) { PyErr_SetString(PyExc_ValueError, "one owner and count per slot"); goto done; }
+    if (k < 0 || k > n) { PyErr_SetString(PyExc_ValueError, "every story must have a member"); goto done; }
+    for (Py_ssize_t i = 1; i < c.nsample; i++) {
+        if (c.sample[i] < c.sample[i - 1]) { PyErr_SetString(PyExc_ValueError, "the sample must be ascending"); goto done; }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if ((Py_ssize_t)slots[i] >= s.nslots || (Py_ssize_t)owner[i] >= k) {
             PyErr_SetString(PyExc_IndexError, "slot or story out of range");
@@ -1474,7 +1546,7 @@ static PyObject *evidence(PyObject *self, PyObject *args) {
         double idf = idf_of(s.words, s.mask, a.text[h], numer);
         a.text2 += idf * idf;
     }
-    if (size >= min_copy) {
+    if (size >= c.min_copy) {
         for (Py_ssize_t i = 0; i < nshingles; i++) sketch_bits[(shingles_v[i] & 0xFFFF) >> 6] |= 1ull << (shingles_v[i] & 63);
         sketch_set = 1;
     }
@@ -1482,15 +1554,15 @@ static PyObject *evidence(PyObject *self, PyObject *args) {
         if (pair_bits(context, context_bits) < 0) goto done;
         context_set = 1;
     }
-    double chance = (double)nshingles / 65536.0;
-    if (chance > 0.5) chance = 0.5;
+    c.chance = (double)nshingles / 65536.0;
+    if (c.chance > 0.5) c.chance = 0.5;
     double *cover = story, *members = story + k, *gram = story + 2 * k, *dots = story + 2 * k + k * k;
     double *weight = dots + k;
     memset(members, 0, k * sizeof(double));
     for (Py_ssize_t i = 0; i < n; i++) {
         members[owner[i]] += 1.0;
-        if (pair_row(&s, &a, &w, slots[i], (int32_t)owner[i], found + owner[i] * a.nhead, t, (uint32_t)outlet, size,
-                     min_copy, chance, context_set, pairs + i * N_PAIR) < 0) {
+        if (pair_row(&s, &a, &w, slots[i], (int32_t)owner[i], found + owner[i] * a.nhead, t, (uint32_t)outlet, &c,
+                     shared[i], context_set, pairs + i * N_PAIR) < 0) {
             PyErr_SetString(PyExc_ValueError, "a signature runs past the index's flat arrays");
             goto done;
         }
@@ -1530,13 +1602,15 @@ static Py_ssize_t rarest(const uint32_t *h, Py_ssize_t n, Py_ssize_t cap, const 
 
 /* signature.choose_encoded's parameters: the caps of the article's regime, then the shared ones. */
 enum { K_HEAD, K_WORDS, K_BIGRAMS, K_FIGURES, K_SUBJECT, K_SKETCH, K_COMMON_SHINGLE, K_POST_HEAD, K_POST_WORDS, K_SALT,
-       K_VERSION, N_K };
+       K_VERSION, K_SAMPLE_CAP, K_REACH_SHIFT, N_K };
 
 /* The recorded signature's header (signature._HEADER, little-endian): version u8, t u32, outlet u32, size u16,
  * flags u8, then 12 u16 lengths: head, words, figures, sketch, keys, counted words, pool (uint32 arrays, in that
- * order), bigrams, subject, counted bigrams (uint16 arrays), two unused. */
+ * order), bigrams, subject, counted bigrams (uint16 arrays), the sample's reach (signature.sample_reach), one
+ * unused. */
 #define HEADER_SIZE 36
 enum { L_HEAD, L_WORDS, L_FIGURES, L_SKETCH, L_KEYS, L_COUNTED, L_POOL, L_BIGRAMS, L_SUBJECT, L_COUNTED_BIGRAMS, N_L };
+#define L_REACH N_L
 
 static void put_u16(unsigned char *p, uint16_t v) { p[0] = v & 0xFF; p[1] = v >> 8; }
 static void put_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xFF; }
@@ -1559,7 +1633,10 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     for (int i = 0; i < N_K; i++) {
         k[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(params, i));
         if (k[i] == -1 && PyErr_Occurred()) return NULL;
-        if (k[i] < 0 || (i != K_SALT && k[i] > 4096)) { PyErr_SetString(PyExc_ValueError, "bad parameter"); return NULL; }
+        if (k[i] < 0 || (i != K_SALT && k[i] > 4096) || (i == K_REACH_SHIFT && k[i] > 31)) {
+            PyErr_SetString(PyExc_ValueError, "bad parameter");
+            return NULL;
+        }
     }
     Buffers bs = {.n = 0};
     PyObject *out = NULL;
@@ -1591,7 +1668,7 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     if (nb > most) most = nb;
     scratch = PyMem_Malloc((most + 1) * sizeof(uint64_t));
     /* Room for every array at its largest: at most what it is chosen from. */
-    u32 = PyMem_Malloc((nh + nt + nf + np + nh + nt + nsa + na + np + 1) * sizeof(uint32_t));
+    u32 = PyMem_Malloc((nh + nt + nf + nhf + np + nh + nt + nsa + na + np + 1) * sizeof(uint32_t));
     u16 = PyMem_Malloc((nb + ns + nb + 1) * sizeof(uint16_t));
     if (!scratch || !u32 || !u16) { PyErr_NoMemory(); goto done; }
     Py_ssize_t len[N_L + 2] = {0};
@@ -1617,8 +1694,13 @@ static PyObject *choose(PyObject *self, PyObject *args) {
     w += sk;
     Py_ssize_t nk = rarest(head, nh, k[K_POST_HEAD], words, wmask, scratch, w);
     nk += rarest(text, nt, k[K_POST_WORDS], words, wmask, scratch, w + nk);
-    for (Py_ssize_t i = 0; i < nsa; i++) w[nk++] = sample[i] ^ (uint32_t)k[K_SALT];
+    uint32_t largest = 0;
+    for (Py_ssize_t i = 0; i < nsa; i++) {
+        if (sample[i] > largest) largest = sample[i];
+        w[nk++] = sample[i] ^ (uint32_t)k[K_SALT];
+    }
     len[L_KEYS] = nk;
+    len[L_REACH] = nsa < k[K_SAMPLE_CAP] ? 255 : (largest >> k[K_REACH_SHIFT] < 255 ? largest >> k[K_REACH_SHIFT] : 255);
     w += nk;
     memcpy(w, all, na * sizeof(uint32_t));
     len[L_COUNTED] = na;
@@ -1682,9 +1764,10 @@ static PyObject *put(PyObject *self, PyObject *args) {
     Py_buffer blob;
     PyObject *records_obj, *flat32_obj, *flat16_obj, *last_obj, *first_obj, *count_obj, *words_obj, *bigrams_obj,
         *shingles_obj, *pending;
-    Py_ssize_t n, n32, n16, story;
-    if (!PyArg_ParseTuple(args, "y*OnOnOnOOOnOOOO", &blob, &records_obj, &n, &flat32_obj, &n32, &flat16_obj, &n16,
-                          &last_obj, &first_obj, &count_obj, &story, &words_obj, &bigrams_obj, &shingles_obj, &pending))
+    Py_ssize_t n, n32, n16, story, version;
+    if (!PyArg_ParseTuple(args, "y*OnOnOnOOOnOOOOn", &blob, &records_obj, &n, &flat32_obj, &n32, &flat16_obj, &n16,
+                          &last_obj, &first_obj, &count_obj, &story, &words_obj, &bigrams_obj, &shingles_obj, &pending,
+                          &version))
         return NULL;
     Pending p = {.opened = 0};
     Buffers bs = {.n = 0};
@@ -1693,7 +1776,9 @@ static PyObject *put(PyObject *self, PyObject *args) {
     Py_ssize_t len[N_L + 2], at[N_L], total32 = 0, total16 = 0;
     Py_ssize_t room, room32, room16, nstories, nfirst, ncount, nw, nbt, nst;
     if (blob.len < HEADER_SIZE) { PyErr_SetString(PyExc_ValueError, "signature truncated"); goto done; }
+    if (b[0] != version) { PyErr_Format(PyExc_ValueError, "signature version %d, expected %zd", b[0], version); goto done; }
     for (int i = 0; i < N_L + 2; i++) len[i] = get_u16(b + 12 + 2 * i);
+    if (len[L_REACH] > 255) { PyErr_SetString(PyExc_ValueError, "signature sample reach is not a byte"); goto done; }
     for (int i = 0; i < N_L; i++) {
         at[i] = i < L_BIGRAMS ? total32 : total16;
         if (i < L_BIGRAMS) total32 += len[i]; else total16 += len[i];
@@ -1730,7 +1815,8 @@ static PyObject *put(PyObject *self, PyObject *args) {
                         .off16 = (uint32_t)n16, .outlet = (uint16_t)get_u32(b + 5), .size = get_u16(b + 9),
                         .n_head = (uint8_t)len[L_HEAD], .n_words = (uint8_t)len[L_WORDS],
                         .n_figures = (uint8_t)len[L_FIGURES], .n_bigrams = (uint8_t)len[L_BIGRAMS],
-                        .n_subject = (uint8_t)len[L_SUBJECT], .n_sketch = (uint8_t)len[L_SKETCH], .flags = b[11]};
+                        .n_subject = (uint8_t)len[L_SUBJECT], .n_sketch = (uint8_t)len[L_SKETCH], .flags = b[11],
+                        .reach = (uint8_t)len[L_REACH]};
     /* Flat arrays: headline words, text words, figures (uint32); bigrams, subject, sketch's low halves (uint16). */
     for (int i = L_HEAD; i <= L_FIGURES; i++)
         for (Py_ssize_t j = 0; j < len[i]; j++) flat32[n32++] = get_u32(a32 + 4 * (at[i] + j));
@@ -1770,8 +1856,9 @@ static PyObject *probabilities(PyObject *self, PyObject *args) {
     PyObject *pairs_obj, *owner_obj, *cover_obj, *dots_obj, *gram_obj, *age_obj, *size_obj, *pair_w, *story_w;
     double norm2, cap;
     Py_ssize_t agree_k;
-    if (!PyArg_ParseTuple(args, "OOOOOdOOO!O!dn", &pairs_obj, &owner_obj, &cover_obj, &dots_obj, &gram_obj, &norm2,
-                          &age_obj, &size_obj, &PyTuple_Type, &pair_w, &PyTuple_Type, &story_w, &cap, &agree_k))
+    int single;
+    if (!PyArg_ParseTuple(args, "OOOOOdOOO!O!dnp", &pairs_obj, &owner_obj, &cover_obj, &dots_obj, &gram_obj, &norm2,
+                          &age_obj, &size_obj, &PyTuple_Type, &pair_w, &PyTuple_Type, &story_w, &cap, &agree_k, &single))
         return NULL;
     if (PyTuple_GET_SIZE(pair_w) != N_PAIR || PyTuple_GET_SIZE(story_w) != 8 || agree_k < 1 || agree_k > 64) {
         PyErr_SetString(PyExc_ValueError, "unexpected weights");
@@ -1824,7 +1911,8 @@ static PyObject *probabilities(PyObject *self, PyObject *args) {
         double row[8] = {1.0, m ? logits[start] : -cap, top / (double)agree_k, cover[s], centroid, log1p(age[s]),
                          log(size[s] > 1.0 ? size[s] : 1.0), m ? (double)agree / (double)m : 0.0};
         double z = 0.0;
-        for (int j = 0; j < 8; j++) z += sw[j] * row[j];
+        if (single && size[s] <= 1.0) z = row[1]; /* a story of one member is that member: its pair score */
+        else for (int j = 0; j < 8; j++) z += sw[j] * row[j];
         z = z < -30.0 ? -30.0 : z > 30.0 ? 30.0 : z;
         p[s] = 1.0 / (1.0 + exp(-z));
     }
@@ -1868,14 +1956,16 @@ static PyMethodDef methods[] = {
      "postings_merge(low_keys, vals, starts, pending, out_low_keys, out_vals, out_starts) -> entries written: "
      "postings.Postings.merge into preallocated arrays."},
     {"evidence", evidence, METH_VARARGS,
-     "evidence(columns, flat32, flat16, word_table, bigram_table, numer, centroid_min_idf, min_copy, head, bigrams, "
-     "text, everything, figures, units, subject, context, shingles, size, outlet, t, slots, owner, stories) -> "
+     "evidence(records, flat32, flat16, word_table, bigram_table, numer, centroid_min_idf, (min_copy, noise_hits, "
+     "min_sample, sample_hits, reach_shift), head, bigrams, text, everything, figures, units, subject, context, "
+     "shingles, sample, size, outlet, t, slots, owner, shared, stories) -> "
      "(pairs, cover, gram, dots as float64 bytes, norm2): evidence.measure_py."},
     {"word_sets", word_sets, METH_VARARGS,
      "word_sets(headline, cut, text, cut) -> (head, bigrams, text, everything) as sorted bytes (uint32; bigrams "
      "uint16): features.word_arrays of normalised texts."},
     {"probabilities", probabilities, METH_VARARGS,
-     "probabilities(pairs, owner, cover, dots, gram, norm2, age, size, pair_weights, story_weights, cap, agree_k) -> "
+     "probabilities(pairs, owner, cover, dots, gram, norm2, age, size, pair_weights, story_weights, cap, agree_k, "
+     "single) -> "
      "float64 bytes: decision.probabilities."},
     {"figures", figures, METH_VARARGS,
      "figures(headline, lead) -> (headline figures, all figures) as sorted uint32 bytes: features.figure_arrays of "

@@ -32,7 +32,8 @@ def query(features: Features, index: Index) -> tuple[np.ndarray, np.ndarray]:
     rarity = index.rarity
     packed = features.packed()
     common = rarity.common_df() - 2.0  # the new article and its first copy count too
-    words = [h for h, df in zip(packed.head.tolist(), rarity.word_df(packed.head).tolist(), strict=True) if df <= common]
+    head_df = rarity.word_df(packed.head).tolist()
+    words = [h for h, df in zip(packed.head.tolist(), head_df, strict=True) if df <= common]
     rare = [(df, h) for h, df in zip(packed.text.tolist(), rarity.word_df(packed.text).tolist(), strict=True)
             if df <= common]  # fmt: skip
     if features.long and len(rare) > LONG_TEXT_KEYS:
@@ -50,6 +51,7 @@ class Found(NamedTuple):
     stories: list[int]
     slots: np.ndarray  # uint32
     owner: np.ndarray  # uint32
+    shared: np.ndarray  # uint32: how many of the new article's sample keys found each member (0: walked to)
 
 
 def find(index: Index, features: Features, t: float) -> Found:
@@ -59,22 +61,26 @@ def find(index: Index, features: Features, t: float) -> Found:
     """
     core = native.active()
     if core is None:
-        return find_py(index, *query(features, index), t)
+        keys, caps = query(features, index)
+        return find_py(index, keys, caps, t, len(keys) - len(features.sample))
     p = features.packed()
-    stories, slots, owner = core.find(*index.postings.parts(), p.head, p.text, features.sample, index.rarity.words,
+    stories, slots, owner, shared = core.find(*index.postings.parts(), p.head, p.text, features.sample,
+                                              index.rarity.words,
                                       index.rarity.common_df() - 2.0, features.long,
                                       index.records.view(), index.last, index.members_n, t, index.window_s,
                                       (LIMIT, CROWD, MIN_HITS, STORIES, MEMBERS, LONG_TEXT_KEYS, MAX_WORD_POSTINGS,
                                        MAX_SHINGLE_POSTINGS, signature.SHINGLE_SALT))  # fmt: skip
     return Found(np.frombuffer(stories, dtype=np.uint32).tolist(), np.frombuffer(slots, dtype=np.uint32),
-                 np.frombuffer(owner, dtype=np.uint32))  # fmt: skip
+                 np.frombuffer(owner, dtype=np.uint32), np.frombuffer(shared, dtype=np.uint32))  # fmt: skip
 
 
-def find_py(index: Index, keys: np.ndarray, caps: np.ndarray, t: float) -> Found:
-    """The reference of ``find``: the slots ``find_slots`` ranks, grouped into stories in the order first found."""
+def find_py(index: Index, keys: np.ndarray, caps: np.ndarray, t: float, sample_from: int) -> Found:
+    """The reference of ``find``: the slots ``find_slots`` ranks, grouped into stories in the order first found
+    (``keys`` from ``sample_from`` on are the sample's)."""
     story_col = index.col("story")
     stories: dict[int, list[int]] = {}
-    for slot in find_slots(index, keys, caps, t):
+    found, shared = find_slots(index, keys, caps, t, sample_from)
+    for slot in found:
         story = int(story_col[slot])
         members = stories.get(story)
         if members is None:
@@ -88,30 +94,34 @@ def find_py(index: Index, keys: np.ndarray, caps: np.ndarray, t: float) -> Found
             members.extend(s for s in index.members(story, t, MEMBERS) if s not in seen)
     slots = [slot for members in stories.values() for slot in members]
     owner = [at for at, members in enumerate(stories.values()) for _ in members]
-    return Found(list(stories), np.array(slots, dtype=np.uint32), np.array(owner, dtype=np.uint32))
+    return Found(list(stories), np.array(slots, dtype=np.uint32), np.array(owner, dtype=np.uint32),
+                 np.array([shared.get(slot, 0) for slot in slots], dtype=np.uint32))  # fmt: skip
 
 
-def find_slots(index: Index, keys: np.ndarray, caps: np.ndarray, t: float) -> list[int]:
-    """Indexed articles sharing keys with the new one within the window of ``t``: most shared keys first.
+def find_slots(index: Index, keys: np.ndarray, caps: np.ndarray, t: float, sample_from: int
+               ) -> tuple[list[int], dict[int, int]]:  # fmt: skip
+    """Indexed articles sharing keys with the new one within the window of ``t``: most shared keys first,
+    and how many sample keys (those from ``sample_from`` on) found each.
 
     With no more than LIMIT of them they come in the order they are first found (key by key, oldest
     first within a key).
     """
     if not len(keys):
-        return []
+        return [], {}
     slots, which = index.postings.lookup(keys, caps.astype(np.int64))
     if not len(slots):
-        return []
+        return [], {}
     order = np.lexsort((which, slots))  # by slot, then by the key it was found under
     slots, which = slots[order], which[order]
     head = np.flatnonzero(np.concatenate(([True], slots[1:] != slots[:-1])))
     hits = np.diff(np.append(head, len(slots)))
+    shared = np.add.reduceat((which >= sample_from).astype(np.int64), head)
     slots, first = slots[head].astype(np.int64), which[head]
     least = MIN_HITS if len(slots) > CROWD else 1  # one shared rare word is enough in a quiet index
     ok = (hits >= least) & (np.abs(index.col("t")[slots].astype(np.float64) - t) <= index.window_s)
-    slots, first, hits = slots[ok], first[ok], hits[ok]
+    slots, first, hits, shared = slots[ok], first[ok], hits[ok], shared[ok]
     if len(slots) > LIMIT:
         ranked = np.lexsort((-slots, -hits))[:LIMIT]  # most shared keys, then newest
     else:
         ranked = np.lexsort((slots, first))  # in order of discovery
-    return slots[ranked].tolist()  # type: ignore[no-any-return]
+    return slots[ranked].tolist(), dict(zip(slots[ranked].tolist(), shared[ranked].tolist(), strict=True))

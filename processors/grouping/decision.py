@@ -6,9 +6,14 @@ both sets at once so that one model serves every kind of article:
 
 1. the **pair** model scores each candidate member (evidence.PAIR);
 2. the **story** model turns what a candidate story's members say together (evidence.STORY, with
-   the pair scores as logits) into the probability that the new article belongs to it.
+   the pair scores as logits) into the probability that the new article belongs to it. For a long
+   text, a story of one member is that member: its probability is the pair model's (two texts say
+   enough about each other; the story features would only add "one member"), and the story model
+   of long texts is fitted on stories of two or more members. A headline or snippet says too little
+   on its own: its story model scores every story.
 
-The article joins the most probable story from ``JOIN_AT``; else it starts a new one. Every constant
+The article joins the most probable story from ``JOIN_AT`` (a long text joining a story of one
+member: from ``SINGLE_JOIN_AT``); else it starts a new one. Every constant
 below that was chosen by looking at dev errors counts as fitted: the figures that count are the
 cross-validated ones printed by the fit script (grouped k-fold and time split), quoted in the README.
 
@@ -33,13 +38,14 @@ from processors.grouping.evidence import PAIR, STORY, Evidence
 # Weights of the pair and story models for a new article that is a headline or snippet ("short") and for one
 # that is a long text ("long"), in the order of evidence.PAIR and evidence.STORY.
 WEIGHTS = {
-    "short": ((-0.854, -6.271, 4.139, 13.625, 4.098, 4.363, 1.275, 0.94, 1.402, 0.203, -2.865, -1.294, -2.113),
-              (-3.207, 0.416, 0.225, 2.078, 6.448, -0.744, 0.359, 1.069)),
-    "long": ((-4.062, -0.773, 0.0, 4.245, 3.277, 4.6, 1.674, 3.737, 0.74, -0.587, -1.301, -1.243, -2.24),
-             (-2.027, 0.495, 0.393, -0.092, 9.705, -0.053, -0.523, 1.132)),
+    "short": ((-0.993, -6.705, 3.806, 15.377, 4.355, 4.51, 0.794, 0.715, 1.615, 0.287, -2.634, -1.234, -2.325),
+              (-2.834, 0.389, 0.287, 1.562, 7.875, -0.795, 0.26, 0.762)),
+    "long": ((-4.329, -0.627, 0.0, 4.247, 3.297, 5.001, 1.647, 3.796, 0.766, -0.605, -1.465, -1.188, -2.275),
+             (-2.453, 0.309, 0.286, 1.516, 11.972, -0.485, -0.464, 1.304)),
 }
 # fmt: on
-JOIN_AT = {"short": 0.5, "long": 0.7}  # story probability from which the new article joins the story
+JOIN_AT = {"short": 0.5, "long": 0.6}  # story probability from which the new article joins the story
+SINGLE_JOIN_AT = 0.85  # pair probability from which a long text joins a story of one member
 PAIR_LOGIT_CAP = 8.0  # pair scores are compared as logits within +-8 (a near-certain pair is just that)
 AGREE_K = 3  # story feature "top3": mean pair logit of this many best members (missing ones count as -8)
 ROUNDUP_SAME_HEAD = 0.8  # headline cosine from which a round-up is the same round-up through another feed
@@ -58,6 +64,11 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
 def pair_logits(pairs: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
     """The pair score of each row of PAIR features, as a logit within +-PAIR_LOGIT_CAP."""
     # An elementwise product, not a matrix product: BLAS would wake its threads for a dozen rows.
@@ -72,10 +83,10 @@ def story_rows(ev: Evidence, weights: tuple[float, ...] | None = None) -> list[t
     # Members come story by story: each story's logits are one slice.
     ends = [i + 1 for i in range(len(owner) - 1) if owner[i] != owner[i + 1]] + [len(owner)]
     starts = [0, *ends[:-1]]
-    rows = []
+    rows: list[tuple[float, ...]] = []
     missing = [-PAIR_LOGIT_CAP] * AGREE_K
-    for start, end, cover, centroid, age, size in zip(starts, ends, ev.cover.tolist(), ev.centroid(),
-                                                       ev.age_hours.tolist(), ev.size.tolist(), strict=True):  # fmt: skip
+    signals = zip(ev.cover.tolist(), ev.centroid(), ev.age_hours.tolist(), ev.size.tolist(), strict=True)
+    for start, end, (cover, centroid, age, size) in zip(starts, ends, signals, strict=True):
         mine = sorted(logits[start:end], reverse=True)
         top = (mine + missing)[:AGREE_K]
         agree = len(mine) - sum(z <= 0 for z in mine)
@@ -94,27 +105,31 @@ def probabilities(ev: Evidence) -> list[float]:
     pair_w, story_w = WEIGHTS[regime(ev)]
     core = native.active()
     if core is None:
-        return [_sigmoid(sum(map(operator.mul, story_w, row))) for row in story_rows(ev)]
+        return [_sigmoid(row[1] if ev.long and size <= 1 else sum(map(operator.mul, story_w, row)))
+                for row, size in zip(story_rows(ev), ev.size.tolist(), strict=True)]  # fmt: skip
     return np.frombuffer(core.probabilities(ev.pairs, ev.owner, ev.cover, ev.mine_dots, ev.gram, ev.mine_norm2,  # type: ignore[no-any-return]
-                                            ev.age_hours, ev.size, pair_w, story_w, PAIR_LOGIT_CAP, AGREE_K)).tolist()
+                                            ev.age_hours, ev.size, pair_w, story_w, PAIR_LOGIT_CAP, AGREE_K,
+                                            ev.long)).tolist()  # fmt: skip
 
 
 def choose(ev: Evidence, roundup: bool, closed: set[int]) -> int | None:
     """The position in ``ev.stories`` of the story the article joins, or None for a new story.
 
     ``closed`` holds the positions of the round-ups' stories. A round-up joins only a story carrying its
-    own headline; a report never joins a round-up's story.
+    own headline; a report never joins a round-up's story. Stories are ranked by how far their
+    probability clears their own threshold (as logits: a long text has its own for a story of one).
     """
-    if not len(ev.stories):
-        return None
     p = probabilities(ev)
     if roundup:
         same = set(ev.owner[ev.pairs[:, PAIR.index("head_cos")] >= ROUNDUP_SAME_HEAD].tolist())
         p = [x if story in same else 0.0 for story, x in enumerate(p)]
     elif closed:
         p = [0.0 if story in closed else x for story, x in enumerate(p)]
-    best = max(range(len(p)), key=p.__getitem__)
-    return best if p[best] >= JOIN_AT[regime(ev)] else None
+    join_at = JOIN_AT[regime(ev)]
+    margins = [_logit(x) - _logit(SINGLE_JOIN_AT if ev.long and size <= 1 else join_at)
+               for x, size in zip(p, ev.size.tolist(), strict=True)]  # fmt: skip
+    best = max(range(len(p)), key=margins.__getitem__)
+    return best if margins[best] >= 0.0 else None
 
 
 def _disagree(ev: Evidence) -> set[int]:
@@ -123,7 +138,7 @@ def _disagree(ev: Evidence) -> set[int]:
 
 
 def merges(ev: Evidence, chosen: int | None, first: list[float], t: float, closed: set[int]) -> list[int]:
-    """The candidate stories that the article shows to be one event with the story it lands in.
+    """The candidate stories that a headline or snippet shows to be one event with the story it lands in.
 
     Compared: the landed story with the article in it (or the article alone, if it starts one) against
     each other candidate story that began within MERGE_HOURS of it, by the cosine of their centroids;

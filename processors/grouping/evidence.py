@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.grouping import native
+from processors.grouping import native, signature
 from processors.grouping.candidates import Found
 from processors.grouping.features import Features
 from processors.grouping.index import Batch, Index
@@ -42,6 +42,12 @@ PAIR = ("bias", "head_cos", "bigram_cos", "cover_min", "cover_max", "text_cos", 
         "figures_agree", "figures_conflict", "subject_conflict", "log_hours", "same_outlet")  # fmt: skip
 STORY = ("bias", "best", "top3", "cover", "centroid", "log_age", "log_size", "agree")
 MIN_COPY_SHINGLES = 60  # distinct shingles (about 60 characters of text) from which a sketch is compared
+# Sketch hits taken for noise when a short text is estimated to lie inside a long one: a long text's sketch samples
+# a few percent of it, so one hit (a stock phrase) would otherwise read as "all of the short text is there".
+NOISE_HITS = 1
+# The new text's sample (features.sample) tells how much of it lies inside a member when at least MIN_SAMPLE of
+# its sampled hashes are within the member's reach, and when at least SAMPLE_HITS of them found it.
+MIN_SAMPLE, SAMPLE_HITS = 3, 2
 CENTROID_MIN_IDF = 2.0  # words commoner than this (IDF) are left out of centroids: they name topics, not events
 _LOW16 = np.zeros(1 << 16, dtype=bool)  # scratch table of sketch probes, kept all False between uses
 
@@ -101,29 +107,40 @@ def _cosine(mine_idf2: float, values: np.ndarray, owner: np.ndarray, idf: np.nda
         return np.nan_to_num(shared / np.sqrt(mine_idf2 * theirs))
 
 
-def copy_share(size: int, shingles: np.ndarray, sketch: tuple[np.ndarray, np.ndarray], n_sketch: np.ndarray,
-               sizes: np.ndarray) -> np.ndarray:  # fmt: skip
-    """How much text one contains of the other, per member (0 when either is too short to tell).
+def copy_share(new: Features, batch: Batch, shared: np.ndarray) -> np.ndarray:
+    """How much text one contains of the other, per member of ``batch`` (0 when neither can tell).
 
     The member's sketch is a uniform sample of its shingles; the share of it among the new article's
     shingles estimates how much of the member the new one contains, corrected for the chance that a
-    16-bit probe meets another shingle. With both sizes that also estimates how much of the new text
-    is inside the member; the larger of the two is the copy share.
+    16-bit probe meets another shingle. With both sizes, the hits beyond NOISE_HITS also estimate how
+    much of the new text is inside the member. That estimate is coarse when the member is much longer
+    (its sketch meets a short text a few times at most), so the new text's own sample tells it too:
+    of its sampled hashes within the member's reach, the share that found the member (``shared``, from
+    candidates.find; a coordinated sample: a passage both carry is sampled in both). The largest of
+    the three is the copy share.
     """
-    n = len(sizes)
-    values, owner = sketch
-    if size < MIN_COPY_SHINGLES or not len(values):
-        return np.zeros(n)
-    low = (shingles & 0xFFFF).astype(np.intp)
-    _LOW16[low] = True
-    hits = _sum(owner, _LOW16[values].astype(np.float64), n)
-    _LOW16[low] = False
-    chance = min(0.5, len(low) / 65536.0)
+    n = len(batch.slots)
+    values, owner = batch.sketch
+    sizes, n_sketch = batch.size.astype(np.float64), batch.n_sketch
+    copy = np.zeros(n)
+    if new.size >= MIN_COPY_SHINGLES and len(values):
+        low = (new.shingles & 0xFFFF).astype(np.intp)
+        _LOW16[low] = True
+        hits = _sum(owner, _LOW16[values].astype(np.float64), n)
+        _LOW16[low] = False
+        chance = min(0.5, len(low) / 65536.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inside_new = np.nan_to_num(np.maximum(0.0, (hits / n_sketch - chance) / (1 - chance)))
+        trusted = np.where(hits > NOISE_HITS, (hits - NOISE_HITS) / np.maximum(n_sketch, 1), 0.0)
+        inside_member = np.minimum(1.0, trusted * sizes / new.size)
+        ok = (sizes >= MIN_COPY_SHINGLES) & (n_sketch > 0)
+        copy = np.where(ok, np.maximum(inside_new, inside_member), 0.0)
+    bound = (batch.reach.astype(np.int64) + 1) << signature.REACH_SHIFT
+    within = np.searchsorted(new.sample.astype(np.int64), bound)
     with np.errstate(invalid="ignore", divide="ignore"):
-        inside_new = np.nan_to_num(np.maximum(0.0, (hits / n_sketch - chance) / (1 - chance)))
-    inside_member = np.minimum(1.0, inside_new * sizes / size)
-    ok = (sizes >= MIN_COPY_SHINGLES) & (n_sketch > 0)
-    return np.where(ok, np.maximum(inside_new, inside_member), 0.0)  # type: ignore[no-any-return]
+        sampled = np.minimum(1.0, shared / within)
+    sampled = np.where((within >= MIN_SAMPLE) & (shared >= SAMPLE_HITS), sampled, 0.0)
+    return np.maximum(copy, sampled)  # type: ignore[no-any-return]
 
 
 def figure_signals(figures: np.ndarray, units: np.ndarray, member: tuple[np.ndarray, np.ndarray], n: int
@@ -156,10 +173,12 @@ def subject_conflict(subject: np.ndarray, context: np.ndarray, member: tuple[np.
     return ((count > 0) & ~shared & ~named).astype(np.float64)  # type: ignore[no-any-return]
 
 
-def measure(new: Features, index: Index, slots: np.ndarray, owner: np.ndarray, n_stories: int, t: float
+def measure(new: Features, index: Index, found: Found, t: float
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:  # fmt: skip
-    """PAIR features per member (``slots``), and per story (``owner`` maps members to stories): the cover
-    of the new headline, the Gram matrix of the centroids, their dot products with the new article."""
+    """PAIR features per member found (``found.slots``), and per story (``found.owner`` maps members to
+    stories): the cover of the new headline, the Gram matrix of the centroids, their dot products with
+    the new article."""
+    slots, owner, n_stories = found.slots, found.owner, len(found.stories)
     core = native.active()
     if core is not None:
         p = new.packed()
@@ -167,15 +186,16 @@ def measure(new: Features, index: Index, slots: np.ndarray, owner: np.ndarray, n
         pairs, cover, gram, dots, norm2 = core.evidence(
             index.records.view(), index.flat32.view(), index.flat16.view(), rarity.words, rarity.bigrams,
             rarity.docs + 1 + PRIOR_DOCS,
-            CENTROID_MIN_IDF, MIN_COPY_SHINGLES, p.head, p.bigrams, p.text, p.everything, p.figures, p.units,
-            p.subject, new.context, new.shingles, new.size, new.outlet, float(t), slots, owner, n_stories)  # fmt: skip
+            CENTROID_MIN_IDF, (MIN_COPY_SHINGLES, float(NOISE_HITS), MIN_SAMPLE, SAMPLE_HITS, signature.REACH_SHIFT),
+            p.head, p.bigrams, p.text, p.everything, p.figures, p.units, p.subject, new.context, new.shingles,
+            new.sample, new.size, new.outlet, float(t), slots, owner, found.shared, n_stories)  # fmt: skip
         return (np.frombuffer(pairs).reshape(len(slots), len(PAIR)), np.frombuffer(cover),
                 np.frombuffer(gram).reshape(n_stories, n_stories), np.frombuffer(dots), norm2)  # fmt: skip
-    return measure_py(new, index.gather(slots.tolist()), owner, n_stories, index.rarity, t)
+    return measure_py(new, index.gather(slots.tolist()), owner, found.shared, n_stories, index.rarity, t)
 
 
-def measure_py(new: Features, batch: Batch, owner: np.ndarray, n_stories: int, rarity: Rarity, t: float
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:  # fmt: skip
+def measure_py(new: Features, batch: Batch, owner: np.ndarray, shared: np.ndarray, n_stories: int, rarity: Rarity,
+               t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:  # fmt: skip
     """The reference of ``measure`` (numpy over the gathered signatures)."""
     n = len(batch.slots)
     p = new.packed()
@@ -207,7 +227,7 @@ def measure_py(new: Features, batch: Batch, owner: np.ndarray, n_stories: int, r
         np.maximum(cover_new, cover_member),
         _cosine(float(np.sum(text_idf * text_idf)), wv, wo, wv_idf, _in(wv, p.text), n),
         top / 5.0,
-        copy_share(new.size, new.shingles, batch.sketch, batch.n_sketch, batch.size.astype(np.float64)),
+        copy_share(new, batch, shared.astype(np.float64)),
         agree,
         conflict,
         subject_conflict(p.subject, new.pairs(), batch.subject, n),
@@ -240,8 +260,7 @@ def measure_py(new: Features, batch: Batch, owner: np.ndarray, n_stories: int, r
 def gather(new: Features, index: Index, found: Found, t: float) -> Evidence:
     """All the evidence about a new article at ``t`` from its candidate stories (candidates.find)."""
     stories = found.stories
-    k = len(stories)
-    pairs, cover, gram, mine_dots, mine_norm2 = measure(new, index, found.slots, found.owner, k, t)
+    pairs, cover, gram, mine_dots, mine_norm2 = measure(new, index, found, t)
     first, count = index.first, index.members_n
     return Evidence(stories=np.array(stories), owner=found.owner, pairs=pairs, cover=cover, gram=gram,
                     mine_dots=mine_dots, mine_norm2=mine_norm2,

@@ -30,7 +30,8 @@ _LAST_SECOND = 2**32 - 1  # times are whole seconds since 1970 in uint32 columns
 # One article (the compiled core reads the same struct): outlet is the low half of its hash.
 SLOT = np.dtype([("t", "<u4"), ("story", "<i4"), ("prev", "<i4"), ("off32", "<u4"), ("off16", "<u4"),
                  ("outlet", "<u2"), ("size", "<u2"), ("n_head", "u1"), ("n_words", "u1"), ("n_figures", "u1"),
-                 ("n_bigrams", "u1"), ("n_subject", "u1"), ("n_sketch", "u1"), ("flags", "u1"), ("pad", "u1")])  # fmt: skip
+                 ("n_bigrams", "u1"), ("n_subject", "u1"), ("n_sketch", "u1"), ("flags", "u1"),
+                 ("reach", "u1")])  # fmt: skip
 FLAG_TEXT, FLAG_ROUNDUP = 1, 2
 _ROOM32 = 3 * 255  # the most one article adds to a flat array (three runs of at most 255 values)
 
@@ -102,6 +103,7 @@ class Batch:
     subject: tuple[np.ndarray, np.ndarray]
     sketch: tuple[np.ndarray, np.ndarray]
     n_sketch: np.ndarray
+    reach: np.ndarray  # uint8, signature.sample_reach of each
 
 
 class Index:
@@ -168,7 +170,8 @@ class Index:
         flat16.reserve(_ROOM32)
         keys, flat32.n, flat16.n = core.put(blob, records.data, records.n, flat32.data, flat32.n, flat16.data,
                                             flat16.n, self.last, self.first, self.members_n, story, r.words,
-                                            r.bigrams, r.shingles, self.postings.buffer())  # fmt: skip
+                                            r.bigrams, r.shingles, self.postings.buffer(),
+                                            signature.VERSION)  # fmt: skip
         slot = records.n
         records.n += 1
         r.docs += 1
@@ -185,9 +188,9 @@ class Index:
         record = np.zeros(1, dtype=SLOT)
         record[["t", "story", "prev", "off32", "off16", "outlet", "size"]] = (
             t, story, self.last[story], self.flat32.n, self.flat16.n, sig.outlet & 0xFFFF, sig.size)
-        record[["n_head", "n_words", "n_figures", "n_bigrams", "n_subject", "n_sketch", "flags"]] = (
+        record[["n_head", "n_words", "n_figures", "n_bigrams", "n_subject", "n_sketch", "flags", "reach"]] = (
             len(sig.head), len(sig.words), len(sig.figures), len(sig.bigrams), len(sig.subject), len(sig.sketch),
-            FLAG_TEXT * sig.has_text | FLAG_ROUNDUP * sig.roundup)  # fmt: skip
+            FLAG_TEXT * sig.has_text | FLAG_ROUNDUP * sig.roundup, sig.reach)  # fmt: skip
         self.records.extend(record)
         self.flat32.extend(np.concatenate([sig.head, sig.words, sig.figures]).astype(np.uint32))
         low = (sig.sketch & 0xFFFF).astype(np.uint16)
@@ -229,6 +232,7 @@ class Index:
             flags=rec["flags"], head=_ragged(flat32, off32, nh), words=_ragged(flat32, off32 + nh, nw),
             figures=_ragged(flat32, off32 + nh + nw, nf), bigrams=_ragged(flat16, off16, nb),
             subject=_ragged(flat16, off16 + nb, ns), sketch=_ragged(flat16, off16 + nb + ns, nk), n_sketch=nk,
+            reach=rec["reach"],
         )  # fmt: skip
 
     def merge_story(self, absorbed: int, survivor: int) -> None:

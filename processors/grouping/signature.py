@@ -15,20 +15,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.grouping import native
+from processors.grouping import native, shingles
 from processors.grouping.features import Features
 from processors.grouping.rarity import Rarity
 
-# Kept per article, rarest first, as (for a headline or snippet, for a long text; features.LONG): a long text keeps fewer words
-# and no headline bigrams (its sketch stands for its text), and is posted under fewer words (its copies share
-# passages, found by the shingle sample, features.sample, whose hashes are salted so as not to meet words').
+# Kept per article, rarest first, as (for a headline or snippet, for a long text; features.LONG): a long text
+# keeps fewer words and no headline bigrams (its sketch stands for its text), and is posted under fewer words
+# (its copies share passages, found by the shingle sample, features.sample, whose hashes are salted so as not to
+# meet words').
 HEAD_CAP, WORDS_CAP, BIGRAM_CAP = (10, 10), (16, 12), (8, 0)
-POST_HEAD, POST_WORDS = (6, 4), (8, 2)
+POST_HEAD, POST_WORDS = (12, 6), (12, 2)
 FIGURE_CAP, SUBJECT_CAP = 6, 8
 SKETCH_K = 24  # smallest shingle hashes kept to estimate how much of a text another contains
 COMMON_SHINGLE = 8  # a shingle among the smallest of this many texts in the window is boilerplate: not sketched
 SHINGLE_SALT = 0x5BD1E995
-VERSION = 3  # of the recorded bytes: a record of another version is not replayed
+REACH_SHIFT = 18  # a sample's reach is kept as its largest hash >> this (a byte: SAMPLE_BELOW is 1 << 26)
+VERSION = 4  # of the recorded bytes: a record of another version is not replayed
 _FLAG_TEXT, _FLAG_ROUNDUP = 1, 2
 _HEADER = struct.Struct("<BIIHB" + "H" * 12)
 
@@ -49,6 +51,7 @@ class Signature:
     subject: np.ndarray  # uint16
     sketch: np.ndarray  # uint32, ascending
     keys: np.ndarray  # uint32 posting keys
+    reach: int  # how far its sample reaches (sample_reach): which of another text's samples it could hold
     counted: tuple[np.ndarray, np.ndarray, np.ndarray]  # words (uint32), bigrams (uint16), pool (uint32) counted
 
 
@@ -57,6 +60,15 @@ def _rarest(hashes: list[int], df: list[float], cap: int) -> list[int]:
     if len(hashes) <= cap:
         return hashes
     return [h for _, h in sorted(zip(df, hashes, strict=True))[:cap]]
+
+
+def sample_reach(sample: np.ndarray) -> int:
+    """How far a text's posted sample reaches, as a byte: 255 when it holds every hash below SAMPLE_BELOW;
+    otherwise (capped at SAMPLE_CAP) its largest hash >> REACH_SHIFT. Another text's sampled hashes up to
+    there are the ones this text would have posted had it carried them (evidence.copy_share counts those)."""
+    if len(sample) < shingles.SAMPLE_CAP:
+        return 255
+    return min(255, int(sample.max()) >> REACH_SHIFT)
 
 
 def choose(features: Features, t: int, rarity: Rarity) -> Signature:
@@ -85,6 +97,7 @@ def choose(features: Features, t: int, rarity: Rarity) -> Signature:
         subject=packed.subject[:SUBJECT_CAP],
         sketch=sketch,
         keys=np.concatenate([np.array(keys, dtype=np.uint32), features.sample ^ np.uint32(SHINGLE_SALT)]),
+        reach=sample_reach(features.sample),
         counted=(packed.everything, packed.bigrams, pool),
     )
 
@@ -98,9 +111,11 @@ def choose_encoded(features: Features, t: int, rarity: Rarity) -> bytes:
     r = int(features.long)
     return core.choose(p.head, p.text, p.everything, p.bigrams, p.figures, features.head_figures, p.subject,
                        features.pool, features.sample, rarity.words, rarity.bigrams, rarity.shingles, t,
-                       features.outlet, features.size, _FLAG_TEXT * features.has_text | _FLAG_ROUNDUP * features.roundup,
+                       features.outlet, features.size,
+                       _FLAG_TEXT * features.has_text | _FLAG_ROUNDUP * features.roundup,
                        (HEAD_CAP[r], WORDS_CAP[r], BIGRAM_CAP[r], FIGURE_CAP, SUBJECT_CAP, SKETCH_K, COMMON_SHINGLE,
-                        POST_HEAD[r], POST_WORDS[r], SHINGLE_SALT, VERSION))  # fmt: skip
+                        POST_HEAD[r], POST_WORDS[r], SHINGLE_SALT, VERSION, shingles.SAMPLE_CAP,
+                        REACH_SHIFT))  # fmt: skip
 
 
 def encode(sig: Signature) -> bytes:
@@ -108,7 +123,7 @@ def encode(sig: Signature) -> bytes:
     arrays32 = (sig.head, sig.words, sig.figures, sig.sketch, sig.keys, sig.counted[0], sig.counted[2])
     arrays16 = (sig.bigrams, sig.subject, sig.counted[1])
     flags = _FLAG_TEXT * sig.has_text | _FLAG_ROUNDUP * sig.roundup
-    lengths = [len(a) for a in arrays32 + arrays16] + [0, 0]
+    lengths = [len(a) for a in arrays32 + arrays16] + [sig.reach, 0]
     head = _HEADER.pack(VERSION, sig.t, sig.outlet, sig.size, flags, *lengths)
     body = b"".join(np.asarray(a, dtype="<u4").tobytes() for a in arrays32)
     return head + body + b"".join(np.asarray(a, dtype="<u2").tobytes() for a in arrays16)
@@ -137,5 +152,7 @@ def decode(blob: bytes) -> Signature:
         arrays.append(np.frombuffer(blob, dtype=dtype, count=n, offset=at).astype(np.uint32 if i < 7 else np.uint16))
         at += n * width
     head, words, figures, sketch, keys, counted_words, pool, bigrams, subject, counted_bigrams = arrays
+    if lengths[10] > 255:
+        raise ValueError(f"signature sample reach {lengths[10]} is not a byte")
     return Signature(t, outlet, size, bool(flags & _FLAG_TEXT), bool(flags & _FLAG_ROUNDUP), head, words, figures,
-                     bigrams, subject, sketch, keys, (counted_words, counted_bigrams, pool))  # fmt: skip
+                     bigrams, subject, sketch, keys, lengths[10], (counted_words, counted_bigrams, pool))  # fmt: skip

@@ -18,9 +18,9 @@ import zlib
 # A word: a Hangul run, a Latin word (with digits, e.g. "rav4"), or a figure with its unit ("400억").
 _WORD = re.compile(r"[가-힣]+|[a-z]+\d*[a-z\d]*|\d+(?:[.,]\d+)*[가-힣a-z%㎞]{0,2}")
 # fmt: off
-_PARTICLES = ("에서는", "으로는", "에서도", "에게서", "이라는", "이라고", "에서", "으로", "에게", "까지", "부터", "처럼",
-              "보다", "라는", "라고", "하고", "에는", "와", "과", "은", "는", "이", "가", "을", "를", "의", "에", "도", "로",
-              "만", "서")
+_PARTICLES = ("에서는", "으로는", "에서도", "에게서", "이라는", "이라고", "에서", "으로", "에게", "까지",
+              "부터", "처럼", "보다", "라는", "라고", "하고", "에는", "와", "과", "은", "는", "이", "가", "을",
+              "를", "의", "에", "도", "로", "만", "서")
 # fmt: on
 _BY_LAST: dict[str, list[str]] = {}
 for _p in sorted(_PARTICLES, key=len, reverse=True):

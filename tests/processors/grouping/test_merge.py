@@ -20,8 +20,7 @@ import pytest
 from newsradar.events import Article, RawItem
 from newsradar.pipeline import ExtractMatchStage, GroupStage
 from newsradar.store import Store
-from processors import dedup_model
-from processors.dedup import Grouper
+from processors.grouping import Grouper, decision
 from tests.reliability.harness import pipeline_settings
 
 T0 = datetime(2026, 6, 16, 1, 0, tzinfo=timezone.utc)
@@ -103,7 +102,7 @@ def test_without_the_bridging_report_the_two_angles_stay_apart() -> None:
 
 def test_stories_that_began_hours_apart_are_not_merged() -> None:
     grouper = _primed()
-    late = [replace(a, published_at=a.published_at + timedelta(hours=dedup_model.MERGE_HOURS + 1)) for a in SOUTH]
+    late = [replace(a, published_at=a.published_at + timedelta(hours=decision.MERGE_HOURS + 1)) for a in SOUTH]
     for a in NORTH + late:
         grouper.assign(a)
     bridge = replace(BRIDGE, published_at=late[-1].published_at + timedelta(minutes=10))
