@@ -29,8 +29,8 @@ from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
 from newsradar.store import Store
-from processors.grouping import Grouper
 from processors.extract import extract
+from processors.grouping import Grouper
 from processors.match import Matcher
 
 log = logging.getLogger(__name__)
