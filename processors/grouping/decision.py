@@ -126,10 +126,11 @@ def choose(ev: Evidence, roundup: bool, closed: set[int]) -> int | None:
     elif closed:
         p = [0.0 if story in closed else x for story, x in enumerate(p)]
     join_at = JOIN_AT[regime(ev)]
-    margins = [_logit(x) - _logit(SINGLE_JOIN_AT if ev.long and size <= 1 else join_at)
-               for x, size in zip(p, ev.size.tolist(), strict=True)]  # fmt: skip
-    best = max(range(len(p)), key=margins.__getitem__)
-    return best if margins[best] >= 0.0 else None
+    bars = [SINGLE_JOIN_AT if ev.long and size <= 1 else join_at for size in ev.size.tolist()]
+    passing = [story for story, (x, bar) in enumerate(zip(p, bars, strict=True)) if x >= bar]
+    if not passing:
+        return None
+    return max(passing, key=lambda story: _logit(p[story]) - _logit(bars[story]))
 
 
 def _disagree(ev: Evidence) -> set[int]:
