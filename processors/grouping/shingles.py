@@ -25,7 +25,7 @@ from processors.grouping import native
 SHINGLE = 5  # characters per shingle (5-character shingles separate copies from same-topic texts best)
 POOL = 64  # smallest hashes handed back with the distinct ones: the candidates for a sketch
 SAMPLE_BELOW = 1 << 26  # hashes below this (1 in 64) are posted in the index
-SAMPLE_CAP = 32  # at most this many of them (the smallest): a long text is found by a part of its passages
+SAMPLE_CAP = 16  # at most this many of them (the smallest): a long text is found by a part of its passages
 
 # Code units kept: Hangul syllables, digits, ASCII letters (folded to lower case), CJK ideographs.
 _KEEP = np.zeros(1 << 16, dtype=bool)
