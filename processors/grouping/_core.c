@@ -29,17 +29,8 @@
 #define DEFINE_SORT(name, type)                                                                            \
     static type name##_scratch[SORT_SCRATCH];                                                              \
     static void name(type *a, Py_ssize_t n) {                                                              \
-        if (n <= 24) {                                                                                     \
-            for (Py_ssize_t i = 1; i < n; i++) {                                                           \
-                type v = a[i];                                                                             \
-                Py_ssize_t j = i;                                                                          \
-                for (; j > 0 && v < a[j - 1]; j--) a[j] = a[j - 1];                                        \
-                a[j] = v;                                                                                  \
-            }                                                                                              \
-            return;                                                                                        \
-        }                                                                                                  \
-        type *tmp = n <= SORT_SCRATCH ? name##_scratch : PyMem_Malloc(n * sizeof(type));                   \
-        if (!tmp) { /* no memory for the scratch: insertion sort, slow but correct */                      \
+        type *tmp = n <= 24 ? NULL : n <= SORT_SCRATCH ? name##_scratch : PyMem_Malloc(n * sizeof(type));   \
+        if (!tmp) { /* a few values, or no memory for the scratch: insertion sort (slow but correct) */   \
             for (Py_ssize_t i = 1; i < n; i++) {                                                           \
                 type v = a[i];                                                                             \
                 Py_ssize_t j = i;                                                                          \

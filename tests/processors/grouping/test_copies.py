@@ -22,6 +22,7 @@ import pytest
 from newsradar.events import Article
 from processors.grouping import Grouper, decision
 from processors.grouping.evidence import PAIR, STORY
+from tests.processors.grouping.helpers import pairs_of
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -265,16 +266,9 @@ def test_same_day_different_events_stay_apart_in_any_order(pair: tuple[str, str]
 # --- the whole extended set ----------------------------------------------------------------------------
 
 
-def _pairs(labels: list[str]) -> set[tuple[int, int]]:
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels):
-        groups[label].append(i)
-    return {pair for members in groups.values() for pair in itertools.combinations(members, 2)}
-
-
 def score(gold: list[str], pred: list[str]) -> dict[str, float]:
     """Pairwise precision and recall of a predicted partition against the gold one."""
-    gp, pp = _pairs(gold), _pairs(pred)
+    gp, pp = pairs_of(gold), pairs_of(pred)
     return {
         "pair_precision": len(gp & pp) / len(pp) if pp else 1.0,
         "pair_recall": len(gp & pp) / len(gp) if gp else 1.0,

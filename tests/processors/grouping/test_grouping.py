@@ -4,7 +4,6 @@ order independence, idempotency, persistence across restarts and kill -9, the wi
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
 from processors.grouping import Grouper
+from tests.processors.grouping.helpers import pairs_of
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT / ".." / "shared"
@@ -48,15 +48,8 @@ FULL_TEXT = {"original", "rewritten", "reordered", "trimmed", "same-outlet"}
 # --- scoring: pairwise precision/recall and B-cubed over gold vs predicted clusters ---------------
 
 
-def _pairs(labels: list[str]) -> set[tuple[int, int]]:
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels):
-        groups[label].append(i)
-    return {pair for members in groups.values() for pair in itertools.combinations(members, 2)}
-
-
 def score(gold: list[str], pred: list[str]) -> dict[str, float]:
-    gp, pp = _pairs(gold), _pairs(pred)
+    gp, pp = pairs_of(gold), pairs_of(pred)
     both = Counter(zip(gold, pred, strict=True))
     gc, pc = Counter(gold), Counter(pred)
     b_p = sum(both[(g, p)] / pc[p] for g, p in zip(gold, pred, strict=True)) / len(gold)

@@ -27,8 +27,6 @@ import importlib.util
 import itertools
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -46,23 +44,13 @@ from processors.grouping.candidates import Found
 from processors.grouping.features import Features
 from processors.grouping.index import Index, whole_seconds
 from processors.grouping.signature import Signature
+from tests.processors.grouping.helpers import core_on
 
 ROOT = Path(__file__).resolve().parents[3]
 CORPUS = ROOT / ".." / "shared" / "corpus"
 DEV_SETS = ("battery_news", "fulltext_news")
 DEV_ROWS = 600  # of each dev set (see the module docstring)
 WEEK = 7 * 86400.0
-
-
-@contextmanager
-def core_on(on: bool) -> Iterator[None]:
-    """The package on the compiled core (``on``) or on its pure-Python twins for a while."""
-    saved = native.enabled
-    native.enabled = on
-    try:
-        yield
-    finally:
-        native.enabled = saved
 
 
 def twice(function: Any, *args: Any) -> tuple[Any, Any]:

@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import gc
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.grouping import candidates, native, postings, shingles, signature
+from processors.grouping import candidates, postings, shingles, signature
 from processors.grouping.features import MIN_SHARED_TEXT, Features, extract
 from processors.grouping.index import FLAG_ROUNDUP, FLAG_TEXT, Index
 from processors.grouping.postings import IdTable, Postings
 from processors.grouping.signature import SKETCH_K, Signature
+from tests.processors.grouping.helpers import core_on
 
 T = 1_780_000_000  # a time in the index's whole seconds
 
@@ -45,17 +44,6 @@ def _prose(seed: int, words: int) -> str:
 
 _LEAD = "포항시는 20일 영일만 산업단지가 이차전지 특화단지로 지정됐고 31명이 새로 일한다고 밝혔다. "
 _LONG_TEXT = _LEAD + _prose(1, 200)
-
-
-@contextmanager
-def core_on(on: bool) -> Iterator[None]:
-    """The package on the compiled core (``on``) or on its pure-Python twins for a while."""
-    saved = native.enabled
-    native.enabled = on
-    try:
-        yield
-    finally:
-        native.enabled = saved
 
 
 def u32(keys: list[int]) -> np.ndarray:
