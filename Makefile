@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup run demo test test-fast kafka-fetch lint bench clean
+.PHONY: setup run demo test test-fast kafka-fetch browser lint bench clean
 
 # setup.py and the C source: `pip install -e .` also compiles grouping's core (processors/grouping/_core.c).
 $(BIN)/newsradar: pyproject.toml setup.py processors/grouping/_core.c
@@ -26,7 +26,10 @@ demo: setup               ## one offline sweep of the demo sources, then today's
 kafka-fetch:              ## download Apache Kafka's jars through Maven (cached in ~/.m2 and deploy/kafka/lib)
 	bash deploy/kafka/fetch.sh
 
-test: setup kafka-fetch   ## every test; the Kafka tests start (and stop) a real broker from deploy/kafka
+browser:                  ## Debian's headless Chromium, chromedriver and CJK fonts for the browser tests (when missing)
+	bash deploy/browser/ensure.sh
+
+test: setup kafka-fetch browser  ## every test; the Kafka tests start (and stop) a real broker from deploy/kafka
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup          ## tests without the Kafka broker
