@@ -1,24 +1,25 @@
-"""The state store: everything that must survive a restart, in one SQLite file (WAL).
+"""The state store in one SQLite file (WAL): the embedded default, and roles sharing one host.
 
-Holds HTTP validators and seen item ids per source (collectors), story records
-(grouping stage), and the idempotency keys of every alert and digest
-(notifiers). Several processes may share the file. Every write is its own
-transaction with synchronous=FULL, so a stage can acknowledge a bus delivery as
-soon as the write returns.
+Several processes may share the file. Every write is a transaction with synchronous=FULL, so a
+stage can acknowledge a bus delivery as soon as the write returns; the grouping stage writes a
+whole batch in one (``commit_grouping``).
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from newsradar import events
-from newsradar.errors import StateError
+from newsradar.errors import StateError, TransientError
 from newsradar.events import Story
+from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -39,6 +40,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS digests (
     day TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, sent_at REAL,
     cutoff REAL NOT NULL, PRIMARY KEY (day, recipient));
+CREATE TABLE IF NOT EXISTS grouped (
+    seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, story_id TEXT NOT NULL,
+    t REAL NOT NULL, signature BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS grouped_by_time ON grouped (t);
+CREATE INDEX IF NOT EXISTS grouped_by_story ON grouped (story_id);
+CREATE TABLE IF NOT EXISTS merged (
+    absorbed TEXT PRIMARY KEY, survivor TEXT NOT NULL, article_id TEXT NOT NULL, t REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
+CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
+CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL);
 """
 
 
@@ -53,6 +64,74 @@ def _upsert_story(conn: sqlite3.Connection, story: Story, now: datetime) -> None
     )
 
 
+def _apply(conn: sqlite3.Connection, write: StoryWrite, now: datetime) -> None:
+    """One StoryWrite (see its docstring) inside the caller's transaction."""
+    story = write.story
+    absorbed_relevant = None
+    if write.absorbed_id:
+        row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (write.absorbed_id,)).fetchone()
+        absorbed_relevant = row[0] if row else None
+    _upsert_story(conn, story, now)
+    if write.article_id:
+        conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, write.article_id))
+    if not write.absorbed_id:
+        return
+    if absorbed_relevant is not None:
+        conn.execute(
+            "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",
+            (absorbed_relevant, absorbed_relevant, story.id),
+        )
+    conn.execute(
+        "INSERT OR IGNORE INTO story_articles SELECT ?, article_id FROM story_articles WHERE story_id=?",
+        (story.id, write.absorbed_id),
+    )
+    conn.execute("DELETE FROM story_articles WHERE story_id=?", (write.absorbed_id,))
+    conn.execute("DELETE FROM stories WHERE id=?", (write.absorbed_id,))
+    conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (story.id, write.absorbed_id))
+
+
+def _record_decision(conn: sqlite3.Connection, d: GroupingDecision) -> None:
+    """One GroupingDecision inside the caller's transaction (a decision already there is kept)."""
+    conn.execute("INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
+                 (d.article_id, d.story_id, d.t, d.signature))  # fmt: skip
+    if d.roundup:
+        conn.execute("INSERT OR IGNORE INTO roundups VALUES (?, ?)", (d.story_id, d.t))
+    for other in d.absorbed:
+        conn.execute("UPDATE grouped SET story_id=? WHERE story_id=?", (d.story_id, other))
+        conn.execute("UPDATE merged SET survivor=? WHERE survivor=?", (d.story_id, other))
+        conn.execute("INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?)", (other, d.story_id, d.article_id, d.t))
+
+
+def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
+    """A connection with WAL, synchronous=FULL and the schema in place.
+
+    Processes starting together on a fresh file race to switch it to WAL and create the tables; SQLite
+    answers the loser "database is locked" at once, without waiting (the lock is being upgraded): try
+    again for up to ``patience`` seconds before calling it a failure.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state store {path}: cannot open: {exc}") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StateError(f"state store {path}: cannot open: {exc}") from exc
+            time.sleep(random.uniform(0.01, 0.1))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StateError(f"state store {path}: cannot open: {exc}") from exc
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -61,20 +140,13 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-class Store:
-    """Durable pipeline state. Thread-safe (one connection behind a lock)."""
+class SqliteStore(StateStore):
+    """Durable pipeline state in a SQLite file. Thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state store {self.path}: cannot open: {exc}") from exc
+        self.name = str(self.path)
+        self._conn = _open(self.path)
         self._lock = threading.Lock()
 
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
@@ -96,6 +168,8 @@ class Store:
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TransientError(f"state store {self.path}: busy: {exc}") from exc
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
@@ -139,49 +213,67 @@ class Store:
             self._read("SELECT 1 FROM story_articles WHERE story_id=? AND article_id=?", (story_id, article_id))
         )
 
-    def save_story(self, story: Story, article_id: str, now: datetime) -> None:
-        """Store the story and the membership of ``article_id`` in one transaction."""
+    def write_stories(self, writes: Sequence[StoryWrite], now: datetime) -> None:
         with self._transaction() as conn:
-            _upsert_story(conn, story, now)
-            conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
-
-    def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
-        """Fold story ``absorbed_id`` into ``survivor`` (already merged by the caller), in one transaction.
-
-        The absorbed story's articles become the survivor's and its record goes. Its alerts are
-        handed over on every channel where the survivor has none yet, so the message already posted
-        is edited from now on instead of a second one being posted; where both have an alert, the
-        absorbed one is left as it was. The survivor counts as relevant from the earlier of the two.
-        """
-        with self._transaction() as conn:
-            row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (absorbed_id,)).fetchone()
-            absorbed_relevant = row[0] if row else None
-            _upsert_story(conn, survivor, now)
-            if absorbed_relevant is not None:
-                conn.execute(
-                    "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",
-                    (absorbed_relevant, absorbed_relevant, survivor.id),
-                )
-            conn.execute(
-                "INSERT OR IGNORE INTO story_articles SELECT ?, article_id FROM story_articles WHERE story_id=?",
-                (survivor.id, absorbed_id),
-            )
-            conn.execute("DELETE FROM story_articles WHERE story_id=?", (absorbed_id,))
-            conn.execute("DELETE FROM stories WHERE id=?", (absorbed_id,))
-            conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (survivor.id, absorbed_id))
+            for write in writes:
+                _apply(conn, write, now)
 
     def claim_grouping(self, writer: str) -> bool:
-        """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
-
-        A stand-by grouper that takes the articles partition over uses this to know that its in-memory
-        story index is stale and must be reloaded from disk before it assigns anything. Reads only,
-        unless the writer changes.
-        """
         rows = self._read("SELECT value FROM meta WHERE key='grouper'")
         if rows and rows[0][0] == writer:
             return False
         self._write("INSERT OR REPLACE INTO meta VALUES ('grouper', ?)", (writer,))
         return bool(rows)
+
+    def commit_grouping(self, writer: str, decisions: Sequence[GroupingDecision], writes: Sequence[StoryWrite],
+                        now: datetime) -> bool:  # fmt: skip
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='grouper'").fetchone()
+            if row is not None and row[0] != writer:
+                return False
+            for decision in decisions:
+                _record_decision(conn, decision)
+            for write in writes:
+                _apply(conn, write, now)
+        return True
+
+    def grouping_rows(self) -> Iterator[GroupingRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT article_id, story_id, signature FROM grouped ORDER BY seq").fetchall()
+        for article_id, story_id, blob in rows:
+            if blob:
+                yield GroupingRow(str(article_id), str(story_id), bytes(blob))
+
+    def grouping_story_of(self, article_id: str) -> str | None:
+        rows = self._read("SELECT story_id FROM grouped WHERE article_id=?", (article_id,))
+        return str(rows[0][0]) if rows else None
+
+    def grouping_merged_by(self, article_id: str) -> tuple[str, ...]:
+        rows = self._read("SELECT absorbed FROM merged WHERE article_id=? ORDER BY absorbed", (article_id,))
+        return tuple(str(r[0]) for r in rows)
+
+    def grouping_survivors(self) -> dict[str, str]:
+        return {str(a): str(b) for a, b in self._read("SELECT absorbed, survivor FROM merged")}
+
+    def grouping_roundups(self) -> set[str]:
+        return {str(r[0]) for r in self._read("SELECT story_id FROM roundups")}
+
+    def grouping_evict(self, horizon: float) -> int:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM merged WHERE t < ?", (horizon,))
+            conn.execute("DELETE FROM roundups WHERE t < ?", (horizon,))
+            return int(conn.execute("DELETE FROM grouped WHERE t < ?", (horizon,)).rowcount)
+
+    def grouping_signature_version(self, version: str) -> bool:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='signature_version'").fetchone()
+            if row is not None and row[0] == version:
+                return False
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature_version', ?)", (version,))
+            if row is None:
+                return False
+            conn.execute("UPDATE grouped SET signature = x''")
+            return True
 
     def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
         """Stories that became relevant in (after, until], for the digest."""
@@ -235,7 +327,7 @@ class Store:
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for table in ("seen", "stories", "alerts", "digests"):
+        for table in ("seen", "stories", "alerts", "digests", "grouped"):
             out[table] = int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - fixed names
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out

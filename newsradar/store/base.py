@@ -1,0 +1,196 @@
+"""The state store's contract: everything that must survive a restart and that the roles share.
+
+Collectors keep HTTP validators and the ids they have published; the grouping stage keeps its
+decisions (one row per article, with the article's signature, so a stand-by rebuilds the same
+index) and the story records; notifiers keep the idempotency key of every alert and digest (the
+outbox). Two implementations pass one contract suite (tests/contracts/test_store.py): SQLite, one
+file beside the embedded bus, and PostgreSQL, shared by roles on several hosts.
+
+Every write method is durable when it returns, or raises: ``StateError`` when the store cannot be
+written at all (full or read-only disk, refused credentials: the stage stops without committing its
+input), ``TransientError`` when it is busy or unreachable for a while (the runner retries). The
+grouping stage writes a whole batch in one transaction (``commit_grouping``): decisions, story
+records and memberships together, fenced by the writer's claim.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from newsradar.events import Story
+
+
+@dataclass(frozen=True)
+class StoryWrite:
+    """One change to the story records, applied in order with the others of its batch.
+
+    ``story`` is the story's new state. ``article_id`` names an article that joined it, recorded as a
+    member; ``absorbed_id`` names a story found to be the same event and folded into it: that story's
+    members become ``story``'s, its record goes, its alerts are handed over to ``story`` on every
+    channel where ``story`` has none yet, and ``story`` counts as relevant from the earlier of the two.
+    """
+
+    story: Story
+    article_id: str = ""
+    absorbed_id: str = ""
+
+
+@dataclass(frozen=True)
+class GroupingDecision:
+    """One grouping decision as it is recorded: the article, its story, its encoded signature and time
+    (seconds), the stories it showed to be the same event (relabelled as ``story_id``), and whether it
+    is a round-up that started its story."""
+
+    article_id: str
+    story_id: str
+    signature: bytes
+    t: float
+    absorbed: tuple[str, ...] = ()
+    roundup: bool = False
+
+
+@dataclass(frozen=True)
+class GroupingRow:
+    """A recorded decision as the index replays it."""
+
+    article_id: str
+    story_id: str
+    signature: bytes
+
+
+class StateStore(ABC):
+    """Durable pipeline state. Implementations are thread-safe and may be shared by several processes."""
+
+    name: str  # where it lives, for log lines and errors (a path, or a DSN without its password)
+
+    # -- collectors: HTTP validators and seen ids --------------------------------------------------
+    @abstractmethod
+    def validators(self, source: str, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for this URL, for a conditional GET."""
+
+    @abstractmethod
+    def set_validators(self, source: str, url: str, etag: str | None, last_modified: str | None) -> None:
+        """Remember the validators of the response just handled."""
+
+    @abstractmethod
+    def is_seen(self, source: str, item_id: str) -> bool:
+        """Whether ``source`` has published ``item_id`` already."""
+
+    @abstractmethod
+    def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
+        """Remember these ids (one transaction); called only after the items are durably on the bus."""
+
+    @abstractmethod
+    def prune_seen(self, older_than: timedelta, now: datetime) -> int:
+        """Forget seen ids older than the retention (by time, not by count); returns how many."""
+
+    # -- grouping: decisions and story records -----------------------------------------------------
+    @abstractmethod
+    def story(self, story_id: str) -> Story | None:
+        """The story record, or None (never saved, folded into another, or pruned)."""
+
+    @abstractmethod
+    def story_has_article(self, story_id: str, article_id: str) -> bool:
+        """Whether the article is recorded as a member of the story."""
+
+    @abstractmethod
+    def write_stories(self, writes: Sequence[StoryWrite], now: datetime) -> None:
+        """Apply story writes in order, in one transaction."""
+
+    def save_story(self, story: Story, article_id: str, now: datetime) -> None:
+        """Store the story and the membership of ``article_id`` in one transaction."""
+        self.write_stories([StoryWrite(story, article_id=article_id)], now)
+
+    def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
+        """Fold story ``absorbed_id`` into ``survivor`` (already merged by the caller), in one transaction."""
+        self.write_stories([StoryWrite(survivor, absorbed_id=absorbed_id)], now)
+
+    @abstractmethod
+    def claim_grouping(self, writer: str) -> bool:
+        """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
+
+        A stand-by grouper that takes the articles partition over uses this to know that its in-memory
+        index is stale and must be rebuilt from the recorded decisions before it assigns anything.
+        """
+
+    @abstractmethod
+    def commit_grouping(self, writer: str, decisions: Sequence[GroupingDecision], writes: Sequence[StoryWrite],
+                        now: datetime) -> bool:  # fmt: skip
+        """Record a batch of grouping decisions and its story writes in one transaction, if ``writer`` still
+        holds the claim; False (nothing written) when another grouper has claimed since.
+
+        A decision already recorded for its article is kept as it was (a redelivery).
+        """
+
+    @abstractmethod
+    def grouping_rows(self) -> Iterator[GroupingRow]:
+        """Every recorded decision with a signature, in decision order (to rebuild the index)."""
+
+    @abstractmethod
+    def grouping_story_of(self, article_id: str) -> str | None:
+        """The story recorded for ``article_id`` (even when its signature is gone), or None."""
+
+    @abstractmethod
+    def grouping_merged_by(self, article_id: str) -> tuple[str, ...]:
+        """The stories that the decision on ``article_id`` merged into its own, sorted."""
+
+    @abstractmethod
+    def grouping_survivors(self) -> dict[str, str]:
+        """Every recorded merge: absorbed story id -> the story it is now part of."""
+
+    @abstractmethod
+    def grouping_roundups(self) -> set[str]:
+        """The stories that a round-up started."""
+
+    @abstractmethod
+    def grouping_evict(self, horizon: float) -> int:
+        """Delete decisions, merges and round-up marks older than ``horizon`` (seconds); returns decisions."""
+
+    @abstractmethod
+    def grouping_signature_version(self, version: str) -> bool:
+        """Make ``version`` the recorded signature version; when another one was recorded, blank the old
+        signatures (decisions keep answering ``grouping_story_of``, but are not replayed) and return True."""
+
+    @abstractmethod
+    def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
+        """Stories that became relevant in (after, until], for the digest, oldest first."""
+
+    @abstractmethod
+    def prune_stories(self, older_than: timedelta, now: datetime) -> int:
+        """Forget stories not updated within the retention; returns how many."""
+
+    # -- notifiers: the outbox (alert and digest idempotency keys) ----------------------------------
+    @abstractmethod
+    def alert(self, story_id: str, channel: str) -> tuple[str, str | None, int] | None:
+        """(state, ref, outlets shown) of the alert for (story, channel), or None if never attempted."""
+
+    @abstractmethod
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+        """state: 'pending' before the send, 'sent' once delivered.
+
+        ref: "<channel id>/<ts>" for Slack bot messages, "webhook" for webhooks, a file path for the console.
+        """
+
+    @abstractmethod
+    def digest_state(self, day: str, recipient: str) -> str | None:
+        """'pending' or 'sent' for the digest of ``day`` to ``recipient``, or None."""
+
+    @abstractmethod
+    def record_digest(self, day: str, recipient: str, state: str, cutoff: datetime, sent_at: datetime | None) -> None:
+        """state: 'pending' before the send, 'sent' after the server accepted the message."""
+
+    @abstractmethod
+    def last_digest_cutoff(self, recipient: str) -> datetime | None:
+        """The cut-off of the last digest actually sent to ``recipient`` (stories after it are due)."""
+
+    # -- everything ----------------------------------------------------------------------------------
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Row counts for health and tests."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
