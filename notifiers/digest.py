@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIRST_LOOKBACK = timedelta(days=1)
+DIGEST_LEASE = timedelta(minutes=10)  # longer than any SMTP send; a dead sender's lease runs out
 SUBJECT_CHARS = 200
 _LINE_BREAK = re.compile(r"[\r\n\v\f\x85\u2028\u2029]")
 DEFAULT_SUBJECT = "[newsradar] {date} 뉴스 다이제스트 ({count}건)"
@@ -88,6 +90,7 @@ class DigestMailer:
         self._digest = settings.digest
         self._store = store
         self._transport = transport
+        self._owner = uuid.uuid4().hex  # this mailer, as a lease holder
         self._env = _environment()
         self._zone = ZoneInfo(settings.digest.timezone)
 
@@ -142,16 +145,26 @@ class DigestMailer:
     def send(self, recipient: str, now: datetime) -> bool:
         """Send today's digest to one recipient unless already sent; True if it went out now."""
         day = self.day(now)
-        state = self._store.digest_state(day, recipient)
-        if state == "sent":
+        if self._store.digest_state(day, recipient) == "sent":
             return False
-        if state == "pending":
-            log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
-                        "same Message-ID so a duplicate is recognisable", day, recipient)
-        digest = self.build(recipient, now)
-        self._store.record_digest(day, recipient, "pending", cutoff=now, sent_at=None)
-        ref = self._transport.deliver(digest, self._digest.sender)
-        self._store.record_digest(day, recipient, "sent", cutoff=now, sent_at=now)
+        # Notifiers on other hosts send digests too: the one holding the lease sends, the others skip it.
+        lease, clock = f"digest:{day}:{recipient}", datetime.now(timezone.utc)
+        if not self._store.take_lease(lease, self._owner, clock + DIGEST_LEASE, clock):
+            log.info("digest %s for %s: another notifier is sending it", day, recipient)
+            return False
+        try:
+            state = self._store.digest_state(day, recipient)  # again, now that no one else may send it
+            if state == "sent":
+                return False
+            if state == "pending":
+                log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
+                            "same Message-ID so a duplicate is recognisable", day, recipient)
+            digest = self.build(recipient, now)
+            self._store.record_digest(day, recipient, "pending", cutoff=now, sent_at=None)
+            ref = self._transport.deliver(digest, self._digest.sender)
+            self._store.record_digest(day, recipient, "sent", cutoff=now, sent_at=now)
+        finally:
+            self._store.drop_lease(lease, self._owner)
         log.info("digest %s sent to %s: %d stories (%s)", day, recipient, len(digest.stories), ref)
         return True
 

@@ -25,8 +25,10 @@ import http.client
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.error import URLError
 
@@ -51,6 +53,7 @@ _TRANSIENT = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "s
 _GLOBAL = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
            "no_permission", "missing_scope", "not_allowed_token_type", "org_login_required",
            "ekm_access_denied", "invalid_token", "no_service", "no_team", "team_disabled", "action_prohibited"}
+ALERT_LEASE = timedelta(minutes=2)  # longer than one post with its retries; a dead poster's lease runs out
 _MESSAGE_GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
 
 
@@ -110,6 +113,7 @@ class SlackNotifier:
         self._buffer: dict[str, StoryUpdate] = {}
         self._next_ok: dict[str, float] = {}
         self._channel_ids: dict[str, str] = {}
+        self._owner = uuid.uuid4().hex  # this notifier, as a lease holder
 
     @property
     def mode(self) -> str:
@@ -151,16 +155,31 @@ class SlackNotifier:
     # -- delivery ---------------------------------------------------------------------------
     def _deliver(self, story: Story, channel: str) -> None:
         record = self._store.alert(story.id, channel)
-        if record is not None and record[0] == "pending":
-            ref = self._reconcile(story, channel)
-            if ref is not None:
-                log.info("slack: adopted existing message %s for story %s in %s", ref, story.id, channel)
-                self._store.record_alert(story.id, channel, "sent", ref, record[2])
-                record = ("sent", ref, record[2])
         if record is None or record[0] != "sent":
-            self._post(story, channel)
+            self._post_once(story, channel)
         elif story.carried_by > record[2]:
             self._edit(story, channel, record[1] or "")
+
+    def _post_once(self, story: Story, channel: str) -> None:
+        """Post under a lease, so a notifier on another host never posts the same story to the same channel."""
+        lease, now = f"alert:{story.id}:{channel}", datetime.now(timezone.utc)
+        if not self._store.take_lease(lease, self._owner, now + ALERT_LEASE, now):
+            raise TransientError(f"slack: another notifier is posting story {story.id} to {channel}; will retry")
+        try:
+            record = self._store.alert(story.id, channel)  # again: the lease's last holder may have posted it
+            if record is not None and record[0] == "pending":  # a post that may have reached Slack, then a crash
+                ref = self._reconcile(story, channel)
+                if ref is not None:
+                    log.info("slack: adopted existing message %s for story %s in %s", ref, story.id, channel)
+                    self._store.record_alert(story.id, channel, "sent", ref, record[2])
+                    record = ("sent", ref, record[2])
+            if record is not None and record[0] == "sent":
+                if story.carried_by > record[2]:
+                    self._edit(story, channel, record[1] or "")
+                return
+            self._post(story, channel)
+        finally:
+            self._store.drop_lease(lease, self._owner)
 
     def _post(self, story: Story, channel: str) -> None:
         self._store.record_alert(story.id, channel, "pending", None, story.carried_by)

@@ -186,6 +186,20 @@ class StateStore(ABC):
     def last_digest_cutoff(self, recipient: str) -> datetime | None:
         """The cut-off of the last digest actually sent to ``recipient`` (stories after it are due)."""
 
+    # -- leases: one instance of a role at a time does a piece of work ---------------------------------
+    @abstractmethod
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take (or renew) the lease ``key`` for ``owner`` until ``until``; False while another owner's
+        lease runs (its ``until`` is after ``now``). Atomic: of two instances asking at once, one wins.
+
+        Notifiers on several hosts take one before a digest or a first alert is sent, so two of them never
+        send the same thing; a lease that ran out (its holder died) passes to the next asker.
+        """
+
+    @abstractmethod
+    def drop_lease(self, key: str, owner: str) -> None:
+        """Give the lease back (only if ``owner`` holds it), once the work it guarded is recorded."""
+
     # -- everything ----------------------------------------------------------------------------------
     @abstractmethod
     def stats(self) -> dict[str, int]:

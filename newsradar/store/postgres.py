@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS merged (
 CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
 CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
 CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
 """
 _TRANSIENT = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.LockNotAvailable,
               pgerrors.AdminShutdown, pgerrors.CannotConnectNow, pgerrors.QueryCanceled)  # fmt: skip
@@ -331,6 +332,16 @@ class PostgresStore(StateStore):
     def last_digest_cutoff(self, recipient: str) -> datetime | None:
         rows = self._read("SELECT MAX(cutoff) FROM digests WHERE recipient=%s AND state='sent'", (recipient,))
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+        return self._write(
+            """INSERT INTO leases VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE
+               SET owner=excluded.owner, until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=%s""",
+            (key, owner, _ts(until), _ts(now)),
+        ) == 1
+
+    def drop_lease(self, key: str, owner: str) -> None:
+        self._write("DELETE FROM leases WHERE key=%s AND owner=%s", (key, owner))
 
     def stats(self) -> dict[str, int]:
         def work(cur: psycopg.Cursor) -> dict[str, int]:

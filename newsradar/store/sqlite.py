@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS merged (
 CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
 CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
 CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -324,6 +325,17 @@ class SqliteStore(StateStore):
             "SELECT MAX(cutoff) FROM digests WHERE recipient=? AND state='sent'", (recipient,)
         )
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+        with self._transaction() as conn:
+            return conn.execute(
+                """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
+                   until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=?""",
+                (key, owner, _ts(until), _ts(now)),
+            ).rowcount == 1
+
+    def drop_lease(self, key: str, owner: str) -> None:
+        self._write("DELETE FROM leases WHERE key=? AND owner=?", (key, owner))
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -218,6 +218,38 @@ def test_writers_on_several_threads_and_connections_lose_nothing(opener: Opener)
     assert stores[0].stats()["seen"] == 120 and stores[1].stats()["alerts"] == 120
 
 
+def test_a_lease_goes_to_one_asker_at_a_time_and_passes_on_when_it_runs_out_or_is_dropped(opener: Opener):
+    a, b = opener(), opener()
+    key = "digest:2026-11-23:watcher@example.com"
+    assert a.take_lease(key, "A", T0 + timedelta(minutes=5), T0)
+    assert not b.take_lease(key, "B", T0 + timedelta(minutes=5), T0 + timedelta(minutes=1))  # A's still runs
+    assert a.take_lease(key, "A", T0 + timedelta(minutes=9), T0 + timedelta(minutes=2))  # renewed by its holder
+    assert not b.take_lease(key, "B", T0 + timedelta(minutes=12), T0 + timedelta(minutes=6))  # renewed: still A's
+    assert b.take_lease(key, "B", T0 + timedelta(minutes=14), T0 + timedelta(minutes=9))  # ran out: B's now
+    a.drop_lease(key, "A")  # not A's any more: dropping it does nothing
+    assert not a.take_lease(key, "A", T0 + timedelta(minutes=15), T0 + timedelta(minutes=10))
+    b.drop_lease(key, "B")
+    assert a.take_lease(key, "A", T0 + timedelta(minutes=15), T0 + timedelta(minutes=10))
+
+
+def test_of_many_asking_at_once_exactly_one_gets_the_lease(opener: Opener):
+    stores = [opener() for _ in range(4)]
+    won: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def ask(k: int) -> None:
+        barrier.wait()
+        if stores[k % 4].take_lease("alert:s1:#news", f"owner-{k}", T0 + timedelta(minutes=1), T0):
+            won.append(k)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+
+
 # --- what is particular to each ---------------------------------------------------------------------------
 
 
