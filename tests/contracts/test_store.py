@@ -19,7 +19,7 @@ from newsradar.errors import PermanentError, StateError, TransientError
 from newsradar.events import Article, Story
 from newsradar.store import GroupingDecision, SqliteStore, StateStore, StoryWrite
 from newsradar.store.postgres import PostgresStore
-from tests.servers.postgres import PostgresServer, start_server
+from tests.servers.postgres import running_server
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
 Opener = Callable[[], StateStore]
@@ -284,9 +284,8 @@ def test_processes_opening_a_fresh_sqlite_file_together_all_come_up(tmp_path: Pa
     assert errors == []
 
 
-def test_a_postgres_server_going_away_is_transient_and_its_return_is_picked_up(tmp_path: Path):
-    server: PostgresServer = start_server(tmp_path / "pg")
-    try:
+def test_a_postgres_server_going_away_is_transient_and_its_return_is_picked_up():
+    with running_server() as server:
         store = PostgresStore(server.new_database(), pool_size=1, connect_timeout=2)
         store.mark_seen("src", ["a"], T0)
         server.stop(kill=True)
@@ -301,8 +300,6 @@ def test_a_postgres_server_going_away_is_transient_and_its_return_is_picked_up(t
                 threading.Event().wait(0.25)
         assert store.is_seen("src", "a") and store.is_seen("src", "b")
         store.close()
-    finally:
-        server.stop()
 
 
 def test_an_unreachable_or_refusing_postgres_is_a_state_error_that_never_shows_the_password():

@@ -22,9 +22,9 @@ def newsradar(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -
     )
 
 
-def start(config: Path, *args: str, name: str = "run") -> subprocess.Popen:
-    """Start ``newsradar --config CONFIG run ARGS``; its log goes to a file beside the config."""
-    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
+def start(config: Path, *args: str, name: str = "run", env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``newsradar --config CONFIG run ARGS``; its log goes to a file beside the config; ``env`` adds."""
+    env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, **(env or {})}
     env.pop("SLACK_WEBHOOK_URL", None)
     path = config.parent / f"{name}-{time.monotonic_ns()}.log"
     with open(path, "wb") as log:
