@@ -1,12 +1,18 @@
 """End-to-end latency and processor throughput through a real Kafka broker (prints figures, asserts nothing).
 
-1. Latency: N distinct relevant items are published to raw-items one at a time (paced), and the time from each
-   publish to the Slack stand-in's receipt of its alert is measured: processor and notifier run as separate
-   `newsradar run --role …` processes. Prints p50/p90/p99/max.
-2. Throughput: a burst of N items is published at once and the time until the processors have published all
-   N story updates is measured, with one and then two processor instances (same broker, same run).
+1. Latency: N distinct relevant items are published to raw-items one at a time (paced, 50/s by default), and the
+   time from each publish to the Slack stand-in's receipt of its alert is measured: processor and notifier run
+   as separate `newsradar run --role …` processes. Prints p50/p90/p99/max. (Distinct made-up stories, so each
+   is one post: in real news most items join a story and become edits, which have no "first alert" to time.)
+2. Throughput: the real June battery_news stream (3,633 Google News and Naver items; ``--repeat N`` serves it N
+   times with new ids) is published at once as raw items, and the time until both processor consumer groups
+   (extract+match, then grouping) have committed everything is measured, with one and then two processor
+   instances. ``--synthetic`` uses N made-up distinct items instead.
 
-    .venv/bin/python bench/bench_kafka.py [--items 1000] [--quick]
+Each run uses ``--state sqlite`` (one state file, the instances on one host) and/or ``--state postgres`` (a
+real server started from deploy/postgres on a temporary directory; what roles on several hosts use).
+
+    .venv/bin/python bench/bench_kafka.py [--state sqlite postgres] [--repeat 1] [--items 1000] [--quick]
 
 Slack's one-message-per-second-per-channel pacing is set to 0 here (it would measure Slack's limit, not ours).
 """
@@ -21,19 +27,22 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from newsradar.bus.base import RAW, STORIES  # noqa: E402
+from newsradar.bus.base import ARTICLES, RAW  # noqa: E402
 from newsradar.bus.kafka import KafkaBus  # noqa: E402
 from newsradar.events import RawItem  # noqa: E402
 from tests.e2e.processes import output, start, stop  # noqa: E402
 from tests.servers.kafka import KafkaBroker, _free_ports, ensure_jars  # noqa: E402
+from tests.servers.postgres import PostgresServer, running_server  # noqa: E402
 from tests.servers.slack import SlackStandIn, serve_slack  # noqa: E402
 
 _SYLLABLES = [chr(c) for c in range(0xAC00, 0xD7A4, 5)]  # 2,234 Hangul syllables
@@ -71,16 +80,50 @@ def items(count: int, tag: str) -> list[RawItem]:
     return out
 
 
-def config(tmp: Path, bootstrap: str, prefix: str, slack: SlackStandIn) -> Path:
+JUNE = ROOT.parent / "shared" / "corpus" / "battery_news" / "news-until-2026-06-30.json"
+PARTITIONS = {"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1}
+
+
+def june(repeat: int) -> list[RawItem]:
+    """The June items as raw items, ``repeat`` times over (pass k: ids suffixed, times shifted by k * 31 days)."""
+    articles = json.loads(JUNE.read_text(encoding="utf-8"))["articles"]
+    now = datetime.now(timezone.utc)
+    out = []
+    for k in range(repeat):
+        for a in articles:
+            when = datetime.fromisoformat(a["published"]) + timedelta(days=31 * k)
+            item_id = f"{a['id']}-{k}" if k else a["id"]
+            out.append(RawItem(id=item_id, source=a.get("source") or "june", outlet=a.get("outlet") or "",
+                               url=f"https://b/{item_id}", canonical_url=f"https://b/{item_id}", title=a["title"],
+                               body=a.get("summary") or "", published_at=when, fetched_at=now))  # fmt: skip
+    return out
+
+
+class State:
+    """Where each run keeps its state: a SQLite file per run, or a fresh database on one PostgreSQL server."""
+
+    def __init__(self, kind: str, server: PostgresServer | None) -> None:
+        self.kind, self.server = kind, server
+        self.env: dict[str, str] = {}
+
+    def fresh(self) -> dict:
+        if self.server is None:
+            return {"kind": "sqlite"}
+        self.env = {"NEWSRADAR_DATABASE_URL": self.server.new_database()}
+        return {"kind": "postgres", "pool_size": 2}
+
+
+def config(tmp: Path, bootstrap: str, prefix: str, slack: SlackStandIn, state: State) -> Path:
     data = {
         "state_dir": str(tmp / prefix),
+        "state": state.fresh(),
         "bus": {
             "kind": "kafka",
             "session_timeout": 6,
             "kafka": {
                 "bootstrap_servers": bootstrap,
                 "topic_prefix": prefix,
-                "partitions": {"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1},
+                "partitions": PARTITIONS,
             },
         },
         "slack": {"base_url": slack.base_url, "default_channel": "#bench", "min_interval": 0},
@@ -109,12 +152,13 @@ def _wait_posts(slack: SlackStandIn, target: int, stall: float) -> None:
         print(f"  (stopped waiting: {seen}/{target} posts, none for {stall:.0f} s)", flush=True)
 
 
-def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: float) -> None:
+def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: float, state: State) -> None:
     prefix = f"lat{uuid.uuid4().hex[:6]}."
-    cfg = config(tmp, bootstrap, prefix, slack)
+    cfg = config(tmp, bootstrap, prefix, slack, state)
     bus = KafkaBus(bootstrap, topic_prefix=prefix)
-    bus.ensure_topics({"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1})
-    roles = [start(cfg, "--role", "processor", name="p"), start(cfg, "--role", "notifier", name="n")]
+    bus.ensure_topics(PARTITIONS)
+    roles = [start(cfg, "--role", "processor", name="p", env=state.env),
+             start(cfg, "--role", "notifier", name="n", env=state.env)]
     try:
         warm = items(5, "warm" + prefix)
         for item in warm:
@@ -152,59 +196,85 @@ def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: fl
         bus.close()
 
 
-def throughput(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, processors: int) -> float:
+def _lag(admin: KafkaAdminClient, probe: KafkaConsumer, prefix: str) -> int:
+    """Messages not yet committed by the extract+match group on raw-items plus the grouper on articles."""
+    behind = 0
+    for group, topic in (("newsradar-processor", RAW), ("newsradar-grouper", ARTICLES)):
+        parts = [TopicPartition(prefix + topic, p) for p in range(PARTITIONS[topic])]
+        ends = probe.end_offsets(parts)
+        done = admin.list_consumer_group_offsets(prefix + group)
+        behind += sum(ends[tp] - (done[tp].offset if tp in done and done[tp].offset >= 0 else 0) for tp in parts)
+    return behind
+
+
+def throughput(tmp: Path, bootstrap: str, slack: SlackStandIn, burst: list[RawItem], processors: int,
+               state: State) -> float:  # fmt: skip
     prefix = f"tp{processors}{uuid.uuid4().hex[:6]}."
-    cfg = config(tmp, bootstrap, prefix, slack)
+    cfg = config(tmp, bootstrap, prefix, slack, state)
     bus = KafkaBus(bootstrap, topic_prefix=prefix)
-    bus.ensure_topics({"raw-items": 4, "articles": 1, "story-updates": 2, "dead-letter": 1})
-    reader = bus.consumer(STORIES, "bench-reader")
-    procs = [start(cfg, "--role", "processor", name=f"p{i}") for i in range(processors)]
+    bus.ensure_topics(PARTITIONS)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    probe = KafkaConsumer(bootstrap_servers=bootstrap)
+    procs = [start(cfg, "--role", "processor", name=f"p{i}", env=state.env) for i in range(processors)]
     try:
         for item in items(20, "warm" + prefix):  # wait until every instance has joined and is working
             bus.publish(RAW, item.id, item)
-        seen = 0
         deadline = time.monotonic() + 120
-        while seen < 20 and time.monotonic() < deadline:
-            seen += len(reader.poll(500, 0.5))
+        while _lag(admin, probe, prefix) and time.monotonic() < deadline:
+            time.sleep(0.2)
         time.sleep(8)  # let the group settle (a join during the burst would pause everyone)
-        burst = items(count, "tp" + prefix)
         started = time.monotonic()
         bus.publish_many(RAW, [(item.id, item) for item in burst])
-        got = 0
-        deadline = time.monotonic() + 600
-        while got < count and time.monotonic() < deadline:
-            got += len(reader.poll(1000, 0.5))
+        published = time.monotonic() - started
+        deadline = time.monotonic() + 1800
+        while (left := _lag(admin, probe, prefix)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         elapsed = time.monotonic() - started
-        rate = got / elapsed
-        print(
-            f"throughput with {processors} processor instance(s): {got} items in {elapsed:.1f} s = {rate:.0f} items/s"
-        )
+        rate = (len(burst) - left) / elapsed
+        print(f"throughput, {state.kind:8} state, {processors} processor instance(s): {len(burst) - left:,} items "
+              f"through extract+match and grouping in {elapsed:.1f} s (published in {published:.1f} s) "
+              f"= {rate:,.0f} items/s", flush=True)  # fmt: skip
         return rate
     finally:
         for process in procs:
             stop(process)
-        reader.close()
+        admin.close()
+        probe.close()
         bus.close()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=1000, help="items in the latency run (and --synthetic)")
     parser.add_argument("--rate", type=float, default=50.0, help="items per second published in the latency run")
-    parser.add_argument("--quick", action="store_true", help="200 items")
+    parser.add_argument("--state", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--repeat", type=int, default=1, help="the June stream this many times over, new ids")
+    parser.add_argument("--synthetic", action="store_true", help="made-up distinct items, not the June stream")
+    parser.add_argument("--quick", action="store_true", help="200 items, synthetic, SQLite only")
     args = parser.parse_args()
     count = 200 if args.quick else args.items
+    kinds = ["sqlite"] if args.quick else args.state
+    if not (args.synthetic or args.quick) and not JUNE.is_file():
+        print(f"the June stream is not at {JUNE} (the shared folder beside the repo)", file=sys.stderr)
+        return 2
+    burst = items(count, "tp") if args.synthetic or args.quick else june(args.repeat)
     ensure_jars()
-    with tempfile.TemporaryDirectory() as tmpdir, serve_slack() as slack:
+    with tempfile.TemporaryDirectory() as tmpdir, serve_slack() as slack, ExitStack() as stack:
         tmp = Path(tmpdir)
+        server = stack.enter_context(running_server()) if "postgres" in kinds else None
         broker = KafkaBroker(tmp / "kafka", *_free_ports(2))
         broker.start()
         try:
-            print(f"Kafka broker at {broker.bootstrap}; {count} items\n")
-            latency(tmp, broker.bootstrap, slack, count, args.rate)
-            one = throughput(tmp, broker.bootstrap, slack, count, 1)
-            two = throughput(tmp, broker.bootstrap, slack, count, 2)
-            print(f"\nratio two/one processor instances: {two / one:.2f}x (2 cores shared by broker, bench and roles)")
+            print(f"Kafka broker at {broker.bootstrap}; latency over {count} items at {args.rate:.0f}/s; "
+                  f"throughput over {len(burst):,} {'made-up' if args.synthetic or args.quick else 'real June'} "
+                  "items; 2 cores shared by broker, database, bench and roles\n", flush=True)
+            for kind in kinds:
+                state = State(kind, server if kind == "postgres" else None)
+                print(f"== state: {kind}", flush=True)
+                latency(tmp, broker.bootstrap, slack, count, args.rate, state)
+                one = throughput(tmp, broker.bootstrap, slack, burst, 1, state)
+                two = throughput(tmp, broker.bootstrap, slack, burst, 2, state)
+                print(f"ratio two/one processor instances ({kind}): {two / one:.2f}x\n", flush=True)
         finally:
             broker.stop(keep=False)
     return 0
