@@ -202,7 +202,7 @@ def _lag(admin: KafkaAdminClient, probe: KafkaConsumer, prefix: str) -> int:
     for group, topic in (("newsradar-processor", RAW), ("newsradar-grouper", ARTICLES)):
         parts = [TopicPartition(prefix + topic, p) for p in range(PARTITIONS[topic])]
         ends = probe.end_offsets(parts)
-        done = admin.list_consumer_group_offsets(prefix + group)
+        done = admin.list_group_offsets({prefix + group: parts}).get(prefix + group, {})
         behind += sum(ends[tp] - (done[tp].offset if tp in done and done[tp].offset >= 0 else 0) for tp in parts)
     return behind
 

@@ -142,6 +142,9 @@ def _with_matches(article: Article, matcher: Matcher) -> Article:
     return Article(**{**article.__dict__, "matches": matches})
 
 
+STORY_CACHE = 200_000  # story records a grouper keeps in memory (a few KB each at most)
+
+
 class GroupStage:
     """articles → story-updates: assigns each article to a story and keeps the story record.
 
@@ -167,6 +170,9 @@ class GroupStage:
         self._writes: list[StoryWrite] = []  # the batch's story writes, in order
         self._stories: dict[str, Story | None] = {}  # the batch's story states (None: folded into another)
         self._members: set[tuple[str, str]] = set()  # the batch's (story, article) memberships
+        # Story records as this instance last wrote them. It is the only writer while its claim holds, so
+        # they stay true until another instance claims the index (then the index and these are rebuilt).
+        self._cache: dict[str, Story | None] = {}
         self.grouper = self._open_grouper()
 
     @classmethod
@@ -185,11 +191,12 @@ class GroupStage:
                 log.info("grouper: another instance wrote story state since; rebuilding the story index")
                 self.grouper.close()
                 self.grouper = self._open_grouper()
+                self._cache.clear()
             self._claimed = True
         placement = self.grouper.place(event)
         story_id = placement.story_id
         now = utcnow()
-        story = self._story(story_id)
+        story = None if placement.started else self._story(story_id)
         for other_id in placement.absorbed:
             other = self._story(other_id)
             if other is None:
@@ -201,7 +208,7 @@ class GroupStage:
             story = self._decorate(
                 Story(id=story_id, lead=event, first_seen=now, outlets=(event.outlet,), terms=event.terms)
             )
-        elif not self._has_article(story_id, event.id):
+        elif not placement.known or not self._has_article(story_id, event.id):
             story = self._decorate(merge(story, event))
         # else: a redelivery; the record already holds this article, publish its state again (idempotent downstream)
         self._write(StoryWrite(story, article_id=event.id))
@@ -213,6 +220,8 @@ class GroupStage:
     def _story(self, story_id: str) -> Story | None:
         if story_id in self._stories:
             return self._stories[story_id]
+        if story_id in self._cache:
+            return self._cache[story_id]
         return self.store.story(story_id)
 
     def _has_article(self, story_id: str, article_id: str) -> bool:
@@ -231,7 +240,10 @@ class GroupStage:
     def _decorate(self, story: Story) -> Story:
         """Terms, lead matches, snippet with highlight spans and satisfied rules, from the current copies."""
         lead = story.lead
-        snippet, spans = self.matcher.snippet(lead.document, lead.matches, self.settings.watchlist.snippet_chars)
+        if story.snippet and lead.matches and story.matches is lead.matches:  # the lead it was decorated with
+            snippet, spans = story.snippet, list(story.highlights)
+        else:
+            snippet, spans = self.matcher.snippet(lead.document, lead.matches, self.settings.watchlist.snippet_chars)
         rules = tuple(r.name for r in self.matcher.rules_matched(story.terms))
         return Story(
             **{**story.__dict__, "matches": lead.matches, "snippet": snippet, "highlights": tuple(spans),
@@ -249,6 +261,9 @@ class GroupStage:
         except TransientError:
             self.grouper.hold_again(decisions)  # the runner retries the flush: write the same batch then
             raise
+        if len(self._cache) > STORY_CACHE:
+            self._cache.clear()  # crude but bounded: the store answers until the stories are seen again
+        self._cache.update(self._stories)
         self._writes, self._stories, self._members = [], {}, set()
         self._claimed = False
 

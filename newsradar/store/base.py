@@ -127,7 +127,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def grouping_rows(self) -> Iterator[GroupingRow]:
-        """Every recorded decision with a signature, in decision order (to rebuild the index)."""
+        """Every recorded decision in decision order, to rebuild the index (a signature blanked by a new
+        signature version is ``b""``: the article is known, but no longer comparable)."""
 
     @abstractmethod
     def grouping_story_of(self, article_id: str) -> str | None:

@@ -85,15 +85,19 @@ def describe(dsn: str) -> str:
     return f"postgresql://{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
 
 
+_UPSERT_STORY = """INSERT INTO stories VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
+    copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)"""
+
+
+def _story_row(story: Story, now: datetime) -> tuple[Any, ...]:
+    return (story.id, events.encode(story).decode("utf-8"), _ts(story.first_seen),
+            _ts(now) if story.terms else None, _ts(now), story.copies)  # fmt: skip
+
+
 def _upsert_story(cur: psycopg.Cursor, story: Story, now: datetime) -> None:
     """Write a story record; the time it first became relevant (it matched a term) is kept."""
-    cur.execute(
-        """INSERT INTO stories VALUES (%s, %s, %s, %s, %s, %s)
-           ON CONFLICT (id) DO UPDATE SET payload=excluded.payload, updated_at=excluded.updated_at,
-           copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
-        (story.id, events.encode(story).decode("utf-8"), _ts(story.first_seen), _ts(now) if story.terms else None,
-         _ts(now), story.copies),
-    )  # fmt: skip
+    cur.execute(_UPSERT_STORY, _story_row(story, now))
 
 
 def _apply(cur: psycopg.Cursor, write: StoryWrite, now: datetime) -> None:
@@ -122,10 +126,18 @@ def _apply(cur: psycopg.Cursor, write: StoryWrite, now: datetime) -> None:
     )
 
 
-def _record_decision(cur: psycopg.Cursor, d: GroupingDecision) -> None:
-    """One GroupingDecision inside the caller's transaction (a decision already there is kept)."""
-    cur.execute("""INSERT INTO grouped (article_id, story_id, t, signature) VALUES (%s, %s, %s, %s)
-                   ON CONFLICT (article_id) DO NOTHING""", (d.article_id, d.story_id, d.t, d.signature))  # fmt: skip
+def _apply_many(cur: psycopg.Cursor, writes: Sequence[StoryWrite], now: datetime) -> None:
+    """Story writes that fold nothing, in order, as two pipelined statements."""
+    if not writes:
+        return
+    cur.executemany(_UPSERT_STORY, [_story_row(w.story, now) for w in writes])
+    members = [(w.story.id, w.article_id) for w in writes if w.article_id]
+    if members:
+        cur.executemany("INSERT INTO story_articles VALUES (%s, %s) ON CONFLICT DO NOTHING", members)
+
+
+def _decision_marks(cur: psycopg.Cursor, d: GroupingDecision) -> None:
+    """What a GroupingDecision records beside its row: the round-up it started, the stories it merged."""
     if d.roundup:
         cur.execute("INSERT INTO roundups VALUES (%s, %s) ON CONFLICT DO NOTHING", (d.story_id, d.t))
     for other in d.absorbed:
@@ -243,10 +255,26 @@ class PostgresStore(StateStore):
             row = cur.execute("SELECT value FROM meta WHERE key='grouper' FOR UPDATE").fetchone()
             if row is not None and row[0] != writer:
                 return False
+            # One round trip per kind of statement, not per row (psycopg pipelines executemany): the
+            # decisions' rows first, then their merges in order; the story writes in runs between the
+            # rare writes that fold a story into another, which keep their own statements and order.
+            cur.executemany(  # a decision already there (a redelivery) is kept
+                """INSERT INTO grouped (article_id, story_id, t, signature) VALUES (%s, %s, %s, %s)
+                ON CONFLICT (article_id) DO NOTHING""",
+                [(d.article_id, d.story_id, d.t, d.signature) for d in decisions],
+            )
             for decision in decisions:
-                _record_decision(cur, decision)
+                if decision.roundup or decision.absorbed:
+                    _decision_marks(cur, decision)
+            run: list[StoryWrite] = []
             for write in writes:
-                _apply(cur, write, now)
+                if write.absorbed_id:
+                    _apply_many(cur, run, now)
+                    run = []
+                    _apply(cur, write, now)
+                else:
+                    run.append(write)
+            _apply_many(cur, run, now)
             return True
 
         return self._run(work, "commit grouping")
@@ -254,8 +282,7 @@ class PostgresStore(StateStore):
     def grouping_rows(self) -> Iterator[GroupingRow]:
         rows = self._read("SELECT article_id, story_id, signature FROM grouped ORDER BY seq")
         for article_id, story_id, blob in rows:
-            if blob:
-                yield GroupingRow(str(article_id), str(story_id), bytes(blob))
+            yield GroupingRow(str(article_id), str(story_id), bytes(blob or b""))
 
     def grouping_story_of(self, article_id: str) -> str | None:
         rows = self._read("SELECT story_id FROM grouped WHERE article_id=%s", (article_id,))

@@ -242,8 +242,7 @@ class SqliteStore(StateStore):
         with self._lock:
             rows = self._conn.execute("SELECT article_id, story_id, signature FROM grouped ORDER BY seq").fetchall()
         for article_id, story_id, blob in rows:
-            if blob:
-                yield GroupingRow(str(article_id), str(story_id), bytes(blob))
+            yield GroupingRow(str(article_id), str(story_id), bytes(blob or b""))
 
     def grouping_story_of(self, article_id: str) -> str | None:
         rows = self._read("SELECT story_id FROM grouped WHERE article_id=?", (article_id,))

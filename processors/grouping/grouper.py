@@ -33,6 +33,8 @@ class Placement(NamedTuple):
 
     story_id: str
     absorbed: tuple[str, ...] = ()
+    known: bool = False  # decided before (a redelivery): the same answer again, nothing changed
+    started: bool = False  # this article started its story (no record of it exists anywhere yet)
 
 
 def _id_hash(article_id: str) -> int:
@@ -75,6 +77,10 @@ class Grouper:
         self._record: Record | None = None
         self._named: dict[str, int] = {}  # story id -> story number, for ``record``
         self._merged: dict[str, str] = {}  # absorbed story id -> the story it was merged into
+        # Recorded articles missing from the index (blank or unreadable signature): the only ones whose earlier
+        # decision the index cannot answer for. Every other recorded decision in the window is in the index,
+        # and the record evicts with the index, so a new article costs no lookup in the record.
+        self._unindexed: set[str] = set()
         if store is not None:
             self._record = Record(store, writer)
             self._record.hold()
@@ -108,6 +114,9 @@ class Grouper:
         stories: dict[str, int] = {}
         count = 0
         for row in self._record.rows():
+            if not row.signature:
+                self._unindexed.add(row.article_id)
+                continue
             story = stories.get(row.story_id)
             if story is None:
                 story = stories[row.story_id] = self._index.new_story(row.story_id)
@@ -116,6 +125,7 @@ class Grouper:
             except (ValueError, OverflowError) as exc:
                 log.error("grouping index %s: unreadable signature of article %s (%s); skipped",
                           self._record.path, row.article_id, exc)  # fmt: skip
+                self._unindexed.add(row.article_id)
                 continue
             count += 1
         self._merged = self._record.survivors()
@@ -146,11 +156,11 @@ class Grouper:
             id_hash = _id_hash(article.id)
             slot = self._index.lookup_id(id_hash)
             if slot is not None:
-                return Placement(self._index.story_id(self._index.story_of(slot)), self._merged_by(article.id))
-            if self._record is not None:
+                return Placement(self._index.story_id(self._index.story_of(slot)), self._merged_by(article.id), True)
+            if self._record is not None and article.id in self._unindexed:
                 known = self._record.story_of(article.id)
-                if known is not None:  # decided before, but out of the window or not comparable any more
-                    return Placement(self._resolve(known), self._merged_by(article.id))
+                if known is not None:  # decided before, but not comparable any more
+                    return Placement(self._resolve(known), self._merged_by(article.id), True)
             return self._place_new(article, id_hash)
 
     def resolve(self, story_id: str) -> str:
@@ -189,6 +199,7 @@ class Grouper:
                 others = [stories[at] for at in decision.merges(ev, chosen, first, t, closed)]
                 story, absorbed = self._survivor(story, others, t)
         starts_roundup = feats.roundup and story is None
+        started = story is None
         if story is None:
             story_id = "s-" + article.id
             story = index.new_story(story_id)
@@ -207,7 +218,7 @@ class Grouper:
             self._merged[other_id] = story_id
             log.info("grouping: story %s merged into %s (article %s)", other_id, story_id, article.id)
         self._compact()
-        return Placement(story_id, absorbed_ids)
+        return Placement(story_id, absorbed_ids, started=started)
 
     def _survivor(self, story: int | None, others: list[int], t: int) -> tuple[int | None, list[int]]:
         """The story that survives a merge (the oldest, so the first alert stays the story's alert) and the rest."""

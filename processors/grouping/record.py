@@ -47,7 +47,7 @@ class Record:
                         "articles are not compared with new ones", self.path)  # fmt: skip
 
     def rows(self) -> Iterator[GroupingRow]:
-        """Every stored decision with a signature, in decision order (for rebuilding the index)."""
+        """Every stored decision in decision order (for rebuilding the index); blanked signatures are b""."""
         return self.store.grouping_rows()
 
     def hold(self) -> None:

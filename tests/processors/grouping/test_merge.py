@@ -125,7 +125,9 @@ def test_a_merge_survives_restart_and_a_redelivery_reports_it_again(tmp_path: Pa
     first = grouper.place(BRIDGE)
     grouper.close()
     reopened = Grouper(path=path)
-    assert reopened.place(BRIDGE) == first  # the bus redelivered the bridging article
+    again = reopened.place(BRIDGE)  # the bus redelivered the bridging article
+    assert (again.story_id, again.absorbed) == (first.story_id, first.absorbed) and first.absorbed
+    assert again.known and not first.known
     assert {reopened.assign(a) for a in NORTH + SOUTH} == {"s-a1"}
     assert reopened.resolve("s-b1") == "s-a1"
     reopened.close()
