@@ -13,12 +13,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from newsradar import events
 from newsradar.errors import StateError
-from newsradar.events import Story
+from newsradar.events import Article, Story
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -72,7 +73,7 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state store {self.path}: cannot open: {exc}") from exc
         self._lock = threading.Lock()
@@ -240,3 +241,281 @@ class Store:
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out
 
+
+    # == issue 17: dashboard reads, story copies, source health and its alert outbox ==========================
+    # Tables in _SCHEMA_ISSUE_17 below. Writers: the grouping stage (record_copy), the collector stage
+    # (save_source_status), the source-alert sender (mark_source_alert), the hourly maintenance
+    # (prune_issue_17). Everything else here only reads, and the dashboard opens the file read-only.
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """A second handle on an existing store that cannot write (the dashboard's): mode=ro, query_only.
+
+        Reads go through their own connection, so a slow page never holds the pipeline's lock.
+        """
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        try:
+            store._conn = sqlite3.connect(
+                f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None,
+                check_same_thread=False,
+            )
+            store._conn.execute("PRAGMA query_only=ON")
+            store._conn.execute("PRAGMA busy_timeout=30000")
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state store {store.path}: cannot open read-only: {exc}") from exc
+        store._lock = threading.Lock()
+        return store
+
+    def ping(self) -> None:
+        """Raise StateError unless the store answers a trivial query (readiness probe)."""
+        try:
+            self._read("SELECT COUNT(*) FROM meta")
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: not answering: {exc}") from exc
+
+    def record_copy(self, article: Article, now: datetime) -> None:
+        """Remember one copy's outlet, headline, link and times, keyed by article id (idempotent).
+
+        Written by the grouping stage for every article it places, before save_story; the dashboard lists
+        a story's copies by joining story_articles, which absorb_story already hands to the survivor.
+        """
+        self._write(
+            "INSERT OR REPLACE INTO story_copies VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (article.id, article.outlet, article.url, article.title,
+             _ts(article.published_at) if article.published_at else None,
+             _ts(article.fetched_at) if article.fetched_at else None, _ts(now)),
+        )
+
+    def story_copies(self, story_id: str) -> list[StoryCopy]:
+        """Every recorded copy of a story, earliest published first."""
+        rows = self._read(
+            """SELECT c.article_id, c.outlet, c.url, c.title, c.published_at, c.fetched_at
+               FROM story_articles s JOIN story_copies c ON c.article_id = s.article_id
+               WHERE s.story_id=? ORDER BY COALESCE(c.published_at, c.fetched_at, c.recorded_at), c.article_id""",
+            (story_id,),
+        )
+        return [StoryCopy(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5])) for r in rows]
+
+    def recent_stories(
+        self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
+        query: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[Story]:
+        """Relevant stories, newest first sighting first; optionally one term, first seen in [start, end),
+        and a headline containing ``query`` (case-insensitive for Latin letters)."""
+        sql = ["SELECT payload FROM stories WHERE relevant_at IS NOT NULL"]
+        params: list[object] = []
+        if term:
+            sql.append("AND EXISTS (SELECT 1 FROM json_each(payload, '$.data.terms') WHERE value = ?)")
+            params.append(term)
+        if start is not None:
+            sql.append("AND first_seen >= ?")
+            params.append(_ts(start))
+        if end is not None:
+            sql.append("AND first_seen < ?")
+            params.append(_ts(end))
+        if query:
+            sql.append("AND instr(lower(json_extract(payload, '$.data.lead.title')), lower(?)) > 0")
+            params.append(query)
+        sql.append("ORDER BY first_seen DESC, id LIMIT ? OFFSET ?")
+        params += [limit, offset]
+        return [events.decode(r[0]) for r in self._read(" ".join(sql), tuple(params))]
+
+    def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
+        """(channel, state, ref, outlets shown) of every alert of a story."""
+        rows = self._read("SELECT channel, state, ref, outlets FROM alerts WHERE story_id=? ORDER BY channel",
+                          (story_id,))
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def source_status(self, source: str) -> SourceStatus | None:
+        """The stored health of one source, or None before its first recorded poll."""
+        rows = self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status WHERE source=?", (source,))
+        return _status(rows[0]) if rows else None
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        """The stored health of every source ever polled, by name."""
+        return {r[0]: _status(r) for r in self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status")}
+
+    def save_source_status(
+        self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
+        alert: SourceAlert | None = None,
+    ) -> bool:
+        """Compare-and-set a source's health, with the poll that changed it and the alert it opens, atomically.
+
+        Writes only if the stored version is still ``expect_version`` (0: no row yet), then stores
+        ``status`` as version + 1, appends ``poll`` to source_polls and queues ``alert`` (state 'new',
+        INSERT OR IGNORE on its id, so a transition decided twice is queued once). Returns False, writing
+        nothing, when another writer got there first: the caller re-reads and decides again.
+        """
+        values = (status.status, status.failures, _opt(status.failing_since), status.last_error,
+                  _opt(status.last_poll_at), _opt(status.last_success_at), _opt(status.last_item_at),
+                  _ts(status.tracked_since), _opt(status.incident_since), expect_version + 1)
+        with self._transaction() as conn:
+            if expect_version == 0:
+                changed = conn.execute(
+                    f"INSERT OR IGNORE INTO source_status ({_STATUS_COLUMNS}) VALUES (?, {', '.join('?' * 10)})",
+                    (status.source, *values),
+                ).rowcount
+            else:
+                changed = conn.execute(
+                    """UPDATE source_status SET status=?, failures=?, failing_since=?, last_error=?, last_poll_at=?,
+                       last_success_at=?, last_item_at=?, tracked_since=?, incident_since=?, version=?
+                       WHERE source=? AND version=?""",
+                    (*values, status.source, expect_version),
+                ).rowcount
+            if not changed:
+                return False
+            if poll is not None:
+                conn.execute("INSERT INTO source_polls VALUES (?, ?, ?, ?)",
+                             (status.source, _ts(poll.at), poll.new_items, poll.error))
+            if alert is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO source_alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', NULL, NULL)",
+                    (alert.id, alert.source, alert.kind, alert.detail, alert.failures, _opt(alert.since),
+                     _opt(alert.last_item_at), _ts(alert.created_at)),
+                )
+        return True
+
+    def items_since(self, since: datetime) -> dict[str, int]:
+        """New items published per source by polls after ``since`` (for "items in the last 24 h")."""
+        rows = self._read("SELECT source, SUM(new_items) FROM source_polls WHERE at > ? GROUP BY source",
+                          (_ts(since),))
+        return {r[0]: int(r[1] or 0) for r in rows}
+
+    def source_alerts_to_send(self) -> list[SourceAlert]:
+        """Queued ('new') and interrupted ('pending') source alerts, oldest first, for the sender."""
+        return self._source_alerts("WHERE state IN ('new', 'pending') ORDER BY created_at, id", ())
+
+    def mark_source_alert(self, alert_id: str, state: str, ref: str | None = None) -> None:
+        """state: 'pending' right before the send (outbox), 'sent' with its ref once delivered."""
+        self._write(
+            "UPDATE source_alerts SET state=?, ref=COALESCE(?, ref), sent_at=CASE WHEN ?='sent' "
+            "THEN strftime('%s','now') ELSE sent_at END WHERE id=?",
+            (state, ref, state, alert_id),
+        )
+
+    def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
+        """Source alerts decided in (after, until], oldest first: the digest's "소스 상태" lines."""
+        return self._source_alerts("WHERE created_at > ? AND created_at <= ? ORDER BY created_at, id",
+                                   (_ts(after) if after else 0.0, _ts(until)))
+
+    def _source_alerts(self, where: str, params: tuple[object, ...]) -> list[SourceAlert]:
+        rows = self._read(
+            "SELECT id, source, kind, detail, failures, since, last_item_at, created_at, state, ref "
+            f"FROM source_alerts {where}", params,  # noqa: S608 - fixed clauses
+        )
+        return [SourceAlert(r[0], r[1], r[2], r[3], int(r[4]), _dt(r[5]), _dt(r[6]), _dt(r[7]) or _EPOCH,
+                            r[8], r[9]) for r in rows]
+
+    def outbox_pending(self) -> dict[str, int]:
+        """Effects started but not known delivered: story alerts, digests, source alerts (for /metrics)."""
+        return {
+            "alert": int(self._read("SELECT COUNT(*) FROM alerts WHERE state='pending'")[0][0]),
+            "digest": int(self._read("SELECT COUNT(*) FROM digests WHERE state='pending'")[0][0]),
+            "source_alert": int(
+                self._read("SELECT COUNT(*) FROM source_alerts WHERE state IN ('new', 'pending')")[0][0]),
+        }
+
+    def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
+        """Forget polls, sent source alerts and copies of pruned stories older than the retention."""
+        cutoff = _ts(now - older_than)
+        removed = self._write("DELETE FROM source_polls WHERE at < ?", (cutoff,))
+        removed += self._write("DELETE FROM source_alerts WHERE state='sent' AND created_at < ?", (cutoff,))
+        return removed + self._write(
+            "DELETE FROM story_copies WHERE recorded_at < ? AND article_id NOT IN "
+            "(SELECT article_id FROM story_articles)", (cutoff,),
+        )
+
+
+_SCHEMA_ISSUE_17 = """
+CREATE TABLE IF NOT EXISTS story_copies (
+    article_id TEXT PRIMARY KEY, outlet TEXT NOT NULL, url TEXT NOT NULL, title TEXT NOT NULL,
+    published_at REAL, fetched_at REAL, recorded_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS stories_by_first_seen ON stories (first_seen);
+CREATE TABLE IF NOT EXISTS source_status (
+    source TEXT PRIMARY KEY, status TEXT NOT NULL, failures INTEGER NOT NULL, failing_since REAL, last_error TEXT,
+    last_poll_at REAL, last_success_at REAL, last_item_at REAL, tracked_since REAL NOT NULL, incident_since REAL,
+    version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS source_polls (
+    source TEXT NOT NULL, at REAL NOT NULL, new_items INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS source_polls_by_time ON source_polls (at);
+CREATE TABLE IF NOT EXISTS source_alerts (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, failures INTEGER NOT NULL,
+    since REAL, last_item_at REAL, created_at REAL NOT NULL, state TEXT NOT NULL, ref TEXT, sent_at REAL);
+CREATE INDEX IF NOT EXISTS source_alerts_by_state ON source_alerts (state);
+CREATE INDEX IF NOT EXISTS source_alerts_by_time ON source_alerts (created_at);
+"""
+_STATUS_COLUMNS = ("source, status, failures, failing_since, last_error, last_poll_at, last_success_at, "
+                   "last_item_at, tracked_since, incident_since, version")
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+def _opt(value: datetime | None) -> float | None:
+    return None if value is None else _ts(value)
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """One copy of a story as the grouping stage saw it (for the dashboard's story page)."""
+
+    article_id: str
+    outlet: str
+    url: str
+    title: str
+    published_at: datetime | None
+    fetched_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourcePoll:
+    """One poll of one source: when, how many new items it published, the error if it failed."""
+
+    at: datetime
+    new_items: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """The health of one source as stored: status 'healthy' | 'failing' | 'silent', and what led there.
+
+    ``incident_since`` is set while an incident (failing or silent) is open: its alert was queued, and its
+    one recovery message will be queued when it closes. ``version`` guards concurrent writers.
+    """
+
+    source: str
+    status: str
+    failures: int
+    failing_since: datetime | None
+    last_error: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_item_at: datetime | None
+    tracked_since: datetime
+    incident_since: datetime | None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class SourceAlert:
+    """One queued ops message: kind 'failing' | 'silent' | 'recovered', for one incident of one source.
+
+    ``id`` is "<source>|<kind>|<incident start>", so deciding the same transition twice queues it once.
+    state: 'new' (queued), 'pending' (a send began), 'sent'.
+    """
+
+    id: str
+    source: str
+    kind: str
+    detail: str
+    failures: int
+    since: datetime | None
+    last_item_at: datetime | None
+    created_at: datetime
+    state: str = "new"
+    ref: str | None = None
+
+
+def _status(row: tuple) -> SourceStatus:
+    return SourceStatus(row[0], row[1], int(row[2]), _dt(row[3]), row[4], _dt(row[5]), _dt(row[6]), _dt(row[7]),
+                        _dt(row[8]) or _EPOCH, _dt(row[9]), int(row[10]))
