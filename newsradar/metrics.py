@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 T = TypeVar("T")
+# No "<histogram>_created" series: the text format shows them as extra gauges nobody graphs (process-wide switch;
+# newsradar is the only user of prometheus-client in its process).
+disable_created_metrics()
 SOURCE_PREFIX = "source:"
 _KIND = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,60}):")
 # Seconds: polls and stage batches take milliseconds to a minute; an alert's lag seconds to hours.

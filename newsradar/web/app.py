@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -93,7 +94,9 @@ def create_app(pages: Pages, gate: Gate, readiness: Readiness, registry: Collect
         return page("sources.html.j2", **pages.sources(now()))
 
     def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """The Prometheus text format, or OpenMetrics when the scraper asks for it (Accept)."""
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(registry), headers={"Content-Type": content_type})
 
     def healthz(request: Request) -> Response:
         return _json({"status": "ok"}, 200)
