@@ -31,7 +31,7 @@ from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, Noti
 from newsradar.progress import Progress
 from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Daemon:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
         self.stop = threading.Event()
-        self.store = Store(self.state_dir / "state.db")
+        self.store = open_store(settings)
         self.bus = open_bus(settings)
         self.collect: CollectStage | None = None
         self.runners: list[StageRunner] = []
@@ -162,8 +162,8 @@ class Daemon:
             return None
         from newsradar.web.server import Dashboard
 
-        dashboard = Dashboard(self.settings, self.store, self.metrics,
-                              {"bus": self.bus.ping, "store": self.store.ping}, next_poll=self._next_poll)
+        dashboard = Dashboard(self.settings, self.metrics, {"bus": self.bus.ping, "store": self.store.ping},
+                              next_poll=self._next_poll)
         try:
             address = dashboard.start()
         except ConfigError as exc:

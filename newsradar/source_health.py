@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from newsradar.errors import StateError
+from newsradar.errors import StateError, TransientError
 from newsradar.settings import Settings
-from newsradar.store import SourceAlert, SourcePoll, SourceStatus, Store
+from newsradar.store import SourceAlert, SourcePoll, SourceStatus, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def after_check(status: SourceStatus, now: datetime, *, period: float) -> tuple[
 class SourceHealth:
     """Applies poll outcomes and the clock to the stored status of each source (collector role)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: StateStore) -> None:
         self.store = store
         self.failures = settings.source_health.failures
         self.periods = {s.name: s.expected_period or settings.source_health.silent_after for s in settings.sources}
@@ -121,7 +121,7 @@ class SourceHealth:
         for source in sources:
             try:
                 alert = self._check_one(source, now)
-            except StateError as exc:
+            except (StateError, TransientError) as exc:
                 log.error("source %s: cannot store its health check: %s", source, exc)
                 continue
             if alert is not None:

@@ -18,7 +18,7 @@ from typing import TextIO
 from newsradar.errors import PermanentError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_format as fmt
 from notifiers.digest import Digest
 
@@ -71,7 +71,7 @@ def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
 class ConsoleAlerts:
     """AlertSink that prints alerts and keeps each one as a file under ``{state_dir}/alerts``."""
 
-    def __init__(self, settings: Settings, store: Store, out: TextIO | None = None) -> None:
+    def __init__(self, settings: Settings, store: StateStore, out: TextIO | None = None) -> None:
         self._settings = settings
         self._store = store
         self._out = out

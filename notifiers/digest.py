@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_format as fmt
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def _environment() -> Environment:
 class DigestMailer:
     """Sends the daily digest to each recipient at most once per local day, across restarts."""
 
-    def __init__(self, settings: Settings, store: Store, transport: DigestTransport) -> None:
+    def __init__(self, settings: Settings, store: StateStore, transport: DigestTransport) -> None:
         self._settings = settings
         self._digest = settings.digest
         self._store = store

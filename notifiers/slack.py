@@ -37,7 +37,7 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_format as fmt
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def redact(text: str, secrets: list[str]) -> str:
 class SlackNotifier:
     """AlertSink posting to Slack through a bot token (Web API) or an incoming webhook."""
 
-    def __init__(self, settings: Settings, store: Store, *, token: str | None = None,
+    def __init__(self, settings: Settings, store: StateStore, *, token: str | None = None,
                  webhook_url: str | None = None) -> None:
         if not token and not webhook_url:
             raise PermanentError("SlackNotifier needs a bot token or an incoming-webhook URL")

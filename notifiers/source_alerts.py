@@ -2,21 +2,24 @@
 
 The collector stage queues each message in the state store together with the transition that caused it
 (newsradar/source_health.py); this sender delivers the queue, oldest first, and never decides anything.
-Idempotency is the story alerts' outbox: a queued alert is marked 'pending' before the send and 'sent'
-with its ref after. A 'pending' alert found later (a crash, or a timeout after Slack accepted the post)
-is looked up in the channel's history by the alert id carried as message metadata before anything is
-posted again. Without a bot token and channel it uses an ops incoming webhook (no history: a rare
-duplicate beats a missed alert), and without either it prints the message and keeps it as a file under
-``{state_dir}/ops/``. The next digest lists the same alerts (``describe``) in a "소스 상태" section.
+Idempotency is the story alerts' outbox: a queued alert is claimed ('pending', atomically, so that two
+senders on different hosts never both take it) before the send and marked 'sent' with its ref after. A
+'pending' alert found later (a crash, or a timeout after Slack accepted the post) is taken again at once by
+the host that claimed it, by another only after ``CLAIM_LEASE``, and looked up in the channel's history by
+the alert id carried as message metadata before anything is posted again. Without a bot token and channel
+it uses an ops incoming webhook (no history: a rare duplicate beats a missed alert), and without either it
+prints the message and keeps it as a file under ``{state_dir}/ops/``.
+The next digest lists the same alerts (``describe``) in a "소스 상태" section.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 from urllib.error import URLError
@@ -27,7 +30,7 @@ from slack_sdk.webhook import WebhookClient
 
 from newsradar.errors import PermanentError, TransientError
 from newsradar.settings import Settings, secret
-from newsradar.store import SourceAlert, Store
+from newsradar.store import SourceAlert, StateStore
 from notifiers import slack_format as fmt
 from notifiers.console import plain, safe_name, write_atomic
 from notifiers.slack import _CHANNEL_ID, _REDACTOR, _SDK_LOG, HISTORY_LIMIT, _classify, redact
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPE = "newsradar_source_alert"
 ICONS = {"failing": "⚠️", "silent": "🔇", "recovered": "✅"}
+# How long another host waits before taking over a send this one began (it may still be posting).
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 def describe(alert: SourceAlert, zone: str) -> str:
@@ -74,10 +79,11 @@ def _duration(delta: timedelta) -> str:
 class SourceAlertSender:
     """Delivers queued source alerts to the ops channel (bot token), an ops webhook, or the console."""
 
-    def __init__(self, settings: Settings, store: Store, out: TextIO | None = None) -> None:
+    def __init__(self, settings: Settings, store: StateStore, out: TextIO | None = None) -> None:
         self._settings = settings
         self._store = store
         self._out = out
+        self.owner = socket.gethostname()  # claims: this host's restart takes its own interrupted sends back at once
         ops = settings.source_health
         token, hook = secret(settings.slack.token_env), secret(ops.webhook_url_env)
         self._secrets = [token or "", hook or ""]
@@ -108,11 +114,13 @@ class SourceAlertSender:
         """
         sent = 0
         for alert in self._store.source_alerts_to_send():
+            if not self._store.claim_source_alert(alert.id, self.owner, datetime.now(timezone.utc), CLAIM_LEASE):
+                log.info("source alert %s: another sender holds it; leaving it", alert.id)
+                continue
             ref = self._reconcile(alert) if alert.state == "pending" else None
             if ref is None:
-                self._store.mark_source_alert(alert.id, "pending")
                 ref = self._send(alert)
-            self._store.mark_source_alert(alert.id, "sent", ref)
+            self._store.mark_source_alert_sent(alert.id, ref, datetime.now(timezone.utc))
             log.info("source alert %s delivered (%s)", alert.id, self.mode)
             sent += 1
         return sent

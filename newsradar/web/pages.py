@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from newsradar.events import Story
 from newsradar.settings import Settings
 from newsradar.source_health import DISABLED, FAILING, HEALTHY, SILENT
-from newsradar.store import SourceStatus, Store
+from newsradar.store import SourceStatus, StateStore
 from newsradar.web import text
 
 NextPoll = Callable[[str], datetime | None]
@@ -49,7 +49,7 @@ class Filters:
 class Pages:
     """Builds the context of each page; holds the read-only store and what only the daemon knows."""
 
-    def __init__(self, settings: Settings, store: Store, next_poll: NextPoll | None = None) -> None:
+    def __init__(self, settings: Settings, store: StateStore, next_poll: NextPoll | None = None) -> None:
         self.settings = settings
         self.store = store
         self.zone = settings.timezone

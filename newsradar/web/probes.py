@@ -15,11 +15,11 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from newsradar.errors import StateError
+from newsradar.errors import StateError, TransientError
 from newsradar.metrics import Metrics
 from newsradar.settings import Settings
 from newsradar.source_health import FAILING, SILENT
-from newsradar.store import Store
+from newsradar.store import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Readiness:
 class StateExposition(Collector):
     """Gauges read from the state store at scrape time: outbox, consecutive failures, broken sources."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: StateStore, settings: Settings) -> None:
         self.store = store
         self.sources = [s.name for s in settings.sources if s.enabled]
 
@@ -76,7 +76,7 @@ class StateExposition(Collector):
         try:
             pending = self.store.outbox_pending()
             statuses = self.store.source_statuses()
-        except StateError as exc:
+        except (StateError, TransientError) as exc:
             log.warning("metrics: state store not readable: %s", exc)
             return
         outbox = GaugeMetricFamily("newsradar_outbox_pending", "Effects begun but not known delivered, by kind "

@@ -3,7 +3,7 @@
 The daemon builds a ``Dashboard`` once from settings (checking the token rule before anything binds),
 calls ``start()`` — which binds the socket synchronously, so a taken port is a clear error at once and
 port 0 gives a real address to print — and ``stop()`` at shutdown. Pages read the store through their
-own read-only connection.
+own handle, which never writes (``store.open_reader``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import uvicorn
 from newsradar.errors import ConfigError
 from newsradar.metrics import Metrics
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import open_reader
 from newsradar.web.app import create_app
 from newsradar.web.auth import Gate
 from newsradar.web.pages import NextPoll, Pages
@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 class Dashboard:
     """One web server: the dashboard pages, /metrics, /healthz and /readyz."""
 
-    def __init__(self, settings: Settings, store: Store, metrics: Metrics,
-                 checks: dict[str, Callable[[], None]], next_poll: NextPoll | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, checks: dict[str, Callable[[], None]],
+                 next_poll: NextPoll | None = None) -> None:
         self.settings = settings
         self.gate = Gate(settings.web)  # raises ConfigError off loopback without a token, before anything binds
-        self.reader = Store.open_readonly(store.path)
+        self.reader = open_reader(settings)  # never written through (read-only SQLite; reads only on PostgreSQL)
         metrics.registry.register(StateExposition(self.reader, settings))
         self.app = create_app(Pages(settings, self.reader, next_poll), self.gate, Readiness(checks, metrics),
                               metrics.registry)

@@ -4,7 +4,7 @@ Stories, Story and Sources pages checked for content, and screenshots kept under
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -136,6 +136,8 @@ def test_the_dashboard_reads_the_store_and_cannot_write_it(tmp_path: Path, http_
             story = reader.recent_stories(limit=1)[0]
             assert reader.story_copies(story.id)
             with pytest.raises(StateError, match="write failed"):
-                reader.record_copy(story.lead, story.first_seen)
+                reader.save_story(story, story.lead.id, story.first_seen)
+            with pytest.raises(StateError, match="write failed"):
+                reader.prune_issue_17(timedelta(0), datetime.now(timezone.utc))
         finally:
             reader.close()

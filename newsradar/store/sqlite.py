@@ -1,25 +1,34 @@
-"""The state store: everything that must survive a restart, in one SQLite file (WAL).
+"""The state store in one SQLite file (WAL): the embedded default, and roles sharing one host.
 
-Holds HTTP validators and seen item ids per source (collectors), story records
-(grouping stage), and the idempotency keys of every alert and digest
-(notifiers). Several processes may share the file. Every write is its own
-transaction with synchronous=FULL, so a stage can acknowledge a bus delivery as
-soon as the write returns.
+Several processes may share the file. Every write is a transaction with synchronous=FULL, so a
+stage can acknowledge a bus delivery as soon as the write returns; the grouping stage writes a
+whole batch in one (``commit_grouping``).
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from newsradar import events
-from newsradar.errors import StateError
+from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, Story
+from newsradar.store.base import (
+    GroupingDecision,
+    GroupingRow,
+    SourceAlert,
+    SourcePoll,
+    SourceStatus,
+    StateStore,
+    StoryCopy,
+    StoryWrite,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -40,6 +49,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS digests (
     day TEXT NOT NULL, recipient TEXT NOT NULL, state TEXT NOT NULL, sent_at REAL,
     cutoff REAL NOT NULL, PRIMARY KEY (day, recipient));
+CREATE TABLE IF NOT EXISTS grouped (
+    seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, story_id TEXT NOT NULL,
+    t REAL NOT NULL, signature BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS grouped_by_time ON grouped (t);
+CREATE INDEX IF NOT EXISTS grouped_by_story ON grouped (story_id);
+CREATE TABLE IF NOT EXISTS merged (
+    absorbed TEXT PRIMARY KEY, survivor TEXT NOT NULL, article_id TEXT NOT NULL, t REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
+CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
+CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL);
 """
 
 
@@ -54,6 +73,76 @@ def _upsert_story(conn: sqlite3.Connection, story: Story, now: datetime) -> None
     )
 
 
+def _apply(conn: sqlite3.Connection, write: StoryWrite, now: datetime) -> None:
+    """One StoryWrite (see its docstring) inside the caller's transaction."""
+    story = write.story
+    absorbed_relevant = None
+    if write.absorbed_id:
+        row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (write.absorbed_id,)).fetchone()
+        absorbed_relevant = row[0] if row else None
+    _upsert_story(conn, story, now)
+    if write.copy is not None:
+        _record_copy(conn, write.copy, now)
+    if write.article_id:
+        conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, write.article_id))
+    if not write.absorbed_id:
+        return
+    if absorbed_relevant is not None:
+        conn.execute(
+            "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",
+            (absorbed_relevant, absorbed_relevant, story.id),
+        )
+    conn.execute(
+        "INSERT OR IGNORE INTO story_articles SELECT ?, article_id FROM story_articles WHERE story_id=?",
+        (story.id, write.absorbed_id),
+    )
+    conn.execute("DELETE FROM story_articles WHERE story_id=?", (write.absorbed_id,))
+    conn.execute("DELETE FROM stories WHERE id=?", (write.absorbed_id,))
+    conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (story.id, write.absorbed_id))
+
+
+def _record_decision(conn: sqlite3.Connection, d: GroupingDecision) -> None:
+    """One GroupingDecision inside the caller's transaction (a decision already there is kept)."""
+    conn.execute("INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
+                 (d.article_id, d.story_id, d.t, d.signature))  # fmt: skip
+    if d.roundup:
+        conn.execute("INSERT OR IGNORE INTO roundups VALUES (?, ?)", (d.story_id, d.t))
+    for other in d.absorbed:
+        conn.execute("UPDATE grouped SET story_id=? WHERE story_id=?", (d.story_id, other))
+        conn.execute("UPDATE merged SET survivor=? WHERE survivor=?", (d.story_id, other))
+        conn.execute("INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?)", (other, d.story_id, d.article_id, d.t))
+
+
+def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
+    """A connection with WAL, synchronous=FULL and the schema in place.
+
+    Processes starting together on a fresh file race to switch it to WAL and create the tables; SQLite
+    answers the loser "database is locked" at once, without waiting (the lock is being upgraded): try
+    again for up to ``patience`` seconds before calling it a failure.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state store {path}: cannot open: {exc}") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StateError(f"state store {path}: cannot open: {exc}") from exc
+            time.sleep(random.uniform(0.01, 0.1))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StateError(f"state store {path}: cannot open: {exc}") from exc
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -62,20 +151,13 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-class Store:
-    """Durable pipeline state. Thread-safe (one connection behind a lock)."""
+class SqliteStore(StateStore):
+    """Durable pipeline state in a SQLite file. Thread-safe (one connection behind a lock)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state store {self.path}: cannot open: {exc}") from exc
+        self.name = str(self.path)
+        self._conn = _open(self.path)
         self._lock = threading.Lock()
 
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
@@ -97,6 +179,8 @@ class Store:
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TransientError(f"state store {self.path}: busy: {exc}") from exc
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
@@ -140,49 +224,67 @@ class Store:
             self._read("SELECT 1 FROM story_articles WHERE story_id=? AND article_id=?", (story_id, article_id))
         )
 
-    def save_story(self, story: Story, article_id: str, now: datetime) -> None:
-        """Store the story and the membership of ``article_id`` in one transaction."""
+    def write_stories(self, writes: Sequence[StoryWrite], now: datetime) -> None:
         with self._transaction() as conn:
-            _upsert_story(conn, story, now)
-            conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, article_id))
-
-    def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
-        """Fold story ``absorbed_id`` into ``survivor`` (already merged by the caller), in one transaction.
-
-        The absorbed story's articles become the survivor's and its record goes. Its alerts are
-        handed over on every channel where the survivor has none yet, so the message already posted
-        is edited from now on instead of a second one being posted; where both have an alert, the
-        absorbed one is left as it was. The survivor counts as relevant from the earlier of the two.
-        """
-        with self._transaction() as conn:
-            row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (absorbed_id,)).fetchone()
-            absorbed_relevant = row[0] if row else None
-            _upsert_story(conn, survivor, now)
-            if absorbed_relevant is not None:
-                conn.execute(
-                    "UPDATE stories SET relevant_at=MIN(COALESCE(relevant_at, ?), ?) WHERE id=?",
-                    (absorbed_relevant, absorbed_relevant, survivor.id),
-                )
-            conn.execute(
-                "INSERT OR IGNORE INTO story_articles SELECT ?, article_id FROM story_articles WHERE story_id=?",
-                (survivor.id, absorbed_id),
-            )
-            conn.execute("DELETE FROM story_articles WHERE story_id=?", (absorbed_id,))
-            conn.execute("DELETE FROM stories WHERE id=?", (absorbed_id,))
-            conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (survivor.id, absorbed_id))
+            for write in writes:
+                _apply(conn, write, now)
 
     def claim_grouping(self, writer: str) -> bool:
-        """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
-
-        A stand-by grouper that takes the articles partition over uses this to know that its in-memory
-        story index is stale and must be reloaded from disk before it assigns anything. Reads only,
-        unless the writer changes.
-        """
         rows = self._read("SELECT value FROM meta WHERE key='grouper'")
         if rows and rows[0][0] == writer:
             return False
         self._write("INSERT OR REPLACE INTO meta VALUES ('grouper', ?)", (writer,))
         return bool(rows)
+
+    def commit_grouping(self, writer: str, decisions: Sequence[GroupingDecision], writes: Sequence[StoryWrite],
+                        now: datetime) -> bool:  # fmt: skip
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='grouper'").fetchone()
+            if row is not None and row[0] != writer:
+                return False
+            for decision in decisions:
+                _record_decision(conn, decision)
+            for write in writes:
+                _apply(conn, write, now)
+        return True
+
+    def grouping_rows(self) -> Iterator[GroupingRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT article_id, story_id, signature FROM grouped ORDER BY seq").fetchall()
+        for article_id, story_id, blob in rows:
+            if blob:
+                yield GroupingRow(str(article_id), str(story_id), bytes(blob))
+
+    def grouping_story_of(self, article_id: str) -> str | None:
+        rows = self._read("SELECT story_id FROM grouped WHERE article_id=?", (article_id,))
+        return str(rows[0][0]) if rows else None
+
+    def grouping_merged_by(self, article_id: str) -> tuple[str, ...]:
+        rows = self._read("SELECT absorbed FROM merged WHERE article_id=? ORDER BY absorbed", (article_id,))
+        return tuple(str(r[0]) for r in rows)
+
+    def grouping_survivors(self) -> dict[str, str]:
+        return {str(a): str(b) for a, b in self._read("SELECT absorbed, survivor FROM merged")}
+
+    def grouping_roundups(self) -> set[str]:
+        return {str(r[0]) for r in self._read("SELECT story_id FROM roundups")}
+
+    def grouping_evict(self, horizon: float) -> int:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM merged WHERE t < ?", (horizon,))
+            conn.execute("DELETE FROM roundups WHERE t < ?", (horizon,))
+            return int(conn.execute("DELETE FROM grouped WHERE t < ?", (horizon,)).rowcount)
+
+    def grouping_signature_version(self, version: str) -> bool:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='signature_version'").fetchone()
+            if row is not None and row[0] == version:
+                return False
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature_version', ?)", (version,))
+            if row is None:
+                return False
+            conn.execute("UPDATE grouped SET signature = x''")
+            return True
 
     def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
         """Stories that became relevant in (after, until], for the digest."""
@@ -236,25 +338,23 @@ class Store:
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for table in ("seen", "stories", "alerts", "digests"):
+        for table in ("seen", "stories", "alerts", "digests", "grouped"):
             out[table] = int(self._read(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 - fixed names
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out
 
-
     # == issue 17: dashboard reads, story copies, source health and its alert outbox ==========================
-    # Tables in _SCHEMA_ISSUE_17 below. Writers: the grouping stage (record_copy), the collector stage
-    # (save_source_status), the source-alert sender (mark_source_alert), the hourly maintenance
-    # (prune_issue_17). Everything else here only reads, and the dashboard opens the file read-only.
+    # Tables in _SCHEMA_ISSUE_17 below; the contract and who writes what are in base.StateStore.
 
     @classmethod
-    def open_readonly(cls, path: str | Path) -> Store:
+    def open_readonly(cls, path: str | Path) -> SqliteStore:
         """A second handle on an existing store that cannot write (the dashboard's): mode=ro, query_only.
 
         Reads go through their own connection, so a slow page never holds the pipeline's lock.
         """
         store = cls.__new__(cls)
         store.path = Path(path)
+        store.name = f"{store.path} (read-only)"
         try:
             store._conn = sqlite3.connect(
                 f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None,
@@ -268,27 +368,12 @@ class Store:
         return store
 
     def ping(self) -> None:
-        """Raise StateError unless the store answers a trivial query (readiness probe)."""
         try:
             self._read("SELECT COUNT(*) FROM meta")
         except sqlite3.Error as exc:
             raise StateError(f"state store {self.path}: not answering: {exc}") from exc
 
-    def record_copy(self, article: Article, now: datetime) -> None:
-        """Remember one copy's outlet, headline, link and times, keyed by article id (idempotent).
-
-        Written by the grouping stage for every article it places, before save_story; the dashboard lists
-        a story's copies by joining story_articles, which absorb_story already hands to the survivor.
-        """
-        self._write(
-            "INSERT OR REPLACE INTO story_copies VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (article.id, article.outlet, article.url, article.title,
-             _ts(article.published_at) if article.published_at else None,
-             _ts(article.fetched_at) if article.fetched_at else None, _ts(now)),
-        )
-
     def story_copies(self, story_id: str) -> list[StoryCopy]:
-        """Every recorded copy of a story, earliest published first."""
         rows = self._read(
             """SELECT c.article_id, c.outlet, c.url, c.title, c.published_at, c.fetched_at
                FROM story_articles s JOIN story_copies c ON c.article_id = s.article_id
@@ -301,8 +386,6 @@ class Store:
         self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
         query: str | None = None, limit: int = 50, offset: int = 0,
     ) -> list[Story]:
-        """Relevant stories, newest first sighting first; optionally one term, first seen in [start, end),
-        and a headline containing ``query`` (case-insensitive for Latin letters)."""
         sql = ["SELECT payload FROM stories WHERE relevant_at IS NOT NULL"]
         params: list[object] = []
         if term:
@@ -322,45 +405,31 @@ class Store:
         return [events.decode(r[0]) for r in self._read(" ".join(sql), tuple(params))]
 
     def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
-        """(channel, state, ref, outlets shown) of every alert of a story."""
         rows = self._read("SELECT channel, state, ref, outlets FROM alerts WHERE story_id=? ORDER BY channel",
                           (story_id,))
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     def source_status(self, source: str) -> SourceStatus | None:
-        """The stored health of one source, or None before its first recorded poll."""
-        rows = self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status WHERE source=?", (source,))
+        rows = self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status WHERE source=?", (source,))  # noqa: S608
         return _status(rows[0]) if rows else None
 
     def source_statuses(self) -> dict[str, SourceStatus]:
-        """The stored health of every source ever polled, by name."""
-        return {r[0]: _status(r) for r in self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status")}
+        return {r[0]: _status(r) for r in self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status")}  # noqa: S608
 
     def save_source_status(
         self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
         alert: SourceAlert | None = None,
     ) -> bool:
-        """Compare-and-set a source's health, with the poll that changed it and the alert it opens, atomically.
-
-        Writes only if the stored version is still ``expect_version`` (0: no row yet), then stores
-        ``status`` as version + 1, appends ``poll`` to source_polls and queues ``alert`` (state 'new',
-        INSERT OR IGNORE on its id, so a transition decided twice is queued once). Returns False, writing
-        nothing, when another writer got there first: the caller re-reads and decides again.
-        """
-        values = (status.status, status.failures, _opt(status.failing_since), status.last_error,
-                  _opt(status.last_poll_at), _opt(status.last_success_at), _opt(status.last_item_at),
-                  _ts(status.tracked_since), _opt(status.incident_since), expect_version + 1)
+        values = _status_values(status, expect_version)
         with self._transaction() as conn:
             if expect_version == 0:
                 changed = conn.execute(
-                    f"INSERT OR IGNORE INTO source_status ({_STATUS_COLUMNS}) VALUES (?, {', '.join('?' * 10)})",
+                    f"INSERT OR IGNORE INTO source_status ({_STATUS_COLUMNS}) VALUES ({', '.join('?' * 11)})",  # noqa: S608
                     (status.source, *values),
                 ).rowcount
             else:
                 changed = conn.execute(
-                    """UPDATE source_status SET status=?, failures=?, failing_since=?, last_error=?, last_poll_at=?,
-                       last_success_at=?, last_item_at=?, tracked_since=?, incident_since=?, version=?
-                       WHERE source=? AND version=?""",
+                    f"UPDATE source_status SET {_STATUS_SET} WHERE source=? AND version=?",  # noqa: S608
                     (*values, status.source, expect_version),
                 ).rowcount
             if not changed:
@@ -370,45 +439,38 @@ class Store:
                              (status.source, _ts(poll.at), poll.new_items, poll.error))
             if alert is not None:
                 conn.execute(
-                    "INSERT OR IGNORE INTO source_alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', NULL, NULL)",
-                    (alert.id, alert.source, alert.kind, alert.detail, alert.failures, _opt(alert.since),
-                     _opt(alert.last_item_at), _ts(alert.created_at)),
+                    "INSERT OR IGNORE INTO source_alerts (id, source, kind, detail, failures, since, last_item_at, "
+                    "created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new')",
+                    _alert_values(alert),
                 )
         return True
 
     def items_since(self, since: datetime) -> dict[str, int]:
-        """New items published per source by polls after ``since`` (for "items in the last 24 h")."""
         rows = self._read("SELECT source, SUM(new_items) FROM source_polls WHERE at > ? GROUP BY source",
                           (_ts(since),))
         return {r[0]: int(r[1] or 0) for r in rows}
 
     def source_alerts_to_send(self) -> list[SourceAlert]:
-        """Queued ('new') and interrupted ('pending') source alerts, oldest first, for the sender."""
         return self._source_alerts("WHERE state IN ('new', 'pending') ORDER BY created_at, id", ())
 
-    def mark_source_alert(self, alert_id: str, state: str, ref: str | None = None) -> None:
-        """state: 'pending' right before the send (outbox), 'sent' with its ref once delivered."""
-        self._write(
-            "UPDATE source_alerts SET state=?, ref=COALESCE(?, ref), sent_at=CASE WHEN ?='sent' "
-            "THEN strftime('%s','now') ELSE sent_at END WHERE id=?",
-            (state, ref, state, alert_id),
-        )
+    def claim_source_alert(self, alert_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        return self._write(
+            """UPDATE source_alerts SET state='pending', claimed_by=?, claimed_at=? WHERE id=? AND (state='new'
+               OR (state='pending' AND (claimed_by=? OR claimed_by IS NULL OR claimed_at < ?)))""",
+            (owner, _ts(now), alert_id, owner, _ts(now - lease)),
+        ) == 1
+
+    def mark_source_alert_sent(self, alert_id: str, ref: str, now: datetime) -> None:
+        self._write("UPDATE source_alerts SET state='sent', ref=?, sent_at=? WHERE id=?", (ref, _ts(now), alert_id))
 
     def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
-        """Source alerts decided in (after, until], oldest first: the digest's "소스 상태" lines."""
         return self._source_alerts("WHERE created_at > ? AND created_at <= ? ORDER BY created_at, id",
                                    (_ts(after) if after else 0.0, _ts(until)))
 
     def _source_alerts(self, where: str, params: tuple[object, ...]) -> list[SourceAlert]:
-        rows = self._read(
-            "SELECT id, source, kind, detail, failures, since, last_item_at, created_at, state, ref "
-            f"FROM source_alerts {where}", params,  # noqa: S608 - fixed clauses
-        )
-        return [SourceAlert(r[0], r[1], r[2], r[3], int(r[4]), _dt(r[5]), _dt(r[6]), _dt(r[7]) or _EPOCH,
-                            r[8], r[9]) for r in rows]
+        return [_alert(r) for r in self._read(f"SELECT {_ALERT_COLUMNS} FROM source_alerts {where}", params)]  # noqa: S608
 
     def outbox_pending(self) -> dict[str, int]:
-        """Effects started but not known delivered: story alerts, digests, source alerts (for /metrics)."""
         return {
             "alert": int(self._read("SELECT COUNT(*) FROM alerts WHERE state='pending'")[0][0]),
             "digest": int(self._read("SELECT COUNT(*) FROM digests WHERE state='pending'")[0][0]),
@@ -417,14 +479,38 @@ class Store:
         }
 
     def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
-        """Forget polls, sent source alerts and copies of pruned stories older than the retention."""
         cutoff = _ts(now - older_than)
-        removed = self._write("DELETE FROM source_polls WHERE at < ?", (cutoff,))
-        removed += self._write("DELETE FROM source_alerts WHERE state='sent' AND created_at < ?", (cutoff,))
-        return removed + self._write(
-            "DELETE FROM story_copies WHERE recorded_at < ? AND article_id NOT IN "
-            "(SELECT article_id FROM story_articles)", (cutoff,),
-        )
+        with self._transaction() as conn:
+            removed = conn.execute("DELETE FROM source_polls WHERE at < ?", (cutoff,)).rowcount
+            removed += conn.execute("DELETE FROM source_alerts WHERE state='sent' AND created_at < ?",
+                                    (cutoff,)).rowcount
+            removed += conn.execute(
+                "DELETE FROM story_copies WHERE recorded_at < ? AND article_id NOT IN "
+                "(SELECT article_id FROM story_articles)", (cutoff,),
+            ).rowcount
+        return int(removed)
+
+
+def _record_copy(conn: sqlite3.Connection, article: Article, now: datetime) -> None:
+    """One StoryWrite.copy inside the caller's transaction (the latest sighting's fields win)."""
+    conn.execute("INSERT OR REPLACE INTO story_copies VALUES (?, ?, ?, ?, ?, ?, ?)", _copy_values(article, now))
+
+
+def _copy_values(article: Article, now: datetime) -> tuple[object, ...]:
+    return (article.id, article.outlet, article.url, article.title, _opt(article.published_at),
+            _opt(article.fetched_at), _ts(now))
+
+
+def _status_values(status: SourceStatus, expect_version: int) -> tuple[object, ...]:
+    """The columns after ``source``, in _STATUS_COLUMNS order, with the next version."""
+    return (status.status, status.failures, _opt(status.failing_since), status.last_error,
+            _opt(status.last_poll_at), _opt(status.last_success_at), _opt(status.last_item_at),
+            _ts(status.tracked_since), _opt(status.incident_since), expect_version + 1)
+
+
+def _alert_values(alert: SourceAlert) -> tuple[object, ...]:
+    return (alert.id, alert.source, alert.kind, alert.detail, alert.failures, _opt(alert.since),
+            _opt(alert.last_item_at), _ts(alert.created_at))
 
 
 _SCHEMA_ISSUE_17 = """
@@ -441,12 +527,15 @@ CREATE TABLE IF NOT EXISTS source_polls (
 CREATE INDEX IF NOT EXISTS source_polls_by_time ON source_polls (at);
 CREATE TABLE IF NOT EXISTS source_alerts (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, failures INTEGER NOT NULL,
-    since REAL, last_item_at REAL, created_at REAL NOT NULL, state TEXT NOT NULL, ref TEXT, sent_at REAL);
+    since REAL, last_item_at REAL, created_at REAL NOT NULL, state TEXT NOT NULL, ref TEXT, sent_at REAL,
+    claimed_by TEXT, claimed_at REAL);
 CREATE INDEX IF NOT EXISTS source_alerts_by_state ON source_alerts (state);
 CREATE INDEX IF NOT EXISTS source_alerts_by_time ON source_alerts (created_at);
 """
 _STATUS_COLUMNS = ("source, status, failures, failing_since, last_error, last_poll_at, last_success_at, "
                    "last_item_at, tracked_since, incident_since, version")
+_STATUS_SET = ", ".join(f"{c.strip()}=?" for c in _STATUS_COLUMNS.split(",")[1:])
+_ALERT_COLUMNS = "id, source, kind, detail, failures, since, last_item_at, created_at, state, ref"
 _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
 
 
@@ -454,68 +543,11 @@ def _opt(value: datetime | None) -> float | None:
     return None if value is None else _ts(value)
 
 
-@dataclass(frozen=True)
-class StoryCopy:
-    """One copy of a story as the grouping stage saw it (for the dashboard's story page)."""
-
-    article_id: str
-    outlet: str
-    url: str
-    title: str
-    published_at: datetime | None
-    fetched_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SourcePoll:
-    """One poll of one source: when, how many new items it published, the error if it failed."""
-
-    at: datetime
-    new_items: int
-    error: str | None
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """The health of one source as stored: status 'healthy' | 'failing' | 'silent', and what led there.
-
-    ``incident_since`` is set while an incident (failing or silent) is open: its alert was queued, and its
-    one recovery message will be queued when it closes. ``version`` guards concurrent writers.
-    """
-
-    source: str
-    status: str
-    failures: int
-    failing_since: datetime | None
-    last_error: str | None
-    last_poll_at: datetime | None
-    last_success_at: datetime | None
-    last_item_at: datetime | None
-    tracked_since: datetime
-    incident_since: datetime | None
-    version: int = 0
-
-
-@dataclass(frozen=True)
-class SourceAlert:
-    """One queued ops message: kind 'failing' | 'silent' | 'recovered', for one incident of one source.
-
-    ``id`` is "<source>|<kind>|<incident start>", so deciding the same transition twice queues it once.
-    state: 'new' (queued), 'pending' (a send began), 'sent'.
-    """
-
-    id: str
-    source: str
-    kind: str
-    detail: str
-    failures: int
-    since: datetime | None
-    last_item_at: datetime | None
-    created_at: datetime
-    state: str = "new"
-    ref: str | None = None
-
-
 def _status(row: tuple) -> SourceStatus:
     return SourceStatus(row[0], row[1], int(row[2]), _dt(row[3]), row[4], _dt(row[5]), _dt(row[6]), _dt(row[7]),
                         _dt(row[8]) or _EPOCH, _dt(row[9]), int(row[10]))
+
+
+def _alert(row: tuple) -> SourceAlert:
+    return SourceAlert(row[0], row[1], row[2], row[3], int(row[4]), _dt(row[5]), _dt(row[6]), _dt(row[7]) or _EPOCH,
+                       row[8], row[9])

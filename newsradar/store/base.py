@@ -1,0 +1,346 @@
+"""The state store's contract: everything that must survive a restart and that the roles share.
+
+Collectors keep HTTP validators and the ids they have published; the grouping stage keeps its
+decisions (one row per article, with the article's signature, so a stand-by rebuilds the same
+index) and the story records; notifiers keep the idempotency key of every alert and digest (the
+outbox). Two implementations pass one contract suite (tests/contracts/test_store.py): SQLite, one
+file beside the embedded bus, and PostgreSQL, shared by roles on several hosts.
+
+Every write method is durable when it returns, or raises: ``StateError`` when the store cannot be
+written at all (full or read-only disk, refused credentials: the stage stops without committing its
+input), ``TransientError`` when it is busy or unreachable for a while (the runner retries). The
+grouping stage writes a whole batch in one transaction (``commit_grouping``): decisions, story
+records and memberships together, fenced by the writer's claim.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from newsradar.events import Article, Story
+
+
+@dataclass(frozen=True)
+class StoryWrite:
+    """One change to the story records, applied in order with the others of its batch.
+
+    ``story`` is the story's new state. ``article_id`` names an article that joined it, recorded as a
+    member; ``absorbed_id`` names a story found to be the same event and folded into it: that story's
+    members become ``story``'s, its record goes, its alerts are handed over to ``story`` on every
+    channel where ``story`` has none yet, and ``story`` counts as relevant from the earlier of the two.
+    ``copy`` (issue 17) records the joining article's outlet, headline, link and times (idempotent, by
+    article id), so the dashboard can list a story's copies; absorbed members' copies follow them.
+    """
+
+    story: Story
+    article_id: str = ""
+    absorbed_id: str = ""
+    copy: Article | None = None  # issue 17: the joining article, kept as a StoryCopy for the dashboard
+
+
+@dataclass(frozen=True)
+class GroupingDecision:
+    """One grouping decision as it is recorded: the article, its story, its encoded signature and time
+    (seconds), the stories it showed to be the same event (relabelled as ``story_id``), and whether it
+    is a round-up that started its story."""
+
+    article_id: str
+    story_id: str
+    signature: bytes
+    t: float
+    absorbed: tuple[str, ...] = ()
+    roundup: bool = False
+
+
+@dataclass(frozen=True)
+class GroupingRow:
+    """A recorded decision as the index replays it."""
+
+    article_id: str
+    story_id: str
+    signature: bytes
+
+
+class StateStore(ABC):
+    """Durable pipeline state. Implementations are thread-safe and may be shared by several processes."""
+
+    name: str  # where it lives, for log lines and errors (a path, or a DSN without its password)
+
+    # -- collectors: HTTP validators and seen ids --------------------------------------------------
+    @abstractmethod
+    def validators(self, source: str, url: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for this URL, for a conditional GET."""
+
+    @abstractmethod
+    def set_validators(self, source: str, url: str, etag: str | None, last_modified: str | None) -> None:
+        """Remember the validators of the response just handled."""
+
+    @abstractmethod
+    def is_seen(self, source: str, item_id: str) -> bool:
+        """Whether ``source`` has published ``item_id`` already."""
+
+    @abstractmethod
+    def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
+        """Remember these ids (one transaction); called only after the items are durably on the bus."""
+
+    @abstractmethod
+    def prune_seen(self, older_than: timedelta, now: datetime) -> int:
+        """Forget seen ids older than the retention (by time, not by count); returns how many."""
+
+    # -- grouping: decisions and story records -----------------------------------------------------
+    @abstractmethod
+    def story(self, story_id: str) -> Story | None:
+        """The story record, or None (never saved, folded into another, or pruned)."""
+
+    @abstractmethod
+    def story_has_article(self, story_id: str, article_id: str) -> bool:
+        """Whether the article is recorded as a member of the story."""
+
+    @abstractmethod
+    def write_stories(self, writes: Sequence[StoryWrite], now: datetime) -> None:
+        """Apply story writes in order, in one transaction."""
+
+    def save_story(self, story: Story, article_id: str, now: datetime) -> None:
+        """Store the story and the membership of ``article_id`` in one transaction."""
+        self.write_stories([StoryWrite(story, article_id=article_id)], now)
+
+    def absorb_story(self, survivor: Story, absorbed_id: str, now: datetime) -> None:
+        """Fold story ``absorbed_id`` into ``survivor`` (already merged by the caller), in one transaction."""
+        self.write_stories([StoryWrite(survivor, absorbed_id=absorbed_id)], now)
+
+    @abstractmethod
+    def claim_grouping(self, writer: str) -> bool:
+        """Record ``writer`` as the grouper writing story state; True if another writer had taken over.
+
+        A stand-by grouper that takes the articles partition over uses this to know that its in-memory
+        index is stale and must be rebuilt from the recorded decisions before it assigns anything.
+        """
+
+    @abstractmethod
+    def commit_grouping(self, writer: str, decisions: Sequence[GroupingDecision], writes: Sequence[StoryWrite],
+                        now: datetime) -> bool:  # fmt: skip
+        """Record a batch of grouping decisions and its story writes in one transaction, if ``writer`` still
+        holds the claim; False (nothing written) when another grouper has claimed since.
+
+        A decision already recorded for its article is kept as it was (a redelivery).
+        """
+
+    @abstractmethod
+    def grouping_rows(self) -> Iterator[GroupingRow]:
+        """Every recorded decision with a signature, in decision order (to rebuild the index)."""
+
+    @abstractmethod
+    def grouping_story_of(self, article_id: str) -> str | None:
+        """The story recorded for ``article_id`` (even when its signature is gone), or None."""
+
+    @abstractmethod
+    def grouping_merged_by(self, article_id: str) -> tuple[str, ...]:
+        """The stories that the decision on ``article_id`` merged into its own, sorted."""
+
+    @abstractmethod
+    def grouping_survivors(self) -> dict[str, str]:
+        """Every recorded merge: absorbed story id -> the story it is now part of."""
+
+    @abstractmethod
+    def grouping_roundups(self) -> set[str]:
+        """The stories that a round-up started."""
+
+    @abstractmethod
+    def grouping_evict(self, horizon: float) -> int:
+        """Delete decisions, merges and round-up marks older than ``horizon`` (seconds); returns decisions."""
+
+    @abstractmethod
+    def grouping_signature_version(self, version: str) -> bool:
+        """Make ``version`` the recorded signature version; when another one was recorded, blank the old
+        signatures (decisions keep answering ``grouping_story_of``, but are not replayed) and return True."""
+
+    @abstractmethod
+    def relevant_stories(self, after: datetime | None, until: datetime) -> list[Story]:
+        """Stories that became relevant in (after, until], for the digest, oldest first."""
+
+    @abstractmethod
+    def prune_stories(self, older_than: timedelta, now: datetime) -> int:
+        """Forget stories not updated within the retention; returns how many."""
+
+    # -- notifiers: the outbox (alert and digest idempotency keys) ----------------------------------
+    @abstractmethod
+    def alert(self, story_id: str, channel: str) -> tuple[str, str | None, int] | None:
+        """(state, ref, outlets shown) of the alert for (story, channel), or None if never attempted."""
+
+    @abstractmethod
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+        """state: 'pending' before the send, 'sent' once delivered.
+
+        ref: "<channel id>/<ts>" for Slack bot messages, "webhook" for webhooks, a file path for the console.
+        """
+
+    @abstractmethod
+    def digest_state(self, day: str, recipient: str) -> str | None:
+        """'pending' or 'sent' for the digest of ``day`` to ``recipient``, or None."""
+
+    @abstractmethod
+    def record_digest(self, day: str, recipient: str, state: str, cutoff: datetime, sent_at: datetime | None) -> None:
+        """state: 'pending' before the send, 'sent' after the server accepted the message."""
+
+    @abstractmethod
+    def last_digest_cutoff(self, recipient: str) -> datetime | None:
+        """The cut-off of the last digest actually sent to ``recipient`` (stories after it are due)."""
+
+    # -- everything ----------------------------------------------------------------------------------
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Row counts for health and tests."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+
+    # == issue 17: dashboard reads, story copies, source health and its alert outbox ====================
+    # Writers: the grouping stage (StoryWrite.copy, in its batch transaction), the collector stage
+    # (save_source_status), the source-alert sender (claim_source_alert, mark_source_alert_sent), the
+    # hourly maintenance (prune_issue_17). Everything else only reads: the dashboard's handle never writes.
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StateError (or TransientError) unless the store answers a trivial query (readiness)."""
+
+    @abstractmethod
+    def story_copies(self, story_id: str) -> list[StoryCopy]:
+        """Every recorded copy of a member of the story, earliest published (else fetched) first."""
+
+    @abstractmethod
+    def recent_stories(
+        self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
+        query: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[Story]:
+        """Relevant stories (they matched a term), newest first sighting first, then by id; optionally only
+        those with ``term``, first seen in [start, end), and a lead headline containing ``query``
+        (case-insensitive for Latin letters)."""
+
+    @abstractmethod
+    def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
+        """(channel, state, ref, outlets shown) of every alert of a story, by channel."""
+
+    @abstractmethod
+    def source_status(self, source: str) -> SourceStatus | None:
+        """The stored health of one source, or None before its first recorded poll."""
+
+    @abstractmethod
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        """The stored health of every source ever polled, by name."""
+
+    @abstractmethod
+    def save_source_status(
+        self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
+        alert: SourceAlert | None = None,
+    ) -> bool:
+        """Compare-and-set a source's health, with the poll that changed it and the alert it opens, in one
+        transaction.
+
+        Writes only if the stored version is still ``expect_version`` (0: no row yet), then stores
+        ``status`` as version + 1, appends ``poll`` to the poll log and queues ``alert`` (state 'new';
+        an alert id already queued is left as it is, so a transition decided twice is queued once).
+        Returns False, writing nothing, when another writer got there first: the caller re-reads and
+        decides again. Called by the collector stage after each poll and by the silence check.
+        """
+
+    @abstractmethod
+    def items_since(self, since: datetime) -> dict[str, int]:
+        """New items published per source by polls after ``since`` (for "items in the last 24 h")."""
+
+    @abstractmethod
+    def source_alerts_to_send(self) -> list[SourceAlert]:
+        """Queued ('new') and interrupted ('pending') source alerts, oldest first, for the sender."""
+
+    @abstractmethod
+    def claim_source_alert(self, alert_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Take one source alert for sending: True if this caller now holds it ('pending', claimed by
+        ``owner`` at ``now``), in one atomic conditional update.
+
+        A 'new' alert is taken by exactly one caller; a 'pending' one (a send began and its outcome is
+        unknown) is taken again by the same ``owner`` at once (its own restart, which reconciles before
+        sending again), by another owner only when the claim is older than ``lease`` (its sender may still
+        be posting). A 'sent' alert is never taken. So two senders on different hosts never both send.
+        """
+
+    @abstractmethod
+    def mark_source_alert_sent(self, alert_id: str, ref: str, now: datetime) -> None:
+        """Record a source alert delivered, with its ref ("<channel id>/<ts>", "webhook", or a file path)."""
+
+    @abstractmethod
+    def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
+        """Source alerts decided in (after, until], oldest first: the digest's "소스 상태" lines."""
+
+    @abstractmethod
+    def outbox_pending(self) -> dict[str, int]:
+        """Effects begun but not known delivered, by kind: 'alert', 'digest', 'source_alert' (/metrics)."""
+
+    @abstractmethod
+    def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
+        """Forget polls and sent source alerts older than the retention, and copies recorded before it that
+        no story lists any more; returns how many rows."""
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """One copy of a story as the grouping stage saw it (for the dashboard's story page)."""
+
+    article_id: str
+    outlet: str
+    url: str
+    title: str
+    published_at: datetime | None
+    fetched_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourcePoll:
+    """One poll of one source: when, how many new items it published, the error if it failed."""
+
+    at: datetime
+    new_items: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """The health of one source as stored: status 'healthy' | 'failing' | 'silent', and what led there.
+
+    ``incident_since`` is set while an incident (failing or silent) is open: its alert was queued, and its
+    one recovery message will be queued when it closes. ``version`` guards concurrent writers.
+    """
+
+    source: str
+    status: str
+    failures: int
+    failing_since: datetime | None
+    last_error: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_item_at: datetime | None
+    tracked_since: datetime
+    incident_since: datetime | None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class SourceAlert:
+    """One queued ops message: kind 'failing' | 'silent' | 'recovered', for one incident of one source.
+
+    ``id`` is "<source>|<kind>|<incident start>", so deciding the same transition twice queues it once.
+    state: 'new' (queued), 'pending' (a send began), 'sent'.
+    """
+
+    id: str
+    source: str
+    kind: str
+    detail: str
+    failures: int
+    since: datetime | None
+    last_item_at: datetime | None
+    created_at: datetime
+    state: str = "new"
+    ref: str | None = None
