@@ -25,7 +25,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from newsradar.bus import open_bus
-from newsradar.errors import TransientError
+from newsradar.errors import ConfigError, NewsradarError, TransientError
 from newsradar.metrics import Metrics
 from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, NotifyStage, PollSummary, utcnow
 from newsradar.progress import Progress
@@ -59,6 +59,8 @@ class Daemon:
         self.runners: list[StageRunner] = []
         self.closers: list[Any] = []
         self.mailer: Any = None
+        self.source_alerts: Any = None  # notifiers.SourceAlertSender (notifier role)
+        self.dashboard: Any = None  # newsradar.web.server.Dashboard while run_forever serves it
         self._scheduler: BackgroundScheduler | None = None
         self._digest_attempts = 0
         self._wire()
@@ -79,12 +81,13 @@ class Daemon:
             for stage in (ExtractMatchStage.from_settings(self.settings), group):
                 self.runners.append(StageRunner(stage, self.bus, self.metrics, self.stop, attempts))
         if self._has("notifier"):
-            from notifiers import digest_mailer
+            from notifiers import digest_mailer, source_alert_sender
 
-            notify = NotifyStage.from_settings(self.settings, self.store)
+            notify = NotifyStage.from_settings(self.settings, self.store, self.metrics)
             self.closers.append(notify)
             self.runners.append(StageRunner(notify, self.bus, self.metrics, self.stop, attempts))
             self.mailer = digest_mailer(self.settings, self.store)
+            self.source_alerts = source_alert_sender(self.settings, self.store)
 
     # -- one sweep -----------------------------------------------------------------------------
     def poll_all(self) -> list[PollSummary]:
@@ -114,6 +117,7 @@ class Daemon:
         try:
             summaries = self.poll_all()
             self.drain()
+            self.check_sources()
             return summaries
         finally:
             self.close()
@@ -129,6 +133,7 @@ class Daemon:
             threading.Thread(target=r.run, name=f"stage-{r.stage.name}", daemon=True) for r in self.runners
         ]
         try:
+            self.start_dashboard()
             if self.collect is not None and not self.stop.is_set():
                 self.poll_all()
                 self.drain()  # the first sweep is processed before the catch-up digest looks at stories
@@ -151,6 +156,52 @@ class Daemon:
         failures = [r.failure for r in self.runners if r.failure is not None]
         if failures:
             raise failures[0]  # the process exits non-zero; nothing was committed past the failure
+
+    # -- issue 17: the dashboard and source health -----------------------------------------------------
+    def start_dashboard(self) -> str | None:
+        """Serve the dashboard, /metrics and the probes (web.enabled); prints and returns its address.
+
+        A token missing off loopback is a ConfigError (the daemon does not start). A port that is taken is
+        logged as an error and the daemon runs on without the dashboard: the alerts matter more than the page.
+        """
+        if not self.settings.web.enabled or self.dashboard is not None:
+            return None
+        from newsradar.web.server import Dashboard
+
+        dashboard = Dashboard(self.settings, self.metrics, {"bus": self.bus.ping, "store": self.store.ping},
+                              next_poll=self._next_poll)
+        try:
+            address = dashboard.start()
+        except ConfigError as exc:
+            dashboard.stop()
+            log.error("dashboard not started, running without it: %s", exc)
+            return None
+        self.dashboard = dashboard
+        print(f"newsradar dashboard: {address}  (metrics: {address}metrics)", flush=True)
+        log.info("dashboard listening on %s", address)
+        return address
+
+    def _next_poll(self, source: str) -> datetime | None:
+        scheduler = self._scheduler
+        job = scheduler.get_job(f"poll:{source}") if scheduler is not None and scheduler.running else None
+        return job.next_run_time if job is not None else None
+
+    def check_sources(self) -> None:
+        """Open 'silent' incidents for quiet sources (collector role), then send queued source alerts (notifier)."""
+        if self.collect is not None:
+            self.collect.health.check(list(self.collect.collectors), utcnow())
+        if self.source_alerts is None:
+            return
+        try:
+            self.source_alerts.flush()
+            self.metrics.success("source-alerts")
+        except TransientError as exc:
+            self.metrics.error("source-alerts", f"{type(exc).__name__}: {exc}")
+            log.warning("source alerts not sent yet (transient, next try in %.0fs): %s",
+                        self.settings.source_health.check_interval, exc)
+        except NewsradarError as exc:
+            self.metrics.error("source-alerts", f"{type(exc).__name__}: {exc}", permanent=True)
+            log.error("source alerts not sent: %s", exc)
 
     def request_stop(self) -> None:
         log.info("stop requested: finishing work in hand")
@@ -181,6 +232,8 @@ class Daemon:
                 misfire_grace_time=max(1, int(digest.misfire_grace)),  # apscheduler wants a positive number
             )
         scheduler.add_job(self.maintain, IntervalTrigger(hours=1), id="maintenance", coalesce=True)
+        scheduler.add_job(self.check_sources, IntervalTrigger(seconds=self.settings.source_health.check_interval),
+                          id="source-health", coalesce=True, max_instances=1)
 
     def _catch_up_digest(self) -> None:
         """Send today's digest now if its time passed within the misfire grace while we were down."""
@@ -221,11 +274,15 @@ class Daemon:
         now = utcnow()
         self.store.prune_seen(timedelta(days=self.settings.seen_days), now)
         self.store.prune_stories(timedelta(days=max(self.settings.seen_days, self.settings.grouping.window_days)), now)
+        self.store.prune_issue_17(timedelta(days=max(self.settings.seen_days, 2.0)), now)
         prune = getattr(self.bus, "prune", None)
         if prune is not None:
             prune(7 * 86400)
 
     def close(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
+            self.dashboard = None
         for runner in self.runners:
             runner.close()
         for closer in self.closers:

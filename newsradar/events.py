@@ -129,13 +129,18 @@ class StoryUpdate:
     """Published by the grouping stage each time an article joins (or starts) a relevant story.
 
     ``absorbed`` names the stories this article showed to be the same event, now folded into
-    ``story`` (their alerts, where ``story`` had none, were handed over to it).
+    ``story`` (their alerts, where ``story`` had none, were handed over to it). ``fetched_at`` is when
+    the collector fetched (and published) that article: the start of the publish → notify lag.
     """
 
     story: Story
     article_id: str
     is_new: bool
     absorbed: tuple[str, ...] = ()
+    fetched_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware("fetched_at", self.fetched_at)
 
 
 @dataclass(frozen=True)

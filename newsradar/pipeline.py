@@ -28,6 +28,7 @@ from newsradar.events import Article, RawItem, Story, StoryUpdate
 from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
+from newsradar.source_health import SourceHealth
 from newsradar.store import StateStore, StoryWrite
 from processors.extract import extract
 from processors.grouping import Grouper
@@ -62,6 +63,7 @@ class CollectStage:
         self.bus = bus
         self.metrics = metrics
         self.fetcher = Fetcher(settings.http)
+        self.health = SourceHealth(settings, store)
         index, count = shard  # collector k of n polls the sources whose name hashes to k (run --shard k/n)
         self.collectors = {
             s.name: self._collector(s)
@@ -94,13 +96,18 @@ class CollectStage:
             for problem, n in batch.flagged.items():
                 self.metrics.count(component, f"flagged:{problem}", n)
             for err in batch.errors:
-                self.metrics.error(component, err)
+                self.metrics.error(component, err, kind="item")
             self.metrics.success(component)
         except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
             summary.error = f"{type(exc).__name__}: {exc}"
             self.metrics.error(component, summary.error)
             log.error("source %s: poll failed: %s", name, summary.error)
         summary.seconds = (utcnow() - started).total_seconds()
+        self.metrics.observe_poll(name, summary.seconds)
+        try:  # after the poll's own effects: a failure here is retried by the next poll, never lost
+            self.health.record_poll(name, started, summary.new_items, summary.error)
+        except StateError as exc:
+            log.error("source %s: cannot record its health: %s", name, exc)
         return summary
 
     def close(self) -> None:
@@ -211,10 +218,11 @@ class GroupStage:
         elif not placement.known or not self._has_article(story_id, event.id):
             story = self._decorate(merge(story, event))
         # else: a redelivery; the record already holds this article, publish its state again (idempotent downstream)
-        self._write(StoryWrite(story, article_id=event.id))
+        self._write(StoryWrite(story, article_id=event.id, copy=event))  # the copy: for the dashboard
         if not story.terms:
             return []
-        update = StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1, absorbed=placement.absorbed)
+        update = StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1, absorbed=placement.absorbed,
+                             fetched_at=event.fetched_at)
         return [(STORIES, story.id, update)]
 
     def _story(self, story_id: str) -> Story | None:
@@ -301,23 +309,32 @@ class NotifyStage:
     topic = STORIES
     group = "newsradar-notifier"
 
-    def __init__(self, sink: Any) -> None:
+    def __init__(self, sink: Any, metrics: Metrics | None = None) -> None:
         self.sink = sink
+        self.metrics = metrics
+        self._fetched: list[datetime] = []  # fetch times of the copies buffered, for the publish → notify lag
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: StateStore) -> NotifyStage:
+    def from_settings(cls, settings: Settings, store: StateStore, metrics: Metrics | None = None) -> NotifyStage:
         from notifiers import alert_sink
 
-        return cls(alert_sink(settings, store))
+        return cls(alert_sink(settings, store), metrics)
 
     def process(self, event: Any) -> list[Output]:
         if not isinstance(event, StoryUpdate):
             raise ValueError(f"expected StoryUpdate, got {type(event).__name__}")
         self.sink.add(event)
+        if event.fetched_at is not None:
+            self._fetched.append(event.fetched_at)
         return []
 
     def flush(self) -> None:
         self.sink.flush()
+        if self.metrics is not None:
+            now = utcnow()
+            for fetched in self._fetched:
+                self.metrics.observe_lag((now - fetched).total_seconds())
+        self._fetched.clear()
 
     def close(self) -> None:
         self.sink.close()

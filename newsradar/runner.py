@@ -117,6 +117,7 @@ class StageRunner:
         if not deliveries:
             return 0
         name = self.stage.name
+        started = time.monotonic()
         # The batch's effects are made durable first (the flush: a grouper's one transaction, a notifier's
         # sends), then its outputs are published together (one durable write per topic, in order), then its
         # offsets committed: a crash anywhere before the commit redelivers the batch, which the stages
@@ -139,7 +140,7 @@ class StageRunner:
         except Exception as exc:  # noqa: BLE001 - a permanent failure of the sink must be loud, not fatal
             flushed = False
             reason = f"flush failed permanently: {type(exc).__name__}: {exc}"
-            self.metrics.error(name, reason, permanent=True)
+            self.metrics.error(name, reason, permanent=True, kind=type(exc).__name__)
             log.error("%s: %s; dead-lettering %d deliveries", name, reason, len(deliveries))
             for delivery in deliveries:
                 self._dead_letter(delivery, reason, 1)
@@ -149,6 +150,7 @@ class StageRunner:
         self._retry_transient(lambda: self.consumer.commit(deliveries), "commit")
         if flushed:
             self.metrics.success(name)  # a dead-lettered flush stays unhealthy until a flush succeeds
+        self.metrics.observe_batch(name, time.monotonic() - started)
         return len(deliveries)
 
     def _process(self, delivery: Delivery) -> list[Output] | None:
@@ -158,7 +160,8 @@ class StageRunner:
         while True:
             attempts += 1
             try:
-                return self._retry_transient(lambda: self.stage.process(delivery.event), "process")
+                return self._retry_transient(
+                    lambda: self.metrics.timed_process(name, self.stage.process, delivery.event), "process")
             except _Stopped:
                 raise
             except StateError as exc:
@@ -198,7 +201,7 @@ class StageRunner:
             except TransientError as exc:
                 attempt += 1
                 delay = backoff(attempt, exc.retry_after)
-                self.metrics.error(self.stage.name, f"{what}: {exc}")
+                self.metrics.error(self.stage.name, f"{what}: {exc}", kind=type(exc).__name__)
                 log.warning("%s: %s failed (transient, retry in %.1fs): %s", self.stage.name, what, delay, exc)
                 if self.stop.wait(delay):
                     raise _Stopped(f"{self.stage.name}: stopped while retrying {what}") from exc

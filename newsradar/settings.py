@@ -67,6 +67,10 @@ class SourceSettings(_Model):
     max_articles: int = Field(30, ge=1, description="HTML sources: newest article links fetched per poll.")
     fetch_articles: bool = Field(False, description="RSS sources: also fetch each new item's page for its full text.")
     enabled: bool = Field(True, description="Set false to keep a source in config without polling it.")
+    expected_period: float | None = Field(
+        None, gt=0, description="Seconds within which this source normally has a new item; longer without one "
+        "makes it 'silent' (one ops alert). Unset: source_health.silent_after.",
+    )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
@@ -193,6 +197,65 @@ class BusSettings(_Model):
     max_attempts: int = Field(5, ge=1, description="Attempts before an event goes to the dead-letter topic.")
 
 
+class WebSettings(_Model):
+    """The dashboard, /metrics and the probes, served by the daemon (issue 17)."""
+
+    enabled: bool = Field(True, description="Serve the dashboard, /metrics, /healthz and /readyz from the daemon.")
+    listen: str = Field(
+        "127.0.0.1:8080", description="host:port to listen on (port 0: any free port). Off loopback a token is "
+        "required.",
+    )
+    token_env: str = Field(
+        "NEWSRADAR_WEB_TOKEN", description="Env var holding the bearer token required when listen is not loopback."
+    )
+    page_size: int = Field(50, ge=1, le=500, description="Stories per page on the dashboard.")
+    slack_workspace_url: str | None = Field(
+        None, description="e.g. https://yourteam.slack.com: turns alert refs into Slack permalinks on story pages."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("expected host:port, e.g. '127.0.0.1:8080' or '[::1]:8080'")
+        return value
+
+    @field_validator("slack_workspace_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https://[A-Za-z0-9.-]+/?", value):
+            raise ValueError("expected https://<workspace>.slack.com")
+        return value.rstrip("/") if value else value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class SourceHealthSettings(_Model):
+    """When a source counts as broken, and where the one alert (and one recovery) goes (issue 17)."""
+
+    failures: int = Field(3, ge=1, description="Failed polls in a row that make a source 'failing' (one alert).")
+    silent_after: float = Field(
+        2 * 86400, gt=0, description="Seconds without a new item that make a source 'silent', unless the source "
+        "sets expected_period.",
+    )
+    channel: str | None = Field(
+        None, description="Slack channel for source alerts (bot token). Unset, or no Slack secret: printed and "
+        "written under {state_dir}/ops/.",
+    )
+    webhook_url_env: str = Field(
+        "NEWSRADAR_OPS_WEBHOOK_URL", description="Env var holding an incoming-webhook URL for source alerts "
+        "(used when there is no bot token or no channel).",
+    )
+    check_interval: float = Field(
+        60.0, ge=1, description="Seconds between checks for silent sources and sends of pending source alerts."
+    )
 class StateSettings(_Model):
     """Where the state the roles share lives (seen ids, grouping decisions, stories, the alert outbox)."""
 
@@ -221,6 +284,10 @@ class Settings(_Model):
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="Mail server.")
     digest: DigestSettings = Field(default_factory=DigestSettings, description="Daily digest.")
+    web: WebSettings = Field(default_factory=WebSettings, description="Dashboard, metrics and probes.")
+    source_health: SourceHealthSettings = Field(
+        default_factory=SourceHealthSettings, description="Source-health alerts to an ops channel."
+    )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
@@ -312,4 +379,6 @@ def secret_env_names(settings: Settings) -> list[str]:
         settings.slack.webhook_url_env,
         settings.smtp.username_env,
         settings.smtp.password_env,
+        settings.web.token_env,
+        settings.source_health.webhook_url_env,
     ]

@@ -17,6 +17,7 @@ from notifiers.console import ConsoleAlerts, DigestFiles
 from notifiers.digest import Digest, DigestMailer, DigestTransport
 from notifiers.email import SmtpTransport
 from notifiers.slack import SlackNotifier
+from notifiers.source_alerts import SourceAlertSender
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,15 @@ def digest_mailer(settings: Settings, store: StateStore, *, ssl_context: ssl.SSL
     return DigestMailer(settings, store, transport)
 
 
+def source_alert_sender(settings: Settings, store: StateStore) -> SourceAlertSender:
+    """Ops messages about broken sources: Slack (bot token + source_health.channel), an ops webhook, or the console."""
+    sender = SourceAlertSender(settings, store)
+    if sender.mode == "console":
+        log.info("source alerts: no source_health.channel with $%s, and no $%s; printing them and writing them "
+                 "under %s/ops", settings.slack.token_env, settings.source_health.webhook_url_env, settings.state_dir)
+    return sender
+
+
 __all__ = [
     "AlertSink",
     "ConsoleAlerts",
@@ -80,6 +90,8 @@ __all__ = [
     "DigestMailer",
     "SlackNotifier",
     "SmtpTransport",
+    "SourceAlertSender",
     "alert_sink",
     "digest_mailer",
+    "source_alert_sender",
 ]

@@ -129,6 +129,8 @@ class DigestMailer:
             "since": fmt.local_time(since, self._settings.timezone),
             "until": fmt.local_time(now, self._settings.timezone),
             "groups": [{"term": g.term, "stories": [self._view(s) for s in g.stories]} for g in groups],
+            # issue 17: each source alert (broken, recovered) decided since the last digest, as one line
+            "source_lines": self._source_lines(since, now),
         }
         return Digest(
             recipient=recipient,
@@ -204,6 +206,12 @@ class DigestMailer:
         return digest
 
     # -- rendering helpers --------------------------------------------------------------------
+    def _source_lines(self, since: datetime, now: datetime) -> list[str]:
+        """One line per source alert (broken, recovered) decided in (since, now]: the "소스 상태" section."""
+        from notifiers.source_alerts import describe  # here: source_alerts imports console, which imports us
+
+        return [describe(alert, self._settings.timezone) for alert in self._store.source_alerts_between(since, now)]
+
     def _subject(self, day: str, count: int) -> str:
         try:
             subject = self._digest.subject.format(date=day, count=count)

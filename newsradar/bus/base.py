@@ -93,6 +93,10 @@ class Bus(abc.ABC):
     def close(self) -> None:
         """Flush and release resources."""
 
+    def ping(self) -> None:
+        """Raise unless the bus answers now (the /readyz probe); implementations override this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be probed")
+
     def __enter__(self) -> Bus:
         return self
 

@@ -87,6 +87,11 @@ class EmbeddedBus(Bus):
             for name, count in partitions.items():
                 self._conn.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)", (name, int(count)))
 
+    def ping(self) -> None:
+        """One trivial query on the bus database (raises sqlite3.Error when it does not answer)."""
+        with self._lock:
+            self._conn.execute("SELECT COUNT(*) FROM topics").fetchone()
+
     def partitions(self, topic: str) -> int:
         """Partition count of ``topic``, creating it with the default count on first use."""
         row = self._conn.execute("SELECT partitions FROM topics WHERE name=?", (topic,)).fetchone()

@@ -157,6 +157,14 @@ class KafkaBus(Bus):
                 raise _translate(exc, f"creating topics {sorted(wanted)}", self.bootstrap) from exc
             self._known.update(wanted)
 
+    def ping(self) -> None:
+        """Ask the cluster for its topics (raises TransientError when no broker answers)."""
+        with self._topics_lock:
+            try:
+                self._admin_client().list_topics()
+            except Exception as exc:
+                raise _translate(exc, "listing topics (readiness)", self.bootstrap) from exc
+
     def _create_missing(self, wanted: dict[str, int]) -> None:
         admin = self._admin_client()
         missing = {name: n for name, n in wanted.items() if name not in set(admin.list_topics())}

@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.store.base import (
+    GroupingDecision,
+    GroupingRow,
+    SourceAlert,
+    SourcePoll,
+    SourceStatus,
+    StateStore,
+    StoryCopy,
+    StoryWrite,
+)
 from newsradar.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -28,4 +37,21 @@ def open_store(settings: Settings) -> StateStore:
     return SqliteStore(Path(settings.state_dir) / "state.db")
 
 
-__all__ = ["GroupingDecision", "GroupingRow", "SqliteStore", "StateStore", "Store", "StoryWrite", "open_store"]
+def open_reader(settings: Settings) -> StateStore:
+    """A handle for readers that must never write (the dashboard, issue 17), opened after ``open_store``.
+
+    SQLite: a read-only connection of its own (mode=ro, query_only), so a write through it fails and a
+    slow page never holds the pipeline's lock. PostgreSQL: a small pool of its own whose connections are
+    only ever used for reads (the dashboard calls no write method).
+    """
+    if settings.state.kind == "postgres":
+        from newsradar.store.postgres import PostgresStore
+
+        return PostgresStore.from_settings(settings.state.model_copy(update={"pool_size": 2}))
+    return SqliteStore.open_readonly(Path(settings.state_dir) / "state.db")
+
+
+__all__ = [
+    "GroupingDecision", "GroupingRow", "SourceAlert", "SourcePoll", "SourceStatus", "SqliteStore", "StateStore",
+    "Store", "StoryCopy", "StoryWrite", "open_reader", "open_store",
+]

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from newsradar.events import Story
+from newsradar.events import Article, Story
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,14 @@ class StoryWrite:
     member; ``absorbed_id`` names a story found to be the same event and folded into it: that story's
     members become ``story``'s, its record goes, its alerts are handed over to ``story`` on every
     channel where ``story`` has none yet, and ``story`` counts as relevant from the earlier of the two.
+    ``copy`` (issue 17) records the joining article's outlet, headline, link and times (idempotent, by
+    article id), so the dashboard can list a story's copies; absorbed members' copies follow them.
     """
 
     story: Story
     article_id: str = ""
     absorbed_id: str = ""
+    copy: Article | None = None  # issue 17: the joining article, kept as a StoryCopy for the dashboard
 
 
 @dataclass(frozen=True)
@@ -209,3 +212,150 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store is not used afterwards."""
+
+    # == issue 17: dashboard reads, story copies, source health and its alert outbox ====================
+    # Writers: the grouping stage (StoryWrite.copy, in its batch transaction), the collector stage
+    # (save_source_status), the source-alert sender (claim_source_alert, mark_source_alert_sent), the
+    # hourly maintenance (prune_issue_17). Everything else only reads: the dashboard's handle never writes.
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StateError (or TransientError) unless the store answers a trivial query (readiness)."""
+
+    @abstractmethod
+    def story_copies(self, story_id: str) -> list[StoryCopy]:
+        """Every recorded copy of a member of the story, earliest published (else fetched) first."""
+
+    @abstractmethod
+    def recent_stories(
+        self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
+        query: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[Story]:
+        """Relevant stories (they matched a term), newest first sighting first, then by id; optionally only
+        those with ``term``, first seen in [start, end), and a lead headline containing ``query``
+        (case-insensitive for Latin letters)."""
+
+    @abstractmethod
+    def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
+        """(channel, state, ref, outlets shown) of every alert of a story, by channel."""
+
+    @abstractmethod
+    def source_status(self, source: str) -> SourceStatus | None:
+        """The stored health of one source, or None before its first recorded poll."""
+
+    @abstractmethod
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        """The stored health of every source ever polled, by name."""
+
+    @abstractmethod
+    def save_source_status(
+        self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
+        alert: SourceAlert | None = None,
+    ) -> bool:
+        """Compare-and-set a source's health, with the poll that changed it and the alert it opens, in one
+        transaction.
+
+        Writes only if the stored version is still ``expect_version`` (0: no row yet), then stores
+        ``status`` as version + 1, appends ``poll`` to the poll log and queues ``alert`` (state 'new';
+        an alert id already queued is left as it is, so a transition decided twice is queued once).
+        Returns False, writing nothing, when another writer got there first: the caller re-reads and
+        decides again. Called by the collector stage after each poll and by the silence check.
+        """
+
+    @abstractmethod
+    def items_since(self, since: datetime) -> dict[str, int]:
+        """New items published per source by polls after ``since`` (for "items in the last 24 h")."""
+
+    @abstractmethod
+    def source_alerts_to_send(self) -> list[SourceAlert]:
+        """Queued ('new') and interrupted ('pending') source alerts, oldest first, for the sender."""
+
+    @abstractmethod
+    def claim_source_alert(self, alert_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Take one source alert for sending: True if this caller now holds it ('pending', claimed by
+        ``owner`` at ``now``), in one atomic conditional update.
+
+        A 'new' alert is taken by exactly one caller; a 'pending' one (a send began and its outcome is
+        unknown) is taken again by the same ``owner`` at once (its own restart, which reconciles before
+        sending again), by another owner only when the claim is older than ``lease`` (its sender may still
+        be posting). A 'sent' alert is never taken. So two senders on different hosts never both send.
+        """
+
+    @abstractmethod
+    def mark_source_alert_sent(self, alert_id: str, ref: str, now: datetime) -> None:
+        """Record a source alert delivered, with its ref ("<channel id>/<ts>", "webhook", or a file path)."""
+
+    @abstractmethod
+    def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
+        """Source alerts decided in (after, until], oldest first: the digest's "소스 상태" lines."""
+
+    @abstractmethod
+    def outbox_pending(self) -> dict[str, int]:
+        """Effects begun but not known delivered, by kind: 'alert', 'digest', 'source_alert' (/metrics)."""
+
+    @abstractmethod
+    def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
+        """Forget polls and sent source alerts older than the retention, and copies recorded before it that
+        no story lists any more; returns how many rows."""
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """One copy of a story as the grouping stage saw it (for the dashboard's story page)."""
+
+    article_id: str
+    outlet: str
+    url: str
+    title: str
+    published_at: datetime | None
+    fetched_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SourcePoll:
+    """One poll of one source: when, how many new items it published, the error if it failed."""
+
+    at: datetime
+    new_items: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """The health of one source as stored: status 'healthy' | 'failing' | 'silent', and what led there.
+
+    ``incident_since`` is set while an incident (failing or silent) is open: its alert was queued, and its
+    one recovery message will be queued when it closes. ``version`` guards concurrent writers.
+    """
+
+    source: str
+    status: str
+    failures: int
+    failing_since: datetime | None
+    last_error: str | None
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    last_item_at: datetime | None
+    tracked_since: datetime
+    incident_since: datetime | None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class SourceAlert:
+    """One queued ops message: kind 'failing' | 'silent' | 'recovered', for one incident of one source.
+
+    ``id`` is "<source>|<kind>|<incident start>", so deciding the same transition twice queues it once.
+    state: 'new' (queued), 'pending' (a send began), 'sent'.
+    """
+
+    id: str
+    source: str
+    kind: str
+    detail: str
+    failures: int
+    since: datetime | None
+    last_item_at: datetime | None
+    created_at: datetime
+    state: str = "new"
+    ref: str | None = None

@@ -24,9 +24,18 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from newsradar import events
 from newsradar.errors import ConfigError, StateError, TransientError
-from newsradar.events import Story
+from newsradar.events import Article, Story
 from newsradar.settings import StateSettings, secret
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.store.base import (
+    GroupingDecision,
+    GroupingRow,
+    SourceAlert,
+    SourcePoll,
+    SourceStatus,
+    StateStore,
+    StoryCopy,
+    StoryWrite,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,6 +117,8 @@ def _apply(cur: psycopg.Cursor, write: StoryWrite, now: datetime) -> None:
         row = cur.execute("SELECT relevant_at FROM stories WHERE id=%s", (write.absorbed_id,)).fetchone()
         absorbed_relevant = row[0] if row else None
     _upsert_story(cur, story, now)
+    if write.copy is not None:
+        _record_copy(cur, write.copy, now)
     if write.article_id:
         cur.execute("INSERT INTO story_articles VALUES (%s, %s) ON CONFLICT DO NOTHING", (story.id, write.article_id))
     if not write.absorbed_id:
@@ -174,6 +185,7 @@ class PostgresStore(StateStore):
     def _create_schema(cur: psycopg.Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur.execute(_SCHEMA)
+        cur.execute(_SCHEMA_ISSUE_17)
 
     # -- one transaction per call ------------------------------------------------------------------------
     def _run(self, work: Callable[[psycopg.Cursor], T], what: str) -> T:
@@ -380,3 +392,181 @@ class PostgresStore(StateStore):
             return out
 
         return self._run(work, "stats")
+
+    # == issue 17: dashboard reads, story copies, source health and its alert outbox ==========================
+    # Tables in _SCHEMA_ISSUE_17 below; the contract and who writes what are in base.StateStore.
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    def story_copies(self, story_id: str) -> list[StoryCopy]:
+        rows = self._read(
+            """SELECT c.article_id, c.outlet, c.url, c.title, c.published_at, c.fetched_at
+               FROM story_articles s JOIN story_copies c ON c.article_id = s.article_id
+               WHERE s.story_id=%s ORDER BY COALESCE(c.published_at, c.fetched_at, c.recorded_at), c.article_id""",
+            (story_id,),
+        )
+        return [StoryCopy(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5])) for r in rows]
+
+    def recent_stories(
+        self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
+        query: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[Story]:
+        sql = ["SELECT payload FROM stories WHERE relevant_at IS NOT NULL"]
+        params: list[object] = []
+        if term:
+            sql.append("AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(payload::jsonb #> '{data,terms}') t "
+                       "WHERE t = %s)")
+            params.append(term)
+        if start is not None:
+            sql.append("AND first_seen >= %s")
+            params.append(_ts(start))
+        if end is not None:
+            sql.append("AND first_seen < %s")
+            params.append(_ts(end))
+        if query:
+            # strpos, not LIKE: a % or _ in the query is a character to find, as in SQLite's instr
+            sql.append("AND strpos(lower(payload::jsonb #>> '{data,lead,title}'), lower(%s)) > 0")
+            params.append(query)
+        sql.append("ORDER BY first_seen DESC, id LIMIT %s OFFSET %s")
+        params += [limit, offset]
+        return [events.decode(r[0]) for r in self._read(" ".join(sql), params)]
+
+    def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
+        rows = self._read("SELECT channel, state, ref, outlets FROM alerts WHERE story_id=%s ORDER BY channel",
+                          (story_id,))
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def source_status(self, source: str) -> SourceStatus | None:
+        rows = self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status WHERE source=%s", (source,))  # noqa: S608
+        return _status(rows[0]) if rows else None
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        return {r[0]: _status(r) for r in self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status")}  # noqa: S608
+
+    def save_source_status(
+        self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
+        alert: SourceAlert | None = None,
+    ) -> bool:
+        values = (status.status, status.failures, _opt(status.failing_since), status.last_error,
+                  _opt(status.last_poll_at), _opt(status.last_success_at), _opt(status.last_item_at),
+                  _ts(status.tracked_since), _opt(status.incident_since), expect_version + 1)
+
+        def work(cur: psycopg.Cursor) -> bool:
+            if expect_version == 0:
+                cur.execute(f"""INSERT INTO source_status ({_STATUS_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})
+                                ON CONFLICT (source) DO NOTHING""", (status.source, *values))  # noqa: S608
+            else:
+                cur.execute(f"UPDATE source_status SET {_STATUS_SET} WHERE source=%s AND version=%s",  # noqa: S608
+                            (*values, status.source, expect_version))
+            if cur.rowcount != 1:
+                return False
+            if poll is not None:
+                cur.execute("INSERT INTO source_polls VALUES (%s, %s, %s, %s)",
+                            (status.source, _ts(poll.at), poll.new_items, poll.error))
+            if alert is not None:
+                cur.execute("""INSERT INTO source_alerts (id, source, kind, detail, failures, since, last_item_at,
+                               created_at, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'new')
+                               ON CONFLICT (id) DO NOTHING""",
+                            (alert.id, alert.source, alert.kind, alert.detail, alert.failures, _opt(alert.since),
+                             _opt(alert.last_item_at), _ts(alert.created_at)))  # fmt: skip
+            return True
+
+        return self._run(work, "save source status")
+
+    def items_since(self, since: datetime) -> dict[str, int]:
+        rows = self._read("SELECT source, SUM(new_items) FROM source_polls WHERE at > %s GROUP BY source",
+                          (_ts(since),))
+        return {r[0]: int(r[1] or 0) for r in rows}
+
+    def source_alerts_to_send(self) -> list[SourceAlert]:
+        return self._source_alerts("WHERE state IN ('new', 'pending') ORDER BY created_at, id", ())
+
+    def claim_source_alert(self, alert_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        return self._write(
+            """UPDATE source_alerts SET state='pending', claimed_by=%s, claimed_at=%s WHERE id=%s AND (state='new'
+               OR (state='pending' AND (claimed_by=%s OR claimed_by IS NULL OR claimed_at < %s)))""",
+            (owner, _ts(now), alert_id, owner, _ts(now - lease)),
+        ) == 1
+
+    def mark_source_alert_sent(self, alert_id: str, ref: str, now: datetime) -> None:
+        self._write("UPDATE source_alerts SET state='sent', ref=%s, sent_at=%s WHERE id=%s", (ref, _ts(now), alert_id))
+
+    def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
+        return self._source_alerts("WHERE created_at > %s AND created_at <= %s ORDER BY created_at, id",
+                                   (_ts(after) if after else 0.0, _ts(until)))
+
+    def _source_alerts(self, where: str, params: Sequence[Any]) -> list[SourceAlert]:
+        return [_alert(r) for r in self._read(f"SELECT {_ALERT_COLUMNS} FROM source_alerts {where}", params)]  # noqa: S608
+
+    def outbox_pending(self) -> dict[str, int]:
+        row = self._read("""SELECT (SELECT COUNT(*) FROM alerts WHERE state='pending'),
+                                   (SELECT COUNT(*) FROM digests WHERE state='pending'),
+                                   (SELECT COUNT(*) FROM source_alerts WHERE state IN ('new', 'pending'))""")[0]
+        return {"alert": int(row[0]), "digest": int(row[1]), "source_alert": int(row[2])}
+
+    def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
+        cutoff = _ts(now - older_than)
+
+        def work(cur: psycopg.Cursor) -> int:
+            removed = cur.execute("DELETE FROM source_polls WHERE at < %s", (cutoff,)).rowcount
+            removed += cur.execute("DELETE FROM source_alerts WHERE state='sent' AND created_at < %s",
+                                   (cutoff,)).rowcount
+            removed += cur.execute("""DELETE FROM story_copies c WHERE recorded_at < %s AND NOT EXISTS
+                                      (SELECT 1 FROM story_articles s WHERE s.article_id = c.article_id)""",
+                                   (cutoff,)).rowcount  # fmt: skip
+            return int(removed)
+
+        return self._run(work, "prune issue 17 tables")
+
+
+def _record_copy(cur: psycopg.Cursor, article: Article, now: datetime) -> None:
+    """One StoryWrite.copy inside the caller's transaction (the latest sighting's fields win)."""
+    cur.execute("""INSERT INTO story_copies VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (article_id) DO UPDATE
+                   SET outlet=excluded.outlet, url=excluded.url, title=excluded.title,
+                   published_at=excluded.published_at, fetched_at=excluded.fetched_at,
+                   recorded_at=excluded.recorded_at""",
+                (article.id, article.outlet, article.url, article.title, _opt(article.published_at),
+                 _opt(article.fetched_at), _ts(now)))  # fmt: skip
+
+
+_SCHEMA_ISSUE_17 = """
+CREATE TABLE IF NOT EXISTS story_copies (
+    article_id TEXT PRIMARY KEY, outlet TEXT NOT NULL, url TEXT NOT NULL, title TEXT NOT NULL,
+    published_at DOUBLE PRECISION, fetched_at DOUBLE PRECISION, recorded_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS stories_by_first_seen ON stories (first_seen);
+CREATE INDEX IF NOT EXISTS story_articles_by_article ON story_articles (article_id);
+CREATE TABLE IF NOT EXISTS source_status (
+    source TEXT PRIMARY KEY, status TEXT NOT NULL, failures INTEGER NOT NULL, failing_since DOUBLE PRECISION,
+    last_error TEXT, last_poll_at DOUBLE PRECISION, last_success_at DOUBLE PRECISION,
+    last_item_at DOUBLE PRECISION, tracked_since DOUBLE PRECISION NOT NULL, incident_since DOUBLE PRECISION,
+    version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS source_polls (
+    source TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, new_items INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS source_polls_by_time ON source_polls (at);
+CREATE TABLE IF NOT EXISTS source_alerts (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, failures INTEGER NOT NULL,
+    since DOUBLE PRECISION, last_item_at DOUBLE PRECISION, created_at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL, ref TEXT, sent_at DOUBLE PRECISION, claimed_by TEXT, claimed_at DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS source_alerts_by_state ON source_alerts (state);
+CREATE INDEX IF NOT EXISTS source_alerts_by_time ON source_alerts (created_at);
+"""
+_STATUS_COLUMNS = ("source, status, failures, failing_since, last_error, last_poll_at, last_success_at, "
+                   "last_item_at, tracked_since, incident_since, version")
+_STATUS_SET = ", ".join(f"{c.strip()}=%s" for c in _STATUS_COLUMNS.split(",")[1:])
+_ALERT_COLUMNS = "id, source, kind, detail, failures, since, last_item_at, created_at, state, ref"
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+def _opt(value: datetime | None) -> float | None:
+    return None if value is None else _ts(value)
+
+
+def _status(row: tuple[Any, ...]) -> SourceStatus:
+    return SourceStatus(row[0], row[1], int(row[2]), _dt(row[3]), row[4], _dt(row[5]), _dt(row[6]), _dt(row[7]),
+                        _dt(row[8]) or _EPOCH, _dt(row[9]), int(row[10]))
+
+
+def _alert(row: tuple[Any, ...]) -> SourceAlert:
+    return SourceAlert(row[0], row[1], row[2], row[3], int(row[4]), _dt(row[5]), _dt(row[6]), _dt(row[7]) or _EPOCH,
+                       row[8], row[9])

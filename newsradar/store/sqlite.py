@@ -18,8 +18,17 @@ from pathlib import Path
 
 from newsradar import events
 from newsradar.errors import StateError, TransientError
-from newsradar.events import Story
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.events import Article, Story
+from newsradar.store.base import (
+    GroupingDecision,
+    GroupingRow,
+    SourceAlert,
+    SourcePoll,
+    SourceStatus,
+    StateStore,
+    StoryCopy,
+    StoryWrite,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -73,6 +82,8 @@ def _apply(conn: sqlite3.Connection, write: StoryWrite, now: datetime) -> None:
         row = conn.execute("SELECT relevant_at FROM stories WHERE id=?", (write.absorbed_id,)).fetchone()
         absorbed_relevant = row[0] if row else None
     _upsert_story(conn, story, now)
+    if write.copy is not None:
+        _record_copy(conn, write.copy, now)
     if write.article_id:
         conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (story.id, write.article_id))
     if not write.absorbed_id:
@@ -121,7 +132,7 @@ def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17)
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
@@ -343,3 +354,211 @@ class SqliteStore(StateStore):
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out
 
+    # == issue 17: dashboard reads, story copies, source health and its alert outbox ==========================
+    # Tables in _SCHEMA_ISSUE_17 below; the contract and who writes what are in base.StateStore.
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> SqliteStore:
+        """A second handle on an existing store that cannot write (the dashboard's): mode=ro, query_only.
+
+        Reads go through their own connection, so a slow page never holds the pipeline's lock.
+        """
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        store.name = f"{store.path} (read-only)"
+        try:
+            store._conn = sqlite3.connect(
+                f"{store.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0, isolation_level=None,
+                check_same_thread=False,
+            )
+            store._conn.execute("PRAGMA query_only=ON")
+            store._conn.execute("PRAGMA busy_timeout=30000")
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"state store {store.path}: cannot open read-only: {exc}") from exc
+        store._lock = threading.Lock()
+        return store
+
+    def ping(self) -> None:
+        try:
+            self._read("SELECT COUNT(*) FROM meta")
+        except sqlite3.Error as exc:
+            raise StateError(f"state store {self.path}: not answering: {exc}") from exc
+
+    def story_copies(self, story_id: str) -> list[StoryCopy]:
+        rows = self._read(
+            """SELECT c.article_id, c.outlet, c.url, c.title, c.published_at, c.fetched_at
+               FROM story_articles s JOIN story_copies c ON c.article_id = s.article_id
+               WHERE s.story_id=? ORDER BY COALESCE(c.published_at, c.fetched_at, c.recorded_at), c.article_id""",
+            (story_id,),
+        )
+        return [StoryCopy(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5])) for r in rows]
+
+    def recent_stories(
+        self, *, term: str | None = None, start: datetime | None = None, end: datetime | None = None,
+        query: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[Story]:
+        sql = ["SELECT payload FROM stories WHERE relevant_at IS NOT NULL"]
+        params: list[object] = []
+        if term:
+            sql.append("AND EXISTS (SELECT 1 FROM json_each(payload, '$.data.terms') WHERE value = ?)")
+            params.append(term)
+        if start is not None:
+            sql.append("AND first_seen >= ?")
+            params.append(_ts(start))
+        if end is not None:
+            sql.append("AND first_seen < ?")
+            params.append(_ts(end))
+        if query:
+            sql.append("AND instr(lower(json_extract(payload, '$.data.lead.title')), lower(?)) > 0")
+            params.append(query)
+        sql.append("ORDER BY first_seen DESC, id LIMIT ? OFFSET ?")
+        params += [limit, offset]
+        return [events.decode(r[0]) for r in self._read(" ".join(sql), tuple(params))]
+
+    def story_alerts(self, story_id: str) -> list[tuple[str, str, str | None, int]]:
+        rows = self._read("SELECT channel, state, ref, outlets FROM alerts WHERE story_id=? ORDER BY channel",
+                          (story_id,))
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def source_status(self, source: str) -> SourceStatus | None:
+        rows = self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status WHERE source=?", (source,))  # noqa: S608
+        return _status(rows[0]) if rows else None
+
+    def source_statuses(self) -> dict[str, SourceStatus]:
+        return {r[0]: _status(r) for r in self._read(f"SELECT {_STATUS_COLUMNS} FROM source_status")}  # noqa: S608
+
+    def save_source_status(
+        self, status: SourceStatus, expect_version: int, *, poll: SourcePoll | None = None,
+        alert: SourceAlert | None = None,
+    ) -> bool:
+        values = _status_values(status, expect_version)
+        with self._transaction() as conn:
+            if expect_version == 0:
+                changed = conn.execute(
+                    f"INSERT OR IGNORE INTO source_status ({_STATUS_COLUMNS}) VALUES ({', '.join('?' * 11)})",  # noqa: S608
+                    (status.source, *values),
+                ).rowcount
+            else:
+                changed = conn.execute(
+                    f"UPDATE source_status SET {_STATUS_SET} WHERE source=? AND version=?",  # noqa: S608
+                    (*values, status.source, expect_version),
+                ).rowcount
+            if not changed:
+                return False
+            if poll is not None:
+                conn.execute("INSERT INTO source_polls VALUES (?, ?, ?, ?)",
+                             (status.source, _ts(poll.at), poll.new_items, poll.error))
+            if alert is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO source_alerts (id, source, kind, detail, failures, since, last_item_at, "
+                    "created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new')",
+                    _alert_values(alert),
+                )
+        return True
+
+    def items_since(self, since: datetime) -> dict[str, int]:
+        rows = self._read("SELECT source, SUM(new_items) FROM source_polls WHERE at > ? GROUP BY source",
+                          (_ts(since),))
+        return {r[0]: int(r[1] or 0) for r in rows}
+
+    def source_alerts_to_send(self) -> list[SourceAlert]:
+        return self._source_alerts("WHERE state IN ('new', 'pending') ORDER BY created_at, id", ())
+
+    def claim_source_alert(self, alert_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        return self._write(
+            """UPDATE source_alerts SET state='pending', claimed_by=?, claimed_at=? WHERE id=? AND (state='new'
+               OR (state='pending' AND (claimed_by=? OR claimed_by IS NULL OR claimed_at < ?)))""",
+            (owner, _ts(now), alert_id, owner, _ts(now - lease)),
+        ) == 1
+
+    def mark_source_alert_sent(self, alert_id: str, ref: str, now: datetime) -> None:
+        self._write("UPDATE source_alerts SET state='sent', ref=?, sent_at=? WHERE id=?", (ref, _ts(now), alert_id))
+
+    def source_alerts_between(self, after: datetime | None, until: datetime) -> list[SourceAlert]:
+        return self._source_alerts("WHERE created_at > ? AND created_at <= ? ORDER BY created_at, id",
+                                   (_ts(after) if after else 0.0, _ts(until)))
+
+    def _source_alerts(self, where: str, params: tuple[object, ...]) -> list[SourceAlert]:
+        return [_alert(r) for r in self._read(f"SELECT {_ALERT_COLUMNS} FROM source_alerts {where}", params)]  # noqa: S608
+
+    def outbox_pending(self) -> dict[str, int]:
+        return {
+            "alert": int(self._read("SELECT COUNT(*) FROM alerts WHERE state='pending'")[0][0]),
+            "digest": int(self._read("SELECT COUNT(*) FROM digests WHERE state='pending'")[0][0]),
+            "source_alert": int(
+                self._read("SELECT COUNT(*) FROM source_alerts WHERE state IN ('new', 'pending')")[0][0]),
+        }
+
+    def prune_issue_17(self, older_than: timedelta, now: datetime) -> int:
+        cutoff = _ts(now - older_than)
+        with self._transaction() as conn:
+            removed = conn.execute("DELETE FROM source_polls WHERE at < ?", (cutoff,)).rowcount
+            removed += conn.execute("DELETE FROM source_alerts WHERE state='sent' AND created_at < ?",
+                                    (cutoff,)).rowcount
+            removed += conn.execute(
+                "DELETE FROM story_copies WHERE recorded_at < ? AND article_id NOT IN "
+                "(SELECT article_id FROM story_articles)", (cutoff,),
+            ).rowcount
+        return int(removed)
+
+
+def _record_copy(conn: sqlite3.Connection, article: Article, now: datetime) -> None:
+    """One StoryWrite.copy inside the caller's transaction (the latest sighting's fields win)."""
+    conn.execute("INSERT OR REPLACE INTO story_copies VALUES (?, ?, ?, ?, ?, ?, ?)", _copy_values(article, now))
+
+
+def _copy_values(article: Article, now: datetime) -> tuple[object, ...]:
+    return (article.id, article.outlet, article.url, article.title, _opt(article.published_at),
+            _opt(article.fetched_at), _ts(now))
+
+
+def _status_values(status: SourceStatus, expect_version: int) -> tuple[object, ...]:
+    """The columns after ``source``, in _STATUS_COLUMNS order, with the next version."""
+    return (status.status, status.failures, _opt(status.failing_since), status.last_error,
+            _opt(status.last_poll_at), _opt(status.last_success_at), _opt(status.last_item_at),
+            _ts(status.tracked_since), _opt(status.incident_since), expect_version + 1)
+
+
+def _alert_values(alert: SourceAlert) -> tuple[object, ...]:
+    return (alert.id, alert.source, alert.kind, alert.detail, alert.failures, _opt(alert.since),
+            _opt(alert.last_item_at), _ts(alert.created_at))
+
+
+_SCHEMA_ISSUE_17 = """
+CREATE TABLE IF NOT EXISTS story_copies (
+    article_id TEXT PRIMARY KEY, outlet TEXT NOT NULL, url TEXT NOT NULL, title TEXT NOT NULL,
+    published_at REAL, fetched_at REAL, recorded_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS stories_by_first_seen ON stories (first_seen);
+CREATE TABLE IF NOT EXISTS source_status (
+    source TEXT PRIMARY KEY, status TEXT NOT NULL, failures INTEGER NOT NULL, failing_since REAL, last_error TEXT,
+    last_poll_at REAL, last_success_at REAL, last_item_at REAL, tracked_since REAL NOT NULL, incident_since REAL,
+    version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS source_polls (
+    source TEXT NOT NULL, at REAL NOT NULL, new_items INTEGER NOT NULL, error TEXT);
+CREATE INDEX IF NOT EXISTS source_polls_by_time ON source_polls (at);
+CREATE TABLE IF NOT EXISTS source_alerts (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL, failures INTEGER NOT NULL,
+    since REAL, last_item_at REAL, created_at REAL NOT NULL, state TEXT NOT NULL, ref TEXT, sent_at REAL,
+    claimed_by TEXT, claimed_at REAL);
+CREATE INDEX IF NOT EXISTS source_alerts_by_state ON source_alerts (state);
+CREATE INDEX IF NOT EXISTS source_alerts_by_time ON source_alerts (created_at);
+"""
+_STATUS_COLUMNS = ("source, status, failures, failing_since, last_error, last_poll_at, last_success_at, "
+                   "last_item_at, tracked_since, incident_since, version")
+_STATUS_SET = ", ".join(f"{c.strip()}=?" for c in _STATUS_COLUMNS.split(",")[1:])
+_ALERT_COLUMNS = "id, source, kind, detail, failures, since, last_item_at, created_at, state, ref"
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+def _opt(value: datetime | None) -> float | None:
+    return None if value is None else _ts(value)
+
+
+def _status(row: tuple) -> SourceStatus:
+    return SourceStatus(row[0], row[1], int(row[2]), _dt(row[3]), row[4], _dt(row[5]), _dt(row[6]), _dt(row[7]),
+                        _dt(row[8]) or _EPOCH, _dt(row[9]), int(row[10]))
+
+
+def _alert(row: tuple) -> SourceAlert:
+    return SourceAlert(row[0], row[1], row[2], row[3], int(row[4]), _dt(row[5]), _dt(row[6]), _dt(row[7]) or _EPOCH,
+                       row[8], row[9])

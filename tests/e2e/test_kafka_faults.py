@@ -27,6 +27,7 @@ EXPECTED = len(DISTINCT) + 1  # twelve distinct stories and one press release ca
 def _config(tmp_path: Path, kafka_broker, http_server, slack_server, smtp_server) -> Path:
     data = {
         "state_dir": str(tmp_path / "state"),
+        "web": {"listen": "127.0.0.1:0"},  # any free port: tests may run beside a real daemon
         "bus": {"kind": "kafka", "session_timeout": 3,
                 "kafka": {"bootstrap_servers": kafka_broker.bootstrap, "topic_prefix": f"f{uuid.uuid4().hex[:8]}.",
                           "partitions": {"raw-items": 2, "articles": 1, "story-updates": 2, "dead-letter": 1}}},

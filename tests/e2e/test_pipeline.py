@@ -23,6 +23,7 @@ from tests.servers.slack import TOKEN
 def pipeline_settings(tmp_path: Path, http_server, slack_server, smtp_server, **extra) -> config.Settings:
     data = {
         "state_dir": str(tmp_path / "state"),
+        "web": {"listen": "127.0.0.1:0"},  # any free port: tests may run beside a real daemon
         "http": {"per_host_delay": 0, "total_timeout": 10, "read_timeout": 5},
         "sources": [{"name": "regional", "url": http_server.url("/feed.xml"), "interval": 60}],
         "slack": {"base_url": slack_server.base_url, "default_channel": "#news", "min_interval": 0,

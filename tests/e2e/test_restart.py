@@ -15,6 +15,7 @@ from tests.e2e.processes import output, start, wait_for
 def _config(tmp_path: Path, http_server, slack_server) -> Path:
     data = {
         "state_dir": str(tmp_path / "state"),
+        "web": {"listen": "127.0.0.1:0"},  # any free port: tests may run beside a real daemon
         "http": {"per_host_delay": 0},
         "sources": [{"name": "regional", "url": http_server.url("/feed.xml"), "interval": 3600}],
         "slack": {"base_url": slack_server.base_url, "default_channel": "#news", "min_interval": 0.05},

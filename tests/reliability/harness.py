@@ -42,6 +42,7 @@ def pipeline_settings(
     """Settings for one in-process pipeline; ``sections`` override whole YAML sections (merged one level deep)."""
     data: dict[str, Any] = {
         "state_dir": str(tmp_path / "state"),
+        "web": {"listen": "127.0.0.1:0"},  # any free port: tests may run beside a real daemon
         "http": dict(FAST_HTTP),
         "sources": [{"interval": 60, "jitter": 0, **s} for s in sources],
         "slack": {"default_channel": CHANNEL, "min_interval": 0, "timeout": 1.0,

@@ -39,6 +39,7 @@ def _config(folder: Path, http_server: HttpServer, slack: SlackStandIn, smtp: Sm
     folder.mkdir(parents=True, exist_ok=True)
     data = {
         "state_dir": str(folder / "state"),
+        "web": {"listen": "127.0.0.1:0"},  # any free port: tests may run beside a real daemon
         "http": {"per_host_delay": 0, "total_timeout": 5},
         "sources": [{"name": "regional", "url": http_server.url("/news.xml")}],
         "slack": {"base_url": slack.base_url, "default_channel": "#news", "min_interval": 0, "timeout": 2},
