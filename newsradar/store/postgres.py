@@ -138,10 +138,13 @@ def _apply(cur: psycopg.Cursor, write: StoryWrite, now: datetime) -> None:
 
 
 def _apply_many(cur: psycopg.Cursor, writes: Sequence[StoryWrite], now: datetime) -> None:
-    """Story writes that fold nothing, in order, as two pipelined statements."""
+    """Story writes that fold nothing, in order, as a few pipelined statements."""
     if not writes:
         return
     cur.executemany(_UPSERT_STORY, [_story_row(w.story, now) for w in writes])
+    copies = [_copy_row(w.copy, now) for w in writes if w.copy is not None]
+    if copies:
+        cur.executemany(_UPSERT_COPY, copies)
     members = [(w.story.id, w.article_id) for w in writes if w.article_id]
     if members:
         cur.executemany("INSERT INTO story_articles VALUES (%s, %s) ON CONFLICT DO NOTHING", members)
@@ -520,14 +523,19 @@ class PostgresStore(StateStore):
         return self._run(work, "prune issue 17 tables")
 
 
+_UPSERT_COPY = """INSERT INTO story_copies VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (article_id) DO UPDATE
+    SET outlet=excluded.outlet, url=excluded.url, title=excluded.title, published_at=excluded.published_at,
+    fetched_at=excluded.fetched_at, recorded_at=excluded.recorded_at"""
+
+
+def _copy_row(article: Article, now: datetime) -> tuple[Any, ...]:
+    return (article.id, article.outlet, article.url, article.title, _opt(article.published_at),
+            _opt(article.fetched_at), _ts(now))  # fmt: skip
+
+
 def _record_copy(cur: psycopg.Cursor, article: Article, now: datetime) -> None:
     """One StoryWrite.copy inside the caller's transaction (the latest sighting's fields win)."""
-    cur.execute("""INSERT INTO story_copies VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (article_id) DO UPDATE
-                   SET outlet=excluded.outlet, url=excluded.url, title=excluded.title,
-                   published_at=excluded.published_at, fetched_at=excluded.fetched_at,
-                   recorded_at=excluded.recorded_at""",
-                (article.id, article.outlet, article.url, article.title, _opt(article.published_at),
-                 _opt(article.fetched_at), _ts(now)))  # fmt: skip
+    cur.execute(_UPSERT_COPY, _copy_row(article, now))
 
 
 _SCHEMA_ISSUE_17 = """

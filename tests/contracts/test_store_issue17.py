@@ -47,6 +47,8 @@ def test_story_copies_are_written_with_the_batch_and_follow_a_merge(opener: Open
                          StoryWrite(_story("s1", a), article_id="b", copy=b),
                          StoryWrite(_story("s2", c), article_id="c", copy=c)], T0)
     store.write_stories([StoryWrite(_story("s1", a), article_id="b", copy=b)], T0)  # a redelivery: no second row
+    store.claim_grouping("w")  # the grouper's batch transaction writes copies the same way
+    assert store.commit_grouping("w", [], [StoryWrite(_story("s1", a), article_id="b", copy=b)], T0)
     copies = store.story_copies("s1")
     assert [(x.article_id, x.outlet, x.url) for x in copies] == [
         ("b", "대경일보", "https://news.example/b"), ("a", "경북일보", "https://news.example/a")]  # by publication
