@@ -91,7 +91,13 @@ def _canonical_once(url: str) -> str:
     except ValueError:
         return text
     if (again.scheme, again.netloc, again.path) != (scheme, netloc, path):
-        return text
+        # Odd host or path (a bare "." host, "//" paths): keep them as they are, still drop tracking and fragment.
+        kept = urlunsplit((parts.scheme, parts.netloc, parts.path, _canonical_query(parts.query), ""))
+        try:
+            same = urlsplit(kept)
+        except ValueError:
+            return text
+        return kept if (same.scheme, same.netloc, same.path) == (parts.scheme, parts.netloc, parts.path) else text
     return candidate
 
 
