@@ -9,12 +9,14 @@ concurrency and spacing. Failures raise TransientError (retry later), PermanentE
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import mimetypes
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,6 +110,56 @@ class _HostGate:
             yield
 
 
+class _Watchdog:
+    """One thread that fires the deadlines of every response in flight (a heap ordered by time).
+
+    A thread per request (threading.Timer) cost a thread start per poll: a millisecond of the 2 ms a 304
+    takes. Callbacks run on this thread and must be quick (closing a socket is).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, seconds: float, callback: Callable[[], None]) -> int:
+        """Run ``callback`` in ``seconds`` unless ``cancel`` is called first; returns the token to cancel it."""
+        with self._cond:
+            token = next(self._ids)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token, callback))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][1] == token:
+                self._cond.notify()
+        return token
+
+    def cancel(self, token: int) -> None:
+        with self._cond:
+            self._cancelled.add(token)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] in self._cancelled:
+                    self._cancelled.discard(heapq.heappop(self._heap)[1])
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                when, token, callback = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            callback()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class _Deadline:
     """Total deadline of one response: when it passes, the connection's socket is shut under the reader."""
 
@@ -115,9 +167,7 @@ class _Deadline:
         self._lock = threading.Lock()
         self._sockets: list[Any] = []
         self.expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._token = _WATCHDOG.add(seconds, self._expire)
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         """httpx/httpcore trace hook: remember the socket of each new connection."""
@@ -146,7 +196,7 @@ class _Deadline:
             pass  # already closed: the response finished first
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        _WATCHDOG.cancel(self._token)
 
 
 class _Inflater:
