@@ -138,8 +138,10 @@ class RssCollector:
                 "content-location": result.url,
                 "content-type": "application/xml; charset=utf-8",
             },
-            resolve_relative_uris=True,
-            sanitize_html=True,
+            # Entry links are resolved by us (urljoin on the feed's URL) and relative links inside entry HTML
+            # are never followed: feedparser's URI rewriting of every content element is work for nothing.
+            resolve_relative_uris=False,
+            sanitize_html=True,  # entry HTML becomes text through plain_text, which keeps script contents
         )
         problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}" if parsed.bozo else ""
         if not parsed.entries and not parsed.get("version"):  # no "version" key at all for an empty body
