@@ -216,7 +216,27 @@ class RssCollector:
                 )
             )
         self._report(batch, repeats, undated)
-        return items
+        return self._claimed(items, batch, now)
+
+    def _claimed(self, items: list[RawItem], batch: Batch, now: datetime) -> list[RawItem]:
+        """Items whose id comes from a non-URL guid take the id their URL is already claimed by (e.g. by a
+        Naver search result of the same article), and claim it otherwise: one item whichever came first.
+        Ids that are the URL's own already agree with every other source, so only these need a claim."""
+        by_guid = [item for item in items if item.id != item_id(None, item.canonical_url)]
+        if not by_guid:
+            return items
+        winners = dict(zip((i.id for i in by_guid),
+                           self._store.claim_urls([(i.id, [i.canonical_url]) for i in by_guid], now), strict=True))
+        kept: list[RawItem] = []
+        for item in items:
+            winner = winners.get(item.id, item.id)
+            if winner != item.id:
+                batch.settled_ids.append(item.id)  # the next poll skips the guid id without a claim
+                if batch.seen_before(self._store, winner):
+                    continue
+                item = dataclasses.replace(item, id=winner)
+            kept.append(item)
+        return kept
 
     def _report(self, batch: Batch, repeats: list[str], undated: list[str]) -> None:
         """One counted line per poll for repeated ids and for missing dates (not one per entry)."""

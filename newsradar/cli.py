@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from newsradar.errors import ConfigError, NewsradarError
 from newsradar.settings import Settings, load, secret_env_names
@@ -118,9 +119,7 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     import tempfile
 
     from collectors.fetch import Fetcher
-    from collectors.html import HtmlCollector
-    from collectors.rss import RssCollector
-    from newsradar.pipeline import utcnow
+    from newsradar.pipeline import make_collector, utcnow
     from newsradar.store import SqliteStore
 
     failures = 0
@@ -130,13 +129,16 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
         for source in settings.sources:
             if args.names and source.name not in args.names:
                 continue
-            cls = HtmlCollector if source.kind == "html" else RssCollector
             started = time.monotonic()
             try:
-                batch = cls.from_settings(source, fetcher, store).collect(utcnow())
+                batch = make_collector(source, settings, fetcher, store).collect(utcnow())
                 print(f"OK    {source.name}: {len(batch.items)} items ({time.monotonic() - started:.1f}s)")
-                for item in batch.items[: args.show]:
-                    print(f"        - {item.title[:80]}  [{item.outlet}]")
+                zone = ZoneInfo(settings.timezone)
+                for item in sorted(batch.items, key=lambda i: i.published_at or i.fetched_at or utcnow(),
+                                   reverse=True)[: args.show]:  # fmt: skip
+                    when = item.published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.published_at \
+                        else "(no date)"  # fmt: skip
+                    print(f"        - {when}  {item.title[:80]}  [{item.outlet}]")
                 for err in batch.errors:
                     print(f"        ! {err}")
             except Exception as exc:  # noqa: BLE001 - report every source

@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from collectors.naver import scheduled_interval
 from newsradar.bus import open_bus
 from newsradar.errors import TransientError
 from newsradar.metrics import Metrics
@@ -72,7 +73,7 @@ class Daemon:
             self.collect = CollectStage(self.settings, self.store, self.bus, self.metrics, self.shard)
             for source in self.settings.sources:
                 if source.name in self.collect.collectors:
-                    self.metrics.component(f"source:{source.name}", source.interval)
+                    self.metrics.component(f"source:{source.name}", scheduled_interval(self.settings, source))
         if self._has("processor"):
             group = GroupStage.from_settings(self.settings, self.store)
             self.closers.append(group)
@@ -155,14 +156,15 @@ class Daemon:
             for source in self.settings.sources:
                 if source.name not in self.collect.collectors:
                     continue
+                interval = scheduled_interval(self.settings, source)  # naver sources: paced to the API budget
                 scheduler.add_job(
                     self.collect.poll,
-                    IntervalTrigger(seconds=source.interval, jitter=source.jitter or None),
+                    IntervalTrigger(seconds=interval, jitter=source.jitter or None),
                     args=[source.name],
                     id=f"poll:{source.name}",
                     max_instances=1,
                     coalesce=True,
-                    next_run_time=utcnow() + timedelta(seconds=source.interval * random.uniform(0.5, 1.0)),
+                    next_run_time=utcnow() + timedelta(seconds=interval * random.uniform(0.5, 1.0)),
                 )
         if self.mailer is not None:
             digest = self.settings.digest

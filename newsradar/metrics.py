@@ -28,6 +28,7 @@ class ComponentMetrics:
     last_success_at: float | None = None
     last_error: str | None = None
     permanent_error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # figures that are not counters (e.g. a quota)
     started_at: float = field(default_factory=time.time)
 
     def healthy(self, now: float) -> bool:
@@ -67,6 +68,12 @@ class Metrics:
             comp.last_success_at = time.time()
             comp.permanent_error = None
 
+    def info(self, name: str, figures: dict[str, Any]) -> None:
+        """Replace the non-counter figures health shows for ``name`` (e.g. the Naver budget of today)."""
+        comp = self.component(name)
+        with self._lock:
+            comp.info = dict(figures)
+
     def error(self, name: str, message: str, permanent: bool = False) -> None:
         comp = self.component(name)
         with self._lock:
@@ -85,6 +92,7 @@ class Metrics:
                     "last_success_at": c.last_success_at,
                     "last_error": c.last_error,
                     "permanent_error": c.permanent_error,
+                    **({"info": dict(c.info)} if c.info else {}),
                 }
                 for name, c in sorted(self._components.items())
             }

@@ -21,6 +21,7 @@ from typing import Any
 
 from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
+from collectors.naver import NaverCollector, budget_report
 from collectors.rss import RssCollector
 from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
 from newsradar.errors import StateError, TransientError
@@ -51,6 +52,14 @@ class PollSummary:
     seconds: float = 0.0
 
 
+def make_collector(source: SourceSettings, settings: Settings, fetcher: Fetcher, store: StateStore) -> Any:
+    """The collector for a source's kind (also used by ``newsradar sources test``)."""
+    if source.kind == "naver":
+        return NaverCollector.from_settings(source, fetcher, store, settings)
+    cls = HtmlCollector if source.kind == "html" else RssCollector
+    return cls.from_settings(source, fetcher, store)
+
+
 class CollectStage:
     """Polls sources and publishes new items; marks them seen only once they are on the bus."""
 
@@ -70,8 +79,7 @@ class CollectStage:
         }
 
     def _collector(self, source: SourceSettings) -> Any:
-        cls = HtmlCollector if source.kind == "html" else RssCollector
-        return cls.from_settings(source, self.fetcher, self.store)
+        return make_collector(source, self.settings, self.fetcher, self.store)
 
     def poll(self, name: str) -> PollSummary:
         """Poll one source once. Errors are logged and counted here; they never escape to the scheduler."""
@@ -100,8 +108,17 @@ class CollectStage:
             summary.error = f"{type(exc).__name__}: {exc}"
             self.metrics.error(component, summary.error)
             log.error("source %s: poll failed: %s", name, summary.error)
+        if isinstance(self.collectors[name], NaverCollector):
+            self.report_naver_budget(started)
         summary.seconds = (utcnow() - started).total_seconds()
         return summary
+
+    def report_naver_budget(self, now: datetime) -> None:
+        """Health's 'naver' component: today's API calls against naver.daily_budget (issue 19)."""
+        try:
+            self.metrics.info("naver", budget_report(self.settings, self.store, now))
+        except Exception as exc:  # noqa: BLE001 - a health figure must not fail a poll
+            log.warning("naver budget not reported: %s", exc)
 
     def close(self) -> None:
         self.fetcher.close()
