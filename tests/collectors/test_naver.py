@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -206,3 +207,21 @@ def test_sources_test_shows_a_naver_sources_items_with_outlets_and_times(api: Na
     assert lines[1].strip() == '- 2026-11-18 15:55  포항 이차전지 특화단지 "2번째" 소식 & 전망  [경북일보]'
     assert lines[2].strip() == '- 2026-11-18 14:30  포항 이차전지 특화단지 "1번째" 소식 & 전망  [연합뉴스]'
     assert "test-client-secret" not in result.stdout + result.stderr
+
+
+def test_a_daemon_poll_reports_the_budget_in_health(api: NaverApi, tmp_path: Path):
+    from newsradar.daemon import Daemon
+
+    _add(api, 1, 5)
+    settings = parse({"state_dir": str(tmp_path), "http": {"per_host_delay": 0},
+                      "sources": [{"name": "n", "kind": "naver", "url": api.url, "query": "포항"}]})  # fmt: skip
+    daemon = Daemon(settings, role="collector")
+    try:
+        [summary] = daemon.poll_all()
+        assert summary.new_items == 1 and not summary.error
+        info = daemon.metrics.snapshot()["components"]["naver"]["info"]
+        assert info["calls_today"] == 1 and info["daily_budget"] == 20_000 and info["queries"] == 1
+        assert daemon.metrics.snapshot()["components"]["source:n"]["healthy"]
+    finally:
+        daemon.close()
+    assert json.loads((tmp_path / "health.json").read_text())["components"]["naver"]["info"]["budget_left"] == 19_999
