@@ -59,17 +59,25 @@ def _body(entry: Any) -> str:
     return longest if len(longest) > len(summary) else summary
 
 
+def _headline_and_outlet(
+    source: SourceSettings, entry: Any, title: str, feed_title: str, aggregator: bool
+) -> tuple[str, str]:
+    """(headline, outlet) of an entry. Google News titles read "headline - outlet": the suffix is cut from
+    the headline shown to people and names the outlet, when the entry's ``<source>`` names the same outlet
+    (Google News feeds, wherever they are served from) or the feed is an aggregator's (news.google.* …).
+    A configured ``outlet`` wins; then ``<source>``, the suffix, the feed's title."""
+    entry_source = plain_text((entry.get("source") or {}).get("title"))
+    suffix = ""
+    if " - " in title:
+        head, tail = (part.strip() for part in title.rsplit(" - ", 1))
+        if head and (tail == entry_source or (aggregator and 0 < len(tail) <= 40)):
+            title, suffix = head, tail
+    return title, source.outlet or entry_source or suffix or feed_title
+
+
 def _outlet(source: SourceSettings, entry: Any, title: str, feed_title: str, aggregator: bool) -> str:
-    if source.outlet:
-        return source.outlet
-    entry_source = entry.get("source") or {}
-    if entry_source.get("title"):
-        return plain_text(entry_source["title"])
-    if aggregator and " - " in title:
-        tail = title.rsplit(" - ", 1)[1].strip()
-        if 0 < len(tail) <= 40:
-            return tail
-    return feed_title
+    """The outlet of an entry (see ``_headline_and_outlet``)."""
+    return _headline_and_outlet(source, entry, title, feed_title, aggregator)[1]
 
 
 class RssCollector:
@@ -197,7 +205,9 @@ class RssCollector:
             if batch.seen_before(self._store, ident):
                 continue
             body = _body(entry)
-            title = plain_text(entry.get("title")) or plain_text(body)[:100]
+            title, outlet = _headline_and_outlet(
+                src, entry, plain_text(entry.get("title")) or plain_text(body)[:100], feed_title, aggregator
+            )
             published = self._published(entry, now, url, batch)
             if published is None:
                 undated.append(url)
@@ -205,7 +215,7 @@ class RssCollector:
                 RawItem(
                     id=ident,
                     source=src.name,
-                    outlet=_outlet(src, entry, title, feed_title, aggregator) or src.name,
+                    outlet=outlet or src.name,
                     url=url,
                     canonical_url=canonical,
                     title=title,
