@@ -23,6 +23,7 @@ from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
 from collectors.naver import NaverCollector, budget_report
 from collectors.rss import RssCollector
+from collectors.urls import without_tracking
 from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
 from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, RawItem, Story, StoryUpdate
@@ -90,7 +91,9 @@ class CollectStage:
             batch = self.collectors[name].collect(started)
             summary.not_modified = bool(batch.not_modified)
             if batch.items:
-                self.bus.publish_many(RAW, [(item.id, item) for item in batch.items])
+                # Links shown to people (alerts, digest, dashboard) lose their tracking parameters here, once.
+                items = [replace(i, url=without_tracking(i.url)) for i in batch.items]
+                self.bus.publish_many(RAW, [(item.id, item) for item in items])
             batch.finalize(self.store, started)  # after the publish: a crash before it re-fetches, never loses
             summary.new_items = len(batch.items)
             if batch.items:
