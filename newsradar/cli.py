@@ -150,21 +150,37 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from newsradar.classify import Classifier, read_jsonl
+    from newsradar.classify import Classifier, InputError, read_lines
     from newsradar.progress import Progress
 
     classifier = Classifier(settings)
     with open(args.input, encoding="utf-8") as src:
         lines = src.readlines()
-    outputs = []
+    outputs: list[dict[str, object]] = []
+    bad = 0
     with Progress(len(lines), "classifying") as progress:
-        for _, record in read_jsonl(lines):
-            outputs.append(classifier.classify(record))
+        for number, record, problem in read_lines(lines):
+            if not problem and record is not None:
+                try:
+                    outputs.append(classifier.classify(record))
+                except InputError as exc:
+                    problem = str(exc)
+            if problem:
+                # One bad line is reported (line number and id) and passed through as an error row; the run goes on.
+                bad += 1
+                ident = record.get("id") if record is not None else None
+                message = f"{args.input}: line {number}" + (f" (id {ident!r})" if ident is not None else "") \
+                    + f": {problem}; passed through as an error row"  # fmt: skip
+                logging.getLogger("newsradar.classify").error("%s", message)
+                outputs.append({"id": ident, "line": number, "error": problem})
             progress.advance()
-    for output in classifier.settle(outputs):
+    for output in classifier.settle(outputs):  # type: ignore[arg-type]
         sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
     classifier.close()
-    return 0
+    if bad:
+        logging.getLogger("newsradar.classify").error("%s: %d of %d lines could not be classified",
+                                                      args.input, bad, len(outputs))  # fmt: skip
+    return 1 if bad else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
