@@ -92,10 +92,15 @@ def scheduled_interval(settings: Settings, source: SourceSettings) -> float:
     """
     if source.kind != "naver":
         return source.interval
+    return max(source.interval, budget_interval(settings))
+
+
+def budget_interval(settings: Settings) -> float:
+    """The shortest interval at which every enabled naver source's first page fits the scheduled share of
+    the daily budget (``86400 × queries / (daily_budget × (1 - paging_share))`` seconds)."""
     naver = settings.naver
     queries = sum(1 for s in settings.sources if s.kind == "naver" and s.enabled) or 1
-    calls_per_day = naver.daily_budget * (1 - naver.paging_share)
-    return max(source.interval, 86400 * queries / calls_per_day)
+    return 86400 * queries / (naver.daily_budget * (1 - naver.paging_share))
 
 
 def budget_report(settings: Settings, store: StateStore, now: datetime) -> dict[str, Any]:

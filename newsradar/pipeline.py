@@ -25,7 +25,7 @@ from collectors.naver import NaverCollector, budget_report
 from collectors.rss import RssCollector
 from collectors.urls import without_tracking
 from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
-from newsradar.errors import StateError, TransientError
+from newsradar.errors import ContentError, StateError, TransientError
 from newsradar.events import Article, RawItem, Story, StoryUpdate
 from newsradar.metrics import Metrics
 from newsradar.runner import Output
@@ -51,6 +51,7 @@ class PollSummary:
     not_modified: bool = False
     error: str | None = None
     seconds: float = 0.0
+    parse_failed: bool = False  # the answer could not be used as the source's kind (ContentError)
 
 
 def make_collector(source: SourceSettings, settings: Settings, fetcher: Fetcher, store: StateStore) -> Any:
@@ -109,6 +110,7 @@ class CollectStage:
             self.metrics.success(component)
         except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
             summary.error = f"{type(exc).__name__}: {exc}"
+            summary.parse_failed = isinstance(exc, ContentError)
             self.metrics.error(component, summary.error)
             log.error("source %s: poll failed: %s", name, summary.error)
         if isinstance(self.collectors[name], NaverCollector):

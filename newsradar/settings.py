@@ -115,6 +115,26 @@ class NaverSettings(_Model):
     )
 
 
+class PollingSettings(_Model):
+    """Adaptive polling (issue 19): each source's interval follows how often it really publishes."""
+
+    adaptive: bool = Field(False, description="Adapt each source's interval to its publishing rate (daemon only).")
+    min_interval: float = Field(60.0, ge=5, description="Shortest adaptive interval in seconds.")
+    max_interval: float = Field(3600.0, ge=5, description="Longest adaptive interval in seconds (quiet sources).")
+    parse_failures: int = Field(
+        3, ge=1, description="Consecutive unparsable answers after which a source is polled only rarely."
+    )
+    failing_interval: float = Field(
+        21600.0, ge=5, description="Seconds between polls of a source that keeps failing to parse, until it works."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PollingSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("polling.min_interval must not exceed polling.max_interval")
+        return self
+
+
 class TermSettings(_Model):
     """A watched term: canonical name, aliases, exclusions, fuzzy tolerance."""
 
@@ -255,6 +275,7 @@ class Settings(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
     sources: list[SourceSettings] = Field(default_factory=list, description="News sources.")
     naver: NaverSettings = Field(default_factory=NaverSettings, description="Naver Search API account.")
+    polling: PollingSettings = Field(default_factory=PollingSettings, description="Adaptive polling.")
     watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings, description="Watched terms.")
     grouping: GroupingSettings = Field(default_factory=GroupingSettings, description="Story grouping.")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.store.base import GroupingDecision, GroupingRow, PollState, StateStore, StoryWrite
 from newsradar.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -28,4 +28,5 @@ def open_store(settings: Settings) -> StateStore:
     return SqliteStore(Path(settings.state_dir) / "state.db")
 
 
-__all__ = ["GroupingDecision", "GroupingRow", "SqliteStore", "StateStore", "Store", "StoryWrite", "open_store"]
+__all__ = ["GroupingDecision", "GroupingRow", "PollState", "SqliteStore", "StateStore", "Store", "StoryWrite",
+           "open_store"]

@@ -61,6 +61,18 @@ class GroupingRow:
     signature: bytes
 
 
+@dataclass(frozen=True)
+class PollState:
+    """A source's adaptive polling state (issue 19): its current interval (seconds), its estimated publishing
+    rate (new items per second, an exponential average; None before the first poll), its consecutive
+    parse failures, and when it was last polled (epoch seconds)."""
+
+    interval: float
+    rate: float | None = None
+    failures: int = 0
+    last_poll_at: float | None = None
+
+
 class StateStore(ABC):
     """Durable pipeline state. Implementations are thread-safe and may be shared by several processes."""
 
@@ -216,6 +228,15 @@ class StateStore(ABC):
         first; one transaction (INSERT ... ON CONFLICT DO NOTHING, then the recorded owner is read back, so
         two collectors claiming one URL at once agree on its id).
         """
+
+    @abstractmethod
+    def poll_state(self, source: str) -> PollState | None:
+        """The adaptive polling state saved for ``source``, or None (never polled adaptively)."""
+
+    @abstractmethod
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        """Replace ``source``'s adaptive polling state; written by the collector after every poll of it (one
+        collector polls a source at a time, so a plain upsert suffices), read at start-up to resume."""
 
     # -- everything ----------------------------------------------------------------------------------
     @abstractmethod

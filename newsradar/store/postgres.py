@@ -26,7 +26,7 @@ from newsradar import events
 from newsradar.errors import ConfigError, StateError, TransientError
 from newsradar.events import Story
 from newsradar.settings import StateSettings, secret
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.store.base import GroupingDecision, GroupingRow, PollState, StateStore, StoryWrite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS quotas (key TEXT NOT NULL, day TEXT NOT NULL, used IN
 CREATE TABLE IF NOT EXISTS url_claims (
     url TEXT PRIMARY KEY, item_id TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS url_claims_by_time ON url_claims (claimed_at);
+CREATE TABLE IF NOT EXISTS poll_state (
+    source TEXT PRIMARY KEY, poll_interval DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION,
+    failures INTEGER NOT NULL, last_poll_at DOUBLE PRECISION);
 """
 _TRANSIENT = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.LockNotAvailable,
               pgerrors.AdminShutdown, pgerrors.CannotConnectNow, pgerrors.QueryCanceled)  # fmt: skip
@@ -390,3 +393,14 @@ class PostgresStore(StateStore):
             return winners
 
         return self._run(work, "claim urls")
+
+    def poll_state(self, source: str) -> PollState | None:
+        rows = self._read("SELECT poll_interval, rate, failures, last_poll_at FROM poll_state WHERE source=%s",
+                          (source,))
+        return PollState(float(rows[0][0]), rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
+
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        self._write("""INSERT INTO poll_state VALUES (%s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET
+                       poll_interval=excluded.poll_interval, rate=excluded.rate, failures=excluded.failures,
+                       last_poll_at=excluded.last_poll_at""",
+                    (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip

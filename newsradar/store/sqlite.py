@@ -19,7 +19,7 @@ from pathlib import Path
 from newsradar import events
 from newsradar.errors import StateError, TransientError
 from newsradar.events import Story
-from newsradar.store.base import GroupingDecision, GroupingRow, StateStore, StoryWrite
+from newsradar.store.base import GroupingDecision, GroupingRow, PollState, StateStore, StoryWrite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS validators (
@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL)
 CREATE TABLE IF NOT EXISTS quotas (key TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (key, day));
 CREATE TABLE IF NOT EXISTS url_claims (url TEXT PRIMARY KEY, item_id TEXT NOT NULL, claimed_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS url_claims_by_time ON url_claims (claimed_at);
+CREATE TABLE IF NOT EXISTS poll_state (
+    source TEXT PRIMARY KEY, poll_interval REAL NOT NULL, rate REAL,
+    failures INTEGER NOT NULL, last_poll_at REAL);
 """
 
 
@@ -376,3 +379,14 @@ class SqliteStore(StateStore):
                                  [(u, winner, _ts(now)) for u in urls])  # fmt: skip
                 winners.append(winner)
         return winners
+
+    def poll_state(self, source: str) -> PollState | None:
+        rows = self._read("SELECT poll_interval, rate, failures, last_poll_at FROM poll_state WHERE source=?",
+                          (source,))
+        return PollState(float(rows[0][0]), rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
+
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        self._write("""INSERT INTO poll_state VALUES (?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET
+                       poll_interval=excluded.poll_interval, rate=excluded.rate, failures=excluded.failures,
+                       last_poll_at=excluded.last_poll_at""",
+                    (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip

@@ -94,3 +94,17 @@ def test_concurrent_claims_of_one_url_agree_on_its_id(opener: Opener):
         t.join()
     for k in range(20):
         assert len({results[i][k] for i in results}) == 1  # every claimer got the same id for URL k
+
+
+def test_poll_state_is_saved_replaced_and_survives_a_reopen(opener: Opener):
+    from newsradar.store import PollState
+
+    store = opener()
+    assert store.poll_state("feed") is None
+    store.save_poll_state("feed", PollState(600.0))
+    store.save_poll_state("feed", PollState(300.0, 0.0025, 2, 1_800_000_000.5))
+    store.save_poll_state("other", PollState(60.0, None, 0, None))
+    store.close()
+    store = opener()
+    assert store.poll_state("feed") == PollState(300.0, 0.0025, 2, 1_800_000_000.5)
+    assert store.poll_state("other") == PollState(60.0)
