@@ -149,6 +149,34 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failures else 0
 
 
+def cmd_sources_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Add the feeds of an OPML file (a feed reader's subscriptions) to the config file."""
+    from collectors.opml import import_opml
+
+    config = Path(config_path(args.config))
+    result = import_opml(config, Path(args.opml), dry_run=args.dry_run)
+    verb = "would add" if args.dry_run else "added"
+    print(f"{args.opml}: {verb} {len(result.added)} feeds to {config}; {len(result.already)} already there")
+    for feed in result.added:
+        print(f"  + {feed.name}  {feed.url}")
+    return 0
+
+
+def cmd_sources_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the config's RSS sources as an OPML file a feed reader can import."""
+    from collectors.opml import write_opml
+
+    data, skipped = write_opml(settings)
+    if args.opml:
+        Path(args.opml).write_bytes(data)
+        print(f"{args.opml}: {len(settings.sources) - len(skipped)} feeds written")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    if skipped:
+        print(f"not feeds, left out: {', '.join(skipped)}", file=sys.stderr)
+    return 0
+
+
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from newsradar.classify import Classifier, InputError, read_lines
     from newsradar.progress import Progress
@@ -265,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("names", nargs="*", help="only these sources")
     test.add_argument("--show", type=int, default=3, help="items to show per source")
     test.set_defaults(func=cmd_sources_test)
+
+    opml_in = sources_sub.add_parser("import", help="add an OPML file's feeds to the config file (new URLs only)")
+    opml_in.add_argument("opml", metavar="FILE.opml")
+    opml_in.add_argument("--dry-run", action="store_true", help="show what would be added; change nothing")
+    opml_in.set_defaults(func=cmd_sources_import)
+    opml_out = sources_sub.add_parser("export", help="write the config's RSS sources as OPML")
+    opml_out.add_argument("opml", metavar="FILE.opml", nargs="?", help="default: standard output")
+    opml_out.set_defaults(func=cmd_sources_export)
 
     classify = sub.add_parser("classify", help="classify a JSONL archive (see README for the contract)")
     classify.add_argument("input", help="IN.jsonl")
