@@ -99,7 +99,9 @@ class Daemon:
             return []
         names = list(self.collect.collectors)
         summaries: list[PollSummary] = []
-        with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(max_workers=4) as pool:
+        with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(
+            max_workers=self.settings.polling.workers
+        ) as pool:
             for summary in pool.map(self.poll_source, names):
                 summaries.append(summary)
                 progress.advance(note=summary.source)
