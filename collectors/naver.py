@@ -185,7 +185,7 @@ class NaverCollector:
                     continue
                 fresh.append((ident, canonical, result))
             start += src.display
-            if known or len(results) < src.display or start + src.display - 1 > MAX_START:
+            if known or len(results) < src.display or start > MAX_START:
                 break
         else:
             if fresh:

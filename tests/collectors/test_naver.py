@@ -225,3 +225,11 @@ def test_a_daemon_poll_reports_the_budget_in_health(api: NaverApi, tmp_path: Pat
     finally:
         daemon.close()
     assert json.loads((tmp_path / "health.json").read_text())["components"]["naver"]["info"]["budget_left"] == 19_999
+
+
+def test_paging_stops_at_the_apis_start_limit(api: NaverApi, fetcher: Fetcher, store: SqliteStore):
+    for n in range(1, 1101):  # more results than the API lets anyone page through
+        api.add(f"포항 이차전지 {n}", f"https://x.kr/{n}", f"https://x.kr/{n}", "포항 이차전지", NOW - timedelta(seconds=n))
+    batch = _collector(api, fetcher, store, budget=100, display=100, max_pages=10).collect(NOW)
+    assert [int(s["start"]) for s in api.searches()] == [1, 101, 201, 301, 401, 501, 601, 701, 801, 901]
+    assert len(batch.items) == 1000 and all(r[0].startswith("/v1/") for r in api.requests)
