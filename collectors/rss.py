@@ -59,17 +59,25 @@ def _body(entry: Any) -> str:
     return longest if len(longest) > len(summary) else summary
 
 
+def _headline_and_outlet(
+    source: SourceSettings, entry: Any, title: str, feed_title: str, aggregator: bool
+) -> tuple[str, str]:
+    """(headline, outlet) of an entry. Google News titles read "headline - outlet": the suffix is cut from
+    the headline shown to people and names the outlet, when the entry's ``<source>`` names the same outlet
+    (Google News feeds, wherever they are served from) or the feed is an aggregator's (news.google.* …).
+    A configured ``outlet`` wins; then ``<source>``, the suffix, the feed's title."""
+    entry_source = plain_text((entry.get("source") or {}).get("title"))
+    suffix = ""
+    if " - " in title:
+        head, tail = (part.strip() for part in title.rsplit(" - ", 1))
+        if head and (tail == entry_source or (aggregator and 0 < len(tail) <= 40)):
+            title, suffix = head, tail
+    return title, source.outlet or entry_source or suffix or feed_title
+
+
 def _outlet(source: SourceSettings, entry: Any, title: str, feed_title: str, aggregator: bool) -> str:
-    if source.outlet:
-        return source.outlet
-    entry_source = entry.get("source") or {}
-    if entry_source.get("title"):
-        return plain_text(entry_source["title"])
-    if aggregator and " - " in title:
-        tail = title.rsplit(" - ", 1)[1].strip()
-        if 0 < len(tail) <= 40:
-            return tail
-    return feed_title
+    """The outlet of an entry (see ``_headline_and_outlet``)."""
+    return _headline_and_outlet(source, entry, title, feed_title, aggregator)[1]
 
 
 class RssCollector:
@@ -138,8 +146,10 @@ class RssCollector:
                 "content-location": result.url,
                 "content-type": "application/xml; charset=utf-8",
             },
-            resolve_relative_uris=True,
-            sanitize_html=True,
+            # Entry links are resolved by us (urljoin on the feed's URL) and relative links inside entry HTML
+            # are never followed: feedparser's URI rewriting of every content element is work for nothing.
+            resolve_relative_uris=False,
+            sanitize_html=True,  # entry HTML becomes text through plain_text, which keeps script contents
         )
         problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}" if parsed.bozo else ""
         if not parsed.entries and not parsed.get("version"):  # no "version" key at all for an empty body
@@ -195,7 +205,9 @@ class RssCollector:
             if batch.seen_before(self._store, ident):
                 continue
             body = _body(entry)
-            title = plain_text(entry.get("title")) or plain_text(body)[:100]
+            title, outlet = _headline_and_outlet(
+                src, entry, plain_text(entry.get("title")) or plain_text(body)[:100], feed_title, aggregator
+            )
             published = self._published(entry, now, url, batch)
             if published is None:
                 undated.append(url)
@@ -203,7 +215,7 @@ class RssCollector:
                 RawItem(
                     id=ident,
                     source=src.name,
-                    outlet=_outlet(src, entry, title, feed_title, aggregator) or src.name,
+                    outlet=outlet or src.name,
                     url=url,
                     canonical_url=canonical,
                     title=title,
@@ -214,7 +226,27 @@ class RssCollector:
                 )
             )
         self._report(batch, repeats, undated)
-        return items
+        return self._claimed(items, batch, now)
+
+    def _claimed(self, items: list[RawItem], batch: Batch, now: datetime) -> list[RawItem]:
+        """Items whose id comes from a non-URL guid take the id their URL is already claimed by (e.g. by a
+        Naver search result of the same article), and claim it otherwise: one item whichever came first.
+        Ids that are the URL's own already agree with every other source, so only these need a claim."""
+        by_guid = [item for item in items if item.id != item_id(None, item.canonical_url)]
+        if not by_guid:
+            return items
+        winners = dict(zip((i.id for i in by_guid),
+                           self._store.claim_urls([(i.id, [i.canonical_url]) for i in by_guid], now), strict=True))
+        kept: list[RawItem] = []
+        for item in items:
+            winner = winners.get(item.id, item.id)
+            if winner != item.id:
+                batch.settled_ids.append(item.id)  # the next poll skips the guid id without a claim
+                if batch.seen_before(self._store, winner):
+                    continue
+                item = dataclasses.replace(item, id=winner)
+            kept.append(item)
+        return kept
 
     def _report(self, batch: Batch, repeats: list[str], undated: list[str]) -> None:
         """One counted line per poll for repeated ids and for missing dates (not one per entry)."""

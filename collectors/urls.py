@@ -101,6 +101,20 @@ def _canonical_once(url: str) -> str:
     return candidate
 
 
+def without_tracking(url: str) -> str:
+    """``url`` as people should see and share it: tracking parameters (``utm_*``, ``fbclid``, ``gclid`` …, the
+    ones ``canonical_url`` drops) removed; everything else (parameter order, case, fragment) kept as it was."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if p and not _is_tracking(p.split("=", 1)[0])]
+    query = "&".join(kept)
+    return url if query == parts.query else urlunsplit(parts._replace(query=query))
+
+
 def host_of(url: str) -> str:
     """Lower-case host name of ``url`` ('' when there is none or it cannot be parsed)."""
     try:

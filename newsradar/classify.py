@@ -42,12 +42,41 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, record
 
 
+def read_lines(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """Like ``read_jsonl``, but a bad line does not stop the run: yields (line number, record, "") for good
+    lines and (line number, the object if there was one, what is wrong) for bad ones, so batch mode can
+    report it and pass it through as an error row."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not valid JSON: {exc.msg}"
+            continue
+        if not isinstance(record, dict):
+            yield number, None, f"expected a JSON object, got {type(record).__name__}"
+        elif "id" not in record or record["id"] in (None, ""):
+            yield number, record, "missing field 'id'"
+        elif not any(record.get(key) for key in ("title", "text", "html")):
+            yield number, record, "nothing to classify: no 'title', 'text' or 'html'"
+        else:
+            yield number, record, ""
+
+
 def to_raw(record: dict[str, Any], zone: str = "Asia/Seoul") -> RawItem:
-    """Turn one input record into the RawItem the daemon would have collected."""
+    """Turn one input record into the RawItem the daemon would have collected.
+
+    Raises InputError when a field cannot be read (e.g. a ``published`` that is not ISO 8601)."""
     published = record.get("published")
     when = None
     if published:
-        when = datetime.fromisoformat(str(published).replace("Z", "+00:00"))
+        try:
+            when = datetime.fromisoformat(str(published).replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                f"'published' {published!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+09:00)"
+            ) from None
         if when.tzinfo is None:
             from zoneinfo import ZoneInfo
 
@@ -93,9 +122,11 @@ class Classifier:
         }
 
     def settle(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The outputs with each story id replaced by the story it is part of after the whole run."""
+        """The outputs with each story id replaced by the story it is part of after the whole run
+        (error rows, which have no story, pass through)."""
         for out in outputs:
-            out["story"] = self.grouper.resolve(out["story"])
+            if "story" in out:
+                out["story"] = self.grouper.resolve(out["story"])
         return outputs
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from newsradar.errors import ConfigError, NewsradarError
 from newsradar.settings import Settings, load, secret_env_names
@@ -118,9 +119,7 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     import tempfile
 
     from collectors.fetch import Fetcher
-    from collectors.html import HtmlCollector
-    from collectors.rss import RssCollector
-    from newsradar.pipeline import utcnow
+    from newsradar.pipeline import make_collector, utcnow
     from newsradar.store import SqliteStore
 
     failures = 0
@@ -130,13 +129,16 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
         for source in settings.sources:
             if args.names and source.name not in args.names:
                 continue
-            cls = HtmlCollector if source.kind == "html" else RssCollector
             started = time.monotonic()
             try:
-                batch = cls.from_settings(source, fetcher, store).collect(utcnow())
+                batch = make_collector(source, settings, fetcher, store).collect(utcnow())
                 print(f"OK    {source.name}: {len(batch.items)} items ({time.monotonic() - started:.1f}s)")
-                for item in batch.items[: args.show]:
-                    print(f"        - {item.title[:80]}  [{item.outlet}]")
+                zone = ZoneInfo(settings.timezone)
+                for item in sorted(batch.items, key=lambda i: i.published_at or i.fetched_at or utcnow(),
+                                   reverse=True)[: args.show]:  # fmt: skip
+                    when = item.published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if item.published_at \
+                        else "(no date)"  # fmt: skip
+                    print(f"        - {when}  {item.title[:80]}  [{item.outlet}]")
                 for err in batch.errors:
                     print(f"        ! {err}")
             except Exception as exc:  # noqa: BLE001 - report every source
@@ -147,22 +149,66 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failures else 0
 
 
+def cmd_sources_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Add the feeds of an OPML file (a feed reader's subscriptions) to the config file."""
+    from collectors.opml import import_opml
+
+    config = Path(config_path(args.config))
+    result = import_opml(config, Path(args.opml), dry_run=args.dry_run)
+    verb = "would add" if args.dry_run else "added"
+    print(f"{args.opml}: {verb} {len(result.added)} feeds to {config}; {len(result.already)} already there")
+    for feed in result.added:
+        print(f"  + {feed.name}  {feed.url}")
+    return 0
+
+
+def cmd_sources_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the config's RSS sources as an OPML file a feed reader can import."""
+    from collectors.opml import write_opml
+
+    data, skipped = write_opml(settings)
+    if args.opml:
+        Path(args.opml).write_bytes(data)
+        print(f"{args.opml}: {len(settings.sources) - len(skipped)} feeds written")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    if skipped:
+        print(f"not feeds, left out: {', '.join(skipped)}", file=sys.stderr)
+    return 0
+
+
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
-    from newsradar.classify import Classifier, read_jsonl
+    from newsradar.classify import Classifier, InputError, read_lines
     from newsradar.progress import Progress
 
     classifier = Classifier(settings)
     with open(args.input, encoding="utf-8") as src:
         lines = src.readlines()
-    outputs = []
+    outputs: list[dict[str, object]] = []
+    bad = 0
     with Progress(len(lines), "classifying") as progress:
-        for _, record in read_jsonl(lines):
-            outputs.append(classifier.classify(record))
+        for number, record, problem in read_lines(lines):
+            if not problem and record is not None:
+                try:
+                    outputs.append(classifier.classify(record))
+                except InputError as exc:
+                    problem = str(exc)
+            if problem:
+                # One bad line is reported (line number and id) and passed through as an error row; the run goes on.
+                bad += 1
+                ident = record.get("id") if record is not None else None
+                message = f"{args.input}: line {number}" + (f" (id {ident!r})" if ident is not None else "") \
+                    + f": {problem}; passed through as an error row"  # fmt: skip
+                logging.getLogger("newsradar.classify").error("%s", message)
+                outputs.append({"id": ident, "line": number, "error": problem})
             progress.advance()
-    for output in classifier.settle(outputs):
+    for output in classifier.settle(outputs):  # type: ignore[arg-type]
         sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
     classifier.close()
-    return 0
+    if bad:
+        logging.getLogger("newsradar.classify").error("%s: %d of %d lines could not be classified",
+                                                      args.input, bad, len(outputs))  # fmt: skip
+    return 1 if bad else 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -247,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("names", nargs="*", help="only these sources")
     test.add_argument("--show", type=int, default=3, help="items to show per source")
     test.set_defaults(func=cmd_sources_test)
+
+    opml_in = sources_sub.add_parser("import", help="add an OPML file's feeds to the config file (new URLs only)")
+    opml_in.add_argument("opml", metavar="FILE.opml")
+    opml_in.add_argument("--dry-run", action="store_true", help="show what would be added; change nothing")
+    opml_in.set_defaults(func=cmd_sources_import)
+    opml_out = sources_sub.add_parser("export", help="write the config's RSS sources as OPML")
+    opml_out.add_argument("opml", metavar="FILE.opml", nargs="?", help="default: standard output")
+    opml_out.set_defaults(func=cmd_sources_export)
 
     classify = sub.add_parser("classify", help="classify a JSONL archive (see README for the contract)")
     classify.add_argument("input", help="IN.jsonl")

@@ -24,6 +24,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from collectors.naver import scheduled_interval
+from collectors.pacing import Pacer
 from newsradar.bus import open_bus
 from newsradar.errors import ConfigError, NewsradarError, TransientError
 from newsradar.metrics import Metrics
@@ -56,6 +58,8 @@ class Daemon:
         self.store = open_store(settings)
         self.bus = open_bus(settings)
         self.collect: CollectStage | None = None
+        self.pacer: Pacer | None = None  # adaptive polling (polling.adaptive)
+        self._intervals: dict[str, float] = {}
         self.runners: list[StageRunner] = []
         self.closers: list[Any] = []
         self.mailer: Any = None
@@ -72,9 +76,11 @@ class Daemon:
         attempts = self.settings.bus.max_attempts
         if self._has("collector"):
             self.collect = CollectStage(self.settings, self.store, self.bus, self.metrics, self.shard)
+            if self.settings.polling.adaptive:
+                self.pacer = Pacer(self.settings, self.store)
             for source in self.settings.sources:
                 if source.name in self.collect.collectors:
-                    self.metrics.component(f"source:{source.name}", source.interval)
+                    self.metrics.component(f"source:{source.name}", scheduled_interval(self.settings, source))
         if self._has("processor"):
             group = GroupStage.from_settings(self.settings, self.store)
             self.closers.append(group)
@@ -96,11 +102,43 @@ class Daemon:
             return []
         names = list(self.collect.collectors)
         summaries: list[PollSummary] = []
-        with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(max_workers=4) as pool:
-            for summary in pool.map(self.collect.poll, names):
+        with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(
+            max_workers=self.settings.polling.workers
+        ) as pool:
+            for summary in pool.map(self.poll_source, names):
                 summaries.append(summary)
                 progress.advance(note=summary.source)
         return summaries
+
+    def poll_source(self, name: str) -> PollSummary:
+        """Poll one source; with adaptive polling, work out its next interval and move its job to it."""
+        assert self.collect is not None
+        summary = self.collect.poll(name)
+        if self.pacer is None:
+            return summary
+        try:
+            state = self.pacer.after_poll(name, summary.new_items, summary.parse_failed, utcnow())
+        except Exception as exc:  # noqa: BLE001 - pacing must never stop polling
+            log.warning("source %s: adaptive interval not updated: %s", name, exc)
+            return summary
+        self.metrics.info(f"source:{name}", self.pacer.health(state))
+        if state.failures == self.settings.polling.parse_failures:
+            log.error("source %s: %d unparsable answers in a row; polled every %.0fs until it works again",
+                      name, state.failures, state.interval)  # fmt: skip
+        previous = self._intervals.get(name)
+        self._intervals[name] = state.interval
+        # health's silence check follows the interval (a failing source stays unhealthy: it never succeeds)
+        self.metrics.component(f"source:{name}", state.interval)
+        scheduler = self._scheduler
+        if previous is not None and abs(state.interval - previous) > 0.05 * previous and scheduler is not None \
+                and scheduler.running:  # fmt: skip
+            source = next(s for s in self.settings.sources if s.name == name)
+            try:
+                scheduler.reschedule_job(f"poll:{name}",
+                                         trigger=IntervalTrigger(seconds=state.interval, jitter=source.jitter or None))
+            except Exception as exc:  # noqa: BLE001 - e.g. the job is gone at shutdown
+                log.debug("source %s: not rescheduled: %s", name, exc)
+        return summary
 
     def drain(self) -> int:
         """Run every local stage until its topic is empty (in pipeline order).
@@ -212,14 +250,17 @@ class Daemon:
             for source in self.settings.sources:
                 if source.name not in self.collect.collectors:
                     continue
+                # naver sources: paced to the API budget; adaptive: the interval the pacer saved
+                interval = self.pacer.interval(source.name) if self.pacer else scheduled_interval(self.settings, source)
+                self._intervals[source.name] = interval
                 scheduler.add_job(
-                    self.collect.poll,
-                    IntervalTrigger(seconds=source.interval, jitter=source.jitter or None),
+                    self.poll_source,
+                    IntervalTrigger(seconds=interval, jitter=source.jitter or None),
                     args=[source.name],
                     id=f"poll:{source.name}",
                     max_instances=1,
                     coalesce=True,
-                    next_run_time=utcnow() + timedelta(seconds=source.interval * random.uniform(0.5, 1.0)),
+                    next_run_time=utcnow() + timedelta(seconds=interval * random.uniform(0.5, 1.0)),
                 )
         if self.mailer is not None:
             digest = self.settings.digest

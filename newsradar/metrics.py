@@ -50,6 +50,7 @@ class ComponentMetrics:
     last_success_at: float | None = None
     last_error: str | None = None
     permanent_error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # figures that are not counters (e.g. a quota)
     started_at: float = field(default_factory=time.time)
 
     def healthy(self, now: float) -> bool:
@@ -103,6 +104,12 @@ class Metrics:
             comp.last_success_at = time.time()
             comp.permanent_error = None
 
+    def info(self, name: str, figures: dict[str, Any]) -> None:
+        """Replace the non-counter figures health shows for ``name`` (e.g. the Naver budget of today)."""
+        comp = self.component(name)
+        with self._lock:
+            comp.info = dict(figures)
+
     def error(self, name: str, message: str, permanent: bool = False, kind: str | None = None) -> None:
         """Count an error; ``kind`` (an exception class name, 'item', ...) defaults to the message's leading
         ``Name:`` when there is one, else 'other'."""
@@ -137,7 +144,7 @@ class Metrics:
         with self._lock:
             return [
                 ComponentMetrics(c.name, c.interval, Counter(c.counts), Counter(c.error_kinds), c.last_success_at,
-                                 c.last_error, c.permanent_error, c.started_at)
+                                 c.last_error, c.permanent_error, dict(c.info), c.started_at)
                 for c in self._components.values()
             ]
 
@@ -151,6 +158,7 @@ class Metrics:
                     "last_success_at": c.last_success_at,
                     "last_error": c.last_error,
                     "permanent_error": c.permanent_error,
+                    **({"info": dict(c.info)} if c.info else {}),
                 }
                 for name, c in sorted(self._components.items())
             }

@@ -21,9 +21,11 @@ from typing import Any
 
 from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
+from collectors.naver import NaverCollector, budget_report
 from collectors.rss import RssCollector
+from collectors.urls import without_tracking
 from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
-from newsradar.errors import StateError, TransientError
+from newsradar.errors import ContentError, StateError, TransientError
 from newsradar.events import Article, RawItem, Story, StoryUpdate
 from newsradar.metrics import Metrics
 from newsradar.runner import Output
@@ -50,6 +52,15 @@ class PollSummary:
     not_modified: bool = False
     error: str | None = None
     seconds: float = 0.0
+    parse_failed: bool = False  # the answer could not be used as the source's kind (ContentError)
+
+
+def make_collector(source: SourceSettings, settings: Settings, fetcher: Fetcher, store: StateStore) -> Any:
+    """The collector for a source's kind (also used by ``newsradar sources test``)."""
+    if source.kind == "naver":
+        return NaverCollector.from_settings(source, fetcher, store, settings)
+    cls = HtmlCollector if source.kind == "html" else RssCollector
+    return cls.from_settings(source, fetcher, store)
 
 
 class CollectStage:
@@ -72,8 +83,7 @@ class CollectStage:
         }
 
     def _collector(self, source: SourceSettings) -> Any:
-        cls = HtmlCollector if source.kind == "html" else RssCollector
-        return cls.from_settings(source, self.fetcher, self.store)
+        return make_collector(source, self.settings, self.fetcher, self.store)
 
     def poll(self, name: str) -> PollSummary:
         """Poll one source once. Errors are logged and counted here; they never escape to the scheduler."""
@@ -84,7 +94,9 @@ class CollectStage:
             batch = self.collectors[name].collect(started)
             summary.not_modified = bool(batch.not_modified)
             if batch.items:
-                self.bus.publish_many(RAW, [(item.id, item) for item in batch.items])
+                # Links shown to people (alerts, digest, dashboard) lose their tracking parameters here, once.
+                items = [replace(i, url=without_tracking(i.url)) for i in batch.items]
+                self.bus.publish_many(RAW, [(item.id, item) for item in items])
             batch.finalize(self.store, started)  # after the publish: a crash before it re-fetches, never loses
             summary.new_items = len(batch.items)
             if batch.items:
@@ -100,8 +112,11 @@ class CollectStage:
             self.metrics.success(component)
         except Exception as exc:  # noqa: BLE001 - one failing source must not stop the others
             summary.error = f"{type(exc).__name__}: {exc}"
+            summary.parse_failed = isinstance(exc, ContentError)
             self.metrics.error(component, summary.error)
             log.error("source %s: poll failed: %s", name, summary.error)
+        if isinstance(self.collectors[name], NaverCollector):
+            self.report_naver_budget(started)
         summary.seconds = (utcnow() - started).total_seconds()
         self.metrics.observe_poll(name, summary.seconds)
         try:  # after the poll's own effects: a failure here is retried by the next poll, never lost
@@ -109,6 +124,13 @@ class CollectStage:
         except StateError as exc:
             log.error("source %s: cannot record its health: %s", name, exc)
         return summary
+
+    def report_naver_budget(self, now: datetime) -> None:
+        """Health's 'naver' component: today's API calls against naver.daily_budget (issue 19)."""
+        try:
+            self.metrics.info("naver", budget_report(self.settings, self.store, now))
+        except Exception as exc:  # noqa: BLE001 - a health figure must not fail a poll
+            log.warning("naver budget not reported: %s", exc)
 
     def close(self) -> None:
         self.fetcher.close()

@@ -50,12 +50,24 @@ class HttpSettings(_Model):
     max_retry_after: float = Field(600.0, ge=0, description="Longest Retry-After (seconds) we wait for.")
 
 
+NAVER_NEWS_URL = "https://openapi.naver.com/v1/search/news.json"
+
+
 class SourceSettings(_Model):
-    """One news source: an RSS/Atom feed or an HTML list page."""
+    """One news source: an RSS/Atom feed, an HTML list page, or a Naver News search query."""
 
     name: str = Field(..., min_length=1, description="Unique name, used in logs, metrics and state.")
-    kind: Literal["rss", "html"] = Field("rss", description="'rss' (RSS or Atom) or 'html' (list page + articles).")
-    url: str = Field(..., description="Feed URL, list-page URL, or file:// path for offline use.")
+    kind: Literal["rss", "html", "naver"] = Field(
+        "rss", description="'rss' (RSS or Atom), 'html' (list page + articles) or 'naver' (Naver News search API)."
+    )
+    url: str = Field(
+        "", description="Feed URL, list-page URL, or file:// path for offline use; naver: the API URL (default)."
+    )
+    query: str | None = Field(None, description="Naver sources: the search query (e.g. '이차전지 특화단지').")
+    display: int = Field(100, ge=1, le=100, description="Naver sources: results per API call (the API allows 100).")
+    max_pages: int = Field(
+        3, ge=1, le=10, description="Naver sources: most API calls per poll while every result is still new."
+    )
     outlet: str | None = Field(None, description="Outlet name; for feeds defaults to the entry's source or feed title.")
     interval: float = Field(600.0, ge=5, description="Seconds between polls.")
     jitter: float = Field(30.0, ge=0, description="Random extra delay (seconds) added to each poll.")
@@ -74,10 +86,57 @@ class SourceSettings(_Model):
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _naver_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "naver" and not data.get("url"):
+            return {**data, "url": NAVER_NEWS_URL}
+        return data
+
     @model_validator(mode="after")
     def _html_needs_selector(self) -> SourceSettings:
         if self.kind == "html" and not self.link_selector:
             raise ValueError("an html source needs 'link_selector' (CSS selector for article links)")
+        if self.kind == "naver" and not (self.query or "").strip():
+            raise ValueError("a naver source needs 'query' (what to search Naver News for)")
+        if self.kind != "naver" and not self.url:
+            raise ValueError(f"an {self.kind} source needs 'url'")
+        return self
+
+
+class NaverSettings(_Model):
+    """The Naver Search API account shared by every ``kind: naver`` source (issue 19)."""
+
+    client_id_env: str = Field("NAVER_CLIENT_ID", description="Env var holding the application's Client ID.")
+    client_secret_env: str = Field("NAVER_CLIENT_SECRET", description="Env var holding its Client Secret.")
+    daily_budget: int = Field(
+        20_000, ge=1, le=25_000,
+        description="API calls a day newsradar may spend (Naver allows 25,000 per client id, all searches together).",
+    )
+    paging_share: float = Field(
+        0.25, ge=0, lt=1,
+        description="Share of the budget kept for extra pages in bursts; the rest paces the scheduled polls.",
+    )
+
+
+class PollingSettings(_Model):
+    """Adaptive polling (issue 19): each source's interval follows how often it really publishes."""
+
+    workers: int = Field(4, ge=1, le=64, description="Sources polled at once in a sweep (run --once, the first sweep).")
+    adaptive: bool = Field(False, description="Adapt each source's interval to its publishing rate (daemon only).")
+    min_interval: float = Field(60.0, ge=5, description="Shortest adaptive interval in seconds.")
+    max_interval: float = Field(3600.0, ge=5, description="Longest adaptive interval in seconds (quiet sources).")
+    parse_failures: int = Field(
+        3, ge=1, description="Consecutive unparsable answers after which a source is polled only rarely."
+    )
+    failing_interval: float = Field(
+        21600.0, ge=5, description="Seconds between polls of a source that keeps failing to parse, until it works."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PollingSettings:
+        if self.min_interval > self.max_interval:
+            raise ValueError("polling.min_interval must not exceed polling.max_interval")
         return self
 
 
@@ -279,6 +338,8 @@ class Settings(_Model):
     state: StateSettings = Field(default_factory=StateSettings, description="Shared state store.")
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
     sources: list[SourceSettings] = Field(default_factory=list, description="News sources.")
+    naver: NaverSettings = Field(default_factory=NaverSettings, description="Naver Search API account.")
+    polling: PollingSettings = Field(default_factory=PollingSettings, description="Adaptive polling.")
     watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings, description="Watched terms.")
     grouping: GroupingSettings = Field(default_factory=GroupingSettings, description="Story grouping.")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")
@@ -375,6 +436,8 @@ def secret_env_names(settings: Settings) -> list[str]:
     """Names of every environment variable that holds a secret, for log redaction."""
     return [
         settings.state.dsn_env,
+        settings.naver.client_id_env,
+        settings.naver.client_secret_env,
         settings.slack.token_env,
         settings.slack.webhook_url_env,
         settings.smtp.username_env,

@@ -10,6 +10,7 @@ snippets) are cleaned of markup and entities.
 from __future__ import annotations
 
 import html as html_lib
+import json
 import logging
 import re
 from datetime import datetime
@@ -119,7 +120,7 @@ _BULLETS = "•·◦▪‧ "
 _PROMO = re.compile(r"^[▶►☞]\s*.{0,40}(앱|구독|다운|바로가기|클릭|제보|채널|카카오톡|네이버|유튜브|홈페이지)")
 _HEADING_TRIM = re.compile(r"^[\[\(【<■□▶►●◆◇▲△※|\s]+|[\]\)】>|\s]+$")
 _KOREAN_DATE = re.compile(
-    r"(?:기사\s*입력|최초\s*입력|입력|등록|기사\s*승인|승인|기사\s*전송|전송|발행|게재|송고)"
+    r"(?:기사\s*입력|최초\s*입력|입력|등록|기사\s*승인|승인|기사\s*전송|전송|발행|게재|송고|기자\s*[|｜/·])"
     r"\s*(?:일시|일자|시간)?\s*[:：]?\s*"
     r"(\d{4})\s*[.\-/년]\s*(\d{1,2})\s*[.\-/월]\s*(\d{1,2})\s*일?\.?\s*(?:\(\S\)\s*)?"
     r"(?:\[?\s*(오전|오후|AM|PM)?\s*(\d{1,2})\s*:\s*(\d{2})(?:\s*:\s*(\d{2}))?)?"
@@ -314,12 +315,40 @@ def korean_page_time(text: str) -> datetime | None:
     return None
 
 
+def _json_ld_published(tree: LexborHTMLParser) -> datetime | None:
+    """``datePublished`` of the page's JSON-LD (schema.org NewsArticle …, also inside ``@graph`` or lists);
+    a block that is not valid JSON is passed over."""
+    for node in tree.css('script[type="application/ld+json"]'):
+        try:
+            data = json.loads(node.text(deep=True) or "")
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            value = stack.pop(0)
+            if isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, dict):
+                when = parse_time(value.get("datePublished") if isinstance(value.get("datePublished"), str) else None,
+                                  SEOUL)  # fmt: skip
+                if when:
+                    return when
+                stack.extend(v for v in value.values() if isinstance(v, (dict, list)))
+    return None
+
+
 def page_published(tree: LexborHTMLParser, page_text: str) -> datetime | None:
-    """The first publication meta tag or <time> that parses (no zone: Asia/Seoul), else the page text's."""
+    """When the page says the article was published: the first publication meta tag that parses, then JSON-LD
+    ``datePublished``, then ``<time datetime>``, then a Korean byline in the text ('입력 2026.11.18 15:20',
+    '기사입력 2026/11/18 15:20', '승인 2026-11-18', '등록 …', '정다은 기자 | 2026-11-18 15:20'). No zone:
+    Asia/Seoul."""
     for selector in _PUBLISHED_META:
         when = parse_time(_meta(tree, selector), SEOUL)
         if when:
             return when
+    when = _json_ld_published(tree)
+    if when:
+        return when
     for node in tree.css("time[datetime]"):
         when = parse_time(node.attributes.get("datetime"), SEOUL)
         if when:

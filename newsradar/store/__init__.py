@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from newsradar.store.base import (
     GroupingDecision,
     GroupingRow,
+    PollState,
     SourceAlert,
     SourcePoll,
     SourceStatus,
@@ -52,6 +53,6 @@ def open_reader(settings: Settings) -> StateStore:
 
 
 __all__ = [
-    "GroupingDecision", "GroupingRow", "SourceAlert", "SourcePoll", "SourceStatus", "SqliteStore", "StateStore",
-    "Store", "StoryCopy", "StoryWrite", "open_reader", "open_store",
+    "GroupingDecision", "GroupingRow", "PollState", "SourceAlert", "SourcePoll", "SourceStatus", "SqliteStore",
+    "StateStore", "Store", "StoryCopy", "StoryWrite", "open_reader", "open_store",
 ]

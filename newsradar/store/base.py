@@ -64,6 +64,18 @@ class GroupingRow:
     signature: bytes
 
 
+@dataclass(frozen=True)
+class PollState:
+    """A source's adaptive polling state (issue 19): its current interval (seconds), its estimated publishing
+    rate (new items per second, an exponential average; None before the first poll), its consecutive
+    parse failures, and when it was last polled (epoch seconds)."""
+
+    interval: float
+    rate: float | None = None
+    failures: int = 0
+    last_poll_at: float | None = None
+
+
 class StateStore(ABC):
     """Durable pipeline state. Implementations are thread-safe and may be shared by several processes."""
 
@@ -88,7 +100,9 @@ class StateStore(ABC):
 
     @abstractmethod
     def prune_seen(self, older_than: timedelta, now: datetime) -> int:
-        """Forget seen ids older than the retention (by time, not by count); returns how many."""
+        """Forget seen ids older than the retention (by time, not by count); returns how many.
+
+        URL claims (``claim_urls``) older than the retention go too, and past days' quota counters."""
 
     # -- grouping: decisions and story records -----------------------------------------------------
     @abstractmethod
@@ -203,6 +217,43 @@ class StateStore(ABC):
     @abstractmethod
     def drop_lease(self, key: str, owner: str) -> None:
         """Give the lease back (only if ``owner`` holds it), once the work it guarded is recorded."""
+    # -- issue 19: API quotas and URL claims ----------------------------------------------------------
+    @abstractmethod
+    def spend_quota(self, key: str, day: str, calls: int, budget: int) -> int | None:
+        """Count ``calls`` against the budget of ``key`` for ``day``, only if the day's total stays within it.
+
+        ``key`` names a rationed API account (the Naver collectors use the *name* of the environment variable
+        holding the client id, never the id itself); ``day`` is the API's own calendar day ('YYYY-MM-DD',
+        Korean time for Naver). Returns the day's new total, or None when ``calls`` would take it over
+        ``budget`` (nothing is written). Called before every rationed request, by collectors on any host:
+        one conditional UPDATE in one transaction, so two callers never spend the same last call.
+        """
+
+    @abstractmethod
+    def quota_used(self, key: str, day: str) -> int:
+        """Calls counted against ``key`` on ``day`` so far (0 when none), for health."""
+
+    @abstractmethod
+    def claim_urls(self, claims: Sequence[tuple[str, Sequence[str]]], now: datetime) -> list[str]:
+        """Make each claim's URLs name one item: ``claims`` holds (item id, canonical URLs of that article).
+
+        For each claim, in order: if any of its URLs is already claimed, the id recorded first for them wins;
+        otherwise the claim's own id. Its unclaimed URLs are recorded for the winning id (a URL, once claimed,
+        keeps its id until pruned with the seen ids). Returns the winning id of each claim. Called by
+        collectors on new entries before they are published, so that the publisher's feed entry and the
+        Naver News entry of one article (publisher URL + news.naver.com URL) are one item whichever came
+        first; one transaction (INSERT ... ON CONFLICT DO NOTHING, then the recorded owner is read back, so
+        two collectors claiming one URL at once agree on its id).
+        """
+
+    @abstractmethod
+    def poll_state(self, source: str) -> PollState | None:
+        """The adaptive polling state saved for ``source``, or None (never polled adaptively)."""
+
+    @abstractmethod
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        """Replace ``source``'s adaptive polling state; written by the collector after every poll of it (one
+        collector polls a source at a time, so a plain upsert suffices), read at start-up to resume."""
 
     # -- everything ----------------------------------------------------------------------------------
     @abstractmethod

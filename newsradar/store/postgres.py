@@ -29,6 +29,7 @@ from newsradar.settings import StateSettings, secret
 from newsradar.store.base import (
     GroupingDecision,
     GroupingRow,
+    PollState,
     SourceAlert,
     SourcePoll,
     SourceStatus,
@@ -72,6 +73,14 @@ CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
 CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
 CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until DOUBLE PRECISION NOT NULL);
+-- issue 19: API quotas and URL claims
+CREATE TABLE IF NOT EXISTS quotas (key TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (key, day));
+CREATE TABLE IF NOT EXISTS url_claims (
+    url TEXT PRIMARY KEY, item_id TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS url_claims_by_time ON url_claims (claimed_at);
+CREATE TABLE IF NOT EXISTS poll_state (
+    source TEXT PRIMARY KEY, poll_interval DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION,
+    failures INTEGER NOT NULL, last_poll_at DOUBLE PRECISION);
 """
 _TRANSIENT = (pgerrors.SerializationFailure, pgerrors.DeadlockDetected, pgerrors.LockNotAvailable,
               pgerrors.AdminShutdown, pgerrors.CannotConnectNow, pgerrors.QueryCanceled)  # fmt: skip
@@ -235,7 +244,15 @@ class PostgresStore(StateStore):
             rows), "mark seen")  # fmt: skip
 
     def prune_seen(self, older_than: timedelta, now: datetime) -> int:
-        return self._write("DELETE FROM seen WHERE seen_at < %s", (_ts(now - older_than),))
+        cutoff = _ts(now - older_than)
+        horizon = (now.astimezone(timezone.utc) - timedelta(days=2)).date().isoformat()
+
+        def work(cur: psycopg.Cursor) -> int:
+            cur.execute("DELETE FROM url_claims WHERE claimed_at < %s", (cutoff,))
+            cur.execute("DELETE FROM quotas WHERE day < %s", (horizon,))
+            return int(cur.execute("DELETE FROM seen WHERE seen_at < %s", (cutoff,)).rowcount)
+
+        return self._run(work, "prune seen")
 
     # -- grouping ----------------------------------------------------------------------------------------
     def story(self, story_id: str) -> Story | None:
@@ -521,6 +538,52 @@ class PostgresStore(StateStore):
             return int(removed)
 
         return self._run(work, "prune issue 17 tables")
+
+    # -- issue 19: API quotas and URL claims -------------------------------------------------------------
+    def spend_quota(self, key: str, day: str, calls: int, budget: int) -> int | None:
+        def work(cur: psycopg.Cursor) -> int | None:
+            cur.execute("INSERT INTO quotas VALUES (%s, %s, 0) ON CONFLICT DO NOTHING", (key, day))
+            row = cur.execute(  # the row lock makes concurrent spenders queue; each sees the other's total
+                "UPDATE quotas SET used=used+%s WHERE key=%s AND day=%s AND used+%s<=%s RETURNING used",
+                (calls, key, day, calls, budget),
+            ).fetchone()
+            return int(row[0]) if row else None
+
+        return self._run(work, "spend quota")
+
+    def quota_used(self, key: str, day: str) -> int:
+        rows = self._read("SELECT used FROM quotas WHERE key=%s AND day=%s", (key, day))
+        return int(rows[0][0]) if rows else 0
+
+    def claim_urls(self, claims: Sequence[tuple[str, Sequence[str]]], now: datetime) -> list[str]:
+        def work(cur: psycopg.Cursor) -> list[str]:
+            winners: list[str] = []
+            for item_id, urls in claims:
+                if not urls:
+                    winners.append(item_id)
+                    continue
+                row = cur.execute("SELECT item_id FROM url_claims WHERE url = ANY(%s) ORDER BY claimed_at, url LIMIT 1",
+                                  (list(urls),)).fetchone()  # fmt: skip
+                cur.executemany("INSERT INTO url_claims VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                                [(u, row[0] if row else item_id, _ts(now)) for u in urls])  # fmt: skip
+                # Read back: a claimer that raced us and won is visible now (our INSERT waited for its commit).
+                owner = cur.execute("SELECT item_id FROM url_claims WHERE url = ANY(%s) ORDER BY claimed_at, url "
+                                    "LIMIT 1", (list(urls),)).fetchone()  # fmt: skip
+                winners.append(owner[0] if owner else item_id)
+            return winners
+
+        return self._run(work, "claim urls")
+
+    def poll_state(self, source: str) -> PollState | None:
+        rows = self._read("SELECT poll_interval, rate, failures, last_poll_at FROM poll_state WHERE source=%s",
+                          (source,))
+        return PollState(float(rows[0][0]), rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
+
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        self._write("""INSERT INTO poll_state VALUES (%s, %s, %s, %s, %s) ON CONFLICT (source) DO UPDATE SET
+                       poll_interval=excluded.poll_interval, rate=excluded.rate, failures=excluded.failures,
+                       last_poll_at=excluded.last_poll_at""",
+                    (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip
 
 
 _UPSERT_COPY = """INSERT INTO story_copies VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (article_id) DO UPDATE

@@ -22,6 +22,7 @@ from newsradar.events import Article, Story
 from newsradar.store.base import (
     GroupingDecision,
     GroupingRow,
+    PollState,
     SourceAlert,
     SourcePoll,
     SourceStatus,
@@ -60,6 +61,13 @@ CREATE INDEX IF NOT EXISTS merged_by_article ON merged (article_id);
 CREATE INDEX IF NOT EXISTS merged_by_survivor ON merged (survivor);
 CREATE TABLE IF NOT EXISTS roundups (story_id TEXT PRIMARY KEY, t REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
+-- issue 19: API quotas and URL claims
+CREATE TABLE IF NOT EXISTS quotas (key TEXT NOT NULL, day TEXT NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (key, day));
+CREATE TABLE IF NOT EXISTS url_claims (url TEXT PRIMARY KEY, item_id TEXT NOT NULL, claimed_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS url_claims_by_time ON url_claims (claimed_at);
+CREATE TABLE IF NOT EXISTS poll_state (
+    source TEXT PRIMARY KEY, poll_interval REAL NOT NULL, rate REAL,
+    failures INTEGER NOT NULL, last_poll_at REAL);
 """
 
 
@@ -144,6 +152,11 @@ def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
             raise StateError(f"state store {path}: cannot open: {exc}") from exc
 
 
+def _quota_horizon(now: datetime) -> str:
+    """Quota days before this one ('YYYY-MM-DD') are over everywhere on Earth: their counters can go."""
+    return (now.astimezone(timezone.utc) - timedelta(days=2)).date().isoformat()
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -212,8 +225,12 @@ class SqliteStore(StateStore):
             conn.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", [(source, i, _ts(when)) for i in item_ids])
 
     def prune_seen(self, older_than: timedelta, now: datetime) -> int:
-        """Forget seen ids older than the retention (by time, not by count)."""
-        return self._write("DELETE FROM seen WHERE seen_at < ?", (_ts(now - older_than),))
+        """Forget seen ids and URL claims older than the retention (by time, not by count), old quota days."""
+        cutoff = _ts(now - older_than)
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM url_claims WHERE claimed_at < ?", (cutoff,))
+            conn.execute("DELETE FROM quotas WHERE day < ?", (_quota_horizon(now),))
+            return conn.execute("DELETE FROM seen WHERE seen_at < ?", (cutoff,)).rowcount
 
     # -- grouping stage: story records ----------------------------------------------------------
     def story(self, story_id: str) -> Story | None:
@@ -500,6 +517,49 @@ class SqliteStore(StateStore):
                 "(SELECT article_id FROM story_articles)", (cutoff,),
             ).rowcount
         return int(removed)
+
+    # -- issue 19: API quotas and URL claims -------------------------------------------------------
+    def spend_quota(self, key: str, day: str, calls: int, budget: int) -> int | None:
+        with self._transaction() as conn:  # BEGIN IMMEDIATE: one writer at a time across processes
+            conn.execute("INSERT OR IGNORE INTO quotas VALUES (?, ?, 0)", (key, day))
+            row = conn.execute(
+                "UPDATE quotas SET used=used+? WHERE key=? AND day=? AND used+?<=? RETURNING used",
+                (calls, key, day, calls, budget),
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def quota_used(self, key: str, day: str) -> int:
+        rows = self._read("SELECT used FROM quotas WHERE key=? AND day=?", (key, day))
+        return int(rows[0][0]) if rows else 0
+
+    def claim_urls(self, claims: Sequence[tuple[str, Sequence[str]]], now: datetime) -> list[str]:
+        winners: list[str] = []
+        with self._transaction() as conn:
+            for item_id, urls in claims:
+                if not urls:
+                    winners.append(item_id)
+                    continue
+                marks = ",".join("?" * len(urls))
+                row = conn.execute(
+                    f"SELECT item_id FROM url_claims WHERE url IN ({marks}) ORDER BY claimed_at, url LIMIT 1",  # noqa: S608
+                    tuple(urls),
+                ).fetchone()
+                winner = row[0] if row else item_id
+                conn.executemany("INSERT OR IGNORE INTO url_claims VALUES (?, ?, ?)",
+                                 [(u, winner, _ts(now)) for u in urls])  # fmt: skip
+                winners.append(winner)
+        return winners
+
+    def poll_state(self, source: str) -> PollState | None:
+        rows = self._read("SELECT poll_interval, rate, failures, last_poll_at FROM poll_state WHERE source=?",
+                          (source,))
+        return PollState(float(rows[0][0]), rows[0][1], int(rows[0][2]), rows[0][3]) if rows else None
+
+    def save_poll_state(self, source: str, state: PollState) -> None:
+        self._write("""INSERT INTO poll_state VALUES (?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET
+                       poll_interval=excluded.poll_interval, rate=excluded.rate, failures=excluded.failures,
+                       last_poll_at=excluded.last_poll_at""",
+                    (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip
 
 
 def _record_copy(conn: sqlite3.Connection, article: Article, now: datetime) -> None:

@@ -304,12 +304,12 @@ def test_outlet_from_entry_source_and_google_news_titles(
       <source url="https://www.kyongbuk.co.kr">경북일보</source></item>
     <item><title>CIBF 개막, 한국 기업 대거 참가 - 전자신문</title><link>https://news.google.com/rss/articles/CBMiB2</link>
     </item></channel></rss>""".encode()
-    # Served from 127.0.0.1, not a news.google.* host: the " - outlet" rule does not apply here.
+    # Served from 127.0.0.1, not a news.google.* host: the " - outlet" rule applies only where <source> agrees.
     http_server.add("/gnews", feed, headers=XML)
     source = SourceSettings(name="gnews", url=http_server.url("/gnews"))
     batch = RssCollector(source, fetcher, store).collect(now)
     by_title = {i.title: i.outlet for i in batch.items}
-    assert by_title["포항 이차전지 특화단지 투자 확대 - 경북일보"] == "경북일보"  # <source>
+    assert by_title["포항 이차전지 특화단지 투자 확대"] == "경북일보"  # <source>, and the suffix cut from the headline
     assert (
         by_title["CIBF 개막, 한국 기업 대거 참가 - 전자신문"] == '"이차전지" - Google 뉴스'
     )  # not an aggregator host
@@ -368,3 +368,51 @@ def test_canonical_url_in_items_matches_urls_module(
     http_server.add("/feed.xml", fixture_bytes("feed_utf8.xml"), headers=XML)
     for item in collector(http_server, fetcher, store).collect(now).items:
         assert item.canonical_url == canonical_url(item.url)
+
+
+def _gnews_feed(query: str, entries: list[tuple[str, str, str]]) -> bytes:
+    """A feed shaped like Google News search RSS: guid = the article token, link on news.google.com, <source>."""
+    items = "".join(
+        f'<item><title>{title} - {outlet}</title><link>https://news.google.com/rss/articles/{token}?oc=5</link>'
+        f'<guid isPermaLink="false">{token}</guid><pubDate>Wed, 18 Nov 2026 06:20:00 GMT</pubDate>'
+        f'<description>&lt;a href="https://news.google.com/rss/articles/{token}?oc=5"&gt;{title}&lt;/a&gt;'
+        f'&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;{outlet}&lt;/font&gt;</description>'
+        f'<source url="https://www.example-{outlet}.kr">{outlet}</source></item>'
+        for token, title, outlet in entries
+    )
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>"{query}" - Google 뉴스'
+            f"</title>{items}</channel></rss>").encode()
+
+
+def test_google_news_search_feeds_headline_outlet_and_one_item_across_queries(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime
+) -> None:
+    shared = ("CBMiSGh0dHBzOi8vd3d3Lmt5b25nYnVrLmNvLmtyL25ld3MvYXJ0aWNsZVZpZXcuaHRtbD9pZHhubz0xMjM", "포항 이차전지 "
+              "특화단지 - 2차 투자 확대", "경북일보")  # a headline that itself holds " - "
+    http_server.add("/q1", _gnews_feed("이차전지", [shared, ("CBMiA2", "이차전지 수출 증가", "전자신문")]), headers=XML)
+    http_server.add("/q2", _gnews_feed("포항", [shared]), headers=XML)
+    first = RssCollector(SourceSettings(name="gnews-이차전지", url=http_server.url("/q1")), fetcher, store).collect(now)
+    second = RssCollector(SourceSettings(name="gnews-포항", url=http_server.url("/q2")), fetcher, store).collect(now)
+    items = {i.title: i for i in first.items}
+    assert set(items) == {"포항 이차전지 특화단지 - 2차 투자 확대", "이차전지 수출 증가"}  # only the outlet suffix cut
+    assert items["이차전지 수출 증가"].outlet == "전자신문"
+    assert items["포항 이차전지 특화단지 - 2차 투자 확대"].outlet == "경북일보"
+    # Google's link is kept as it is (no scraping of the redirect), and both query feeds give one item id
+    assert items["이차전지 수출 증가"].url == "https://news.google.com/rss/articles/CBMiA2?oc=5"
+    assert [i.id for i in second.items] == [items["포항 이차전지 특화단지 - 2차 투자 확대"].id]
+
+
+def test_default_config_has_one_korean_google_news_feed_per_watched_term() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from newsradar.settings import load
+
+    settings = load(Path(__file__).resolve().parents[2] / "config" / "default.yaml")
+    feeds = [s for s in settings.sources if "news.google.com/rss/search" in s.url]
+    queries = []
+    for feed in feeds:
+        params = parse_qs(urlsplit(feed.url).query)
+        assert (params["hl"], params["gl"], params["ceid"]) == (["ko"], ["KR"], ["KR:ko"]), feed.name
+        queries.append(params["q"][0])
+    for term in settings.watchlist.terms:
+        assert any(term.name in q for q in queries), f"no Google News feed for {term.name}"

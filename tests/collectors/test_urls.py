@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from collectors.urls import canonical_url, item_id, same_site
+from collectors.urls import canonical_url, item_id, same_site, without_tracking
 from newsradar.events import stable_id
 
 
@@ -68,6 +68,15 @@ def test_canonical_url_is_idempotent_on_url_shaped_text(url: str) -> None:
     once = canonical_url(url)
     assert canonical_url(once) == once
     assert "utm_source" not in once and "fbclid" not in once and "#" not in once
+
+
+@settings(max_examples=400)
+@given(_URL)
+def test_links_shown_to_people_lose_only_tracking_parameters(url: str) -> None:
+    shown = without_tracking(url)
+    assert without_tracking(shown) == shown
+    assert canonical_url(shown) == canonical_url(url)  # the same article: nothing but tracking went
+    assert "utm_source" not in shown and "fbclid" not in shown and "ref=" not in shown
 
 
 def test_item_id_prefers_guid_and_canonicalises_url_guids() -> None:

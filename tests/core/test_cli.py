@@ -95,3 +95,26 @@ def test_eval_prints_term_and_story_scores(tmp_path):
     result = newsradar("eval", str(_lines(tmp_path / "labels.jsonl", records)))
     assert result.returncode == 0, result.stderr
     assert "포항" in result.stdout and "B-cubed" in result.stdout and "(overall)" in result.stdout
+
+
+def test_classify_passes_a_malformed_line_through_as_an_error_row_and_goes_on(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"id": "a", "title": "포항 이차전지 투자", "published": "2026-12-01T09:00:00+09:00"}\n'
+        '{"id": "b", "title": "포항 소식", "published": "2026-12-01T9:00:00+09:00"}\n'
+        '{"title": "id 없는 줄"}\n'
+        "\n"
+        "not json\n"
+        '{"id": "e", "title": "이차전지 수출"}\n',
+        encoding="utf-8",
+    )
+    result = newsradar("classify", str(path))
+    assert result.returncode == 1  # the run finished, but said that some lines were bad
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", None, None, "e"]  # one row per input line, in order
+    assert out[0]["terms"] == ["이차전지", "포항"] and out[4]["terms"] == ["이차전지"]
+    assert out[1] == {"id": "b", "line": 2, "error": out[1]["error"]} and "'2026-12-01T9:00:00+09:00'" in out[1]["error"]
+    assert out[2]["line"] == 3 and "missing field 'id'" in out[2]["error"]
+    assert out[3]["line"] == 5 and "not valid JSON" in out[3]["error"]
+    assert f"{path}: line 2 (id 'b'): 'published' '2026-12-01T9:00:00+09:00' is not an ISO 8601 time" in result.stderr
+    assert "line 3: missing field 'id'" in result.stderr and "Traceback" not in result.stderr

@@ -358,3 +358,49 @@ def test_seed_bylines_menus_and_copyright_are_dropped() -> None:
     assert "세계 최대 정보기술 박람회인 ‘국제전자제품박람회’(이하 CES 2023)를 찾아" in cleaned
     for furniture in ("최종편집", "youngl5566", "Copyrights", "뉴스 > 경제 일반", "트위터페이스북"):
         assert furniture not in cleaned, furniture
+
+
+# -- real publication times from pages we write (issue 19): each page's only date is in one place ------------
+_ARTICLE_BODY = ("<p>포항시는 18일 이차전지 특화단지에 입주할 기업 세 곳과 투자협약을 맺었다고 밝혔다. 협약에 따라 "
+                 "기업들은 2028년까지 공장을 짓고 인력 500명을 새로 뽑는다.</p><p>시 관계자는 특화단지 지정 이후 "
+                 "투자 문의가 크게 늘었다며 기반시설 공사를 서두르겠다고 말했다.</p>")
+
+
+def _dated_page(head: str = "", byline: str = "") -> str:
+    return (f"<html><head><title>포항 이차전지 특화단지 투자협약 - 경북일보</title>{head}</head><body>"
+            f"<header><nav><a href='/'>홈</a></nav></header><article><h1>포항 이차전지 특화단지 투자협약</h1>"
+            f"<div class='byline'>{byline}</div>{_ARTICLE_BODY}</article><footer>경북일보 © 2026</footer></body></html>")
+
+
+@pytest.mark.parametrize(
+    ("head", "byline", "expected"),
+    [
+        ("<meta property='article:published_time' content='2026-11-18T15:20:00+09:00'>", "", (15, 20)),
+        ("<meta name='pubdate' content='2026-11-18 15:20'>", "", (15, 20)),
+        ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+         '"headline": "포항", "datePublished": "2026-11-18T15:20:00+09:00", "dateModified": "2026-12-01T10:00:00+09:00"}'
+         "</script>", "", (15, 20)),
+        ('<script type="application/ld+json">{"@context": "https://schema.org", "@graph": [{"@type": "WebPage"}, '
+         '{"@type": "NewsArticle", "datePublished": "2026-11-18T06:20:00Z"}]}</script>', "", (15, 20)),
+        ("", "<time datetime='2026-11-18T15:20:00+09:00'>11월 18일</time>", (15, 20)),
+        ("", "입력 2026.11.18 15:20", (15, 20)),
+        ("", "기사입력 2026/11/18 15:20", (15, 20)),
+        ("", "승인 2026-11-18", (0, 0)),
+        ("", "등록 2026.11.18 오후 3:20", (15, 20)),
+        ("", "정다은 기자 | 2026-11-18 15:20", (15, 20)),
+        ("", "정다은 기자 ｜ 2026.11.18. 15:20", (15, 20)),
+    ],
+)
+def test_an_articles_own_publication_time_wins_over_the_fetch_time(head: str, byline: str, expected) -> None:
+    fetched = datetime(2026, 12, 7, 9, 0, tzinfo=SEOUL)
+    raw = RawItem(id="x", source="경북일보", outlet="경북일보", url="https://www.kyongbuk.co.kr/news/1",
+                  canonical_url="https://www.kyongbuk.co.kr/news/1", title="포항 이차전지 특화단지 투자협약",
+                  html=_dated_page(head, byline), fetched_at=fetched)  # fmt: skip
+    article = extract(raw)
+    assert article.published_at == datetime(2026, 11, 18, *expected, tzinfo=SEOUL)
+
+
+def test_broken_json_ld_is_passed_over_for_the_byline() -> None:
+    page = _dated_page('<script type="application/ld+json">{"datePublished": </script>', "입력 2026.11.18 15:20")
+    raw = RawItem(id="x", source="s", outlet="o", url="https://x/1", canonical_url="https://x/1", title="t", html=page)
+    assert extract(raw).published_at == datetime(2026, 11, 18, 15, 20, tzinfo=SEOUL)
