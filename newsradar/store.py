@@ -9,6 +9,7 @@ soon as the write returns.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(_SCHEMA + _SCHEMA_18)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"state store {self.path}: cannot open: {exc}") from exc
         self._lock = threading.Lock()
@@ -240,3 +241,109 @@ class Store:
         out["relevant_stories"] = int(self._read("SELECT COUNT(*) FROM stories WHERE relevant_at IS NOT NULL")[0][0])
         return out
 
+    # == issue 18: quiet hours (held alerts, roll-ups), Slack digest parts, first polls, trend data ===================
+    # Held alerts live in the ``alerts`` table with state 'held' (so absorb_story hands them over like any alert);
+    # the tables below are new. Every method is one transaction.
+    # -- quiet hours: held alerts and roll-ups --------------------------------------------------
+    def hold_alert(self, story_id: str, channel: str, outlets: int, now: datetime) -> None:
+        """Called when an alert falls in a channel's quiet hours: (story, channel) becomes 'held' (outbox),
+        ``updated_at`` = the time it was held. Nothing is sent; a later release posts it."""
+        self._write("INSERT OR REPLACE INTO alerts VALUES (?, ?, NULL, ?, 'held', ?)",
+                    (story_id, channel, outlets, _ts(now)))
+
+    def held_alerts(self, channel: str | None = None) -> list[tuple[str, str, datetime]]:
+        """(story id, channel, held at) of every held alert (of one channel), oldest first. Reads only."""
+        sql = "SELECT story_id, channel, updated_at FROM alerts WHERE state='held'"
+        rows = self._read(sql + (" AND channel=?" if channel else "") + " ORDER BY updated_at, story_id",
+                          (channel,) if channel else ())
+        return [(r[0], r[1], _dt(r[2]) or datetime.now(timezone.utc)) for r in rows]
+
+    def releasing_alerts(self) -> list[tuple[str, str]]:
+        """(story id, channel) of alerts a quiet-hours release was posting one by one when it stopped
+        (state 'pending', ref 'release'): the release finishes them. Reads only."""
+        rows = self._read("SELECT story_id, channel FROM alerts WHERE state='pending' AND ref='release'")
+        return [(r[0], r[1]) for r in rows]
+
+    def drop_alert(self, story_id: str, channel: str) -> None:
+        """Forget a held alert whose story no longer exists (pruned, or absorbed where the survivor had one)."""
+        self._write("DELETE FROM alerts WHERE story_id=? AND channel=? AND state='held'", (story_id, channel))
+
+    def begin_rollup(self, rollup_id: str, channel: str, story_ids: list[str], now: datetime) -> None:
+        """Before a roll-up is posted: the roll-up is recorded 'pending' with its stories, and their held
+        alerts become 'pending' with ref 'rollup:<id>' (one transaction), so a crash before the post is
+        finished releases exactly this roll-up again (after looking for it in the channel's history)."""
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, 'pending', NULL, ?)",
+                         (rollup_id, channel, json.dumps(story_ids), _ts(now)))
+            conn.executemany(
+                "UPDATE alerts SET state='pending', ref=?, updated_at=? WHERE story_id=? AND channel=?",
+                [(f"rollup:{rollup_id}", _ts(now), sid, channel) for sid in story_ids])
+
+    def finish_rollup(self, rollup_id: str, ref: str, outlets: dict[str, int]) -> None:
+        """After Slack accepted the roll-up: it is 'sent' with ``ref`` ("<channel id>/<ts>") and each of its
+        stories' alerts is 'sent' with that ref and the outlets shown (one transaction)."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT channel FROM rollups WHERE id=?", (rollup_id,)).fetchone()
+            if row is None:
+                return
+            conn.execute("UPDATE rollups SET state='sent', ref=? WHERE id=?", (ref, rollup_id))
+            conn.executemany(
+                "UPDATE alerts SET state='sent', ref=?, outlets=?, updated_at=strftime('%s','now') "
+                "WHERE story_id=? AND channel=?",
+                [(ref, n, sid, row[0]) for sid, n in outlets.items()])
+
+    def pending_rollups(self) -> list[tuple[str, str, list[str]]]:
+        """(id, channel, story ids) of roll-ups begun but not recorded as sent. Reads only."""
+        rows = self._read("SELECT id, channel, story_ids FROM rollups WHERE state='pending' ORDER BY created_at")
+        return [(r[0], r[1], list(json.loads(r[2]))) for r in rows]
+
+    def rollup_stories(self, ref: str) -> list[str] | None:
+        """The story ids of the sent roll-up whose message is ``ref``, or None when ``ref`` is no roll-up."""
+        rows = self._read("SELECT story_ids FROM rollups WHERE ref=? AND state='sent'", (ref,))
+        return list(json.loads(rows[0][0])) if rows else None
+
+    # -- Slack digest: parts, resumable ------------------------------------------------------------
+    def digest_record(self, day: str, recipient: str) -> tuple[str, datetime] | None:
+        """(state, cut-off) of the digest for (day, recipient), or None. Reads only."""
+        rows = self._read("SELECT state, cutoff FROM digests WHERE day=? AND recipient=?", (day, recipient))
+        return (rows[0][0], _dt(rows[0][1]) or datetime.now(timezone.utc)) if rows else None
+
+    def digest_part(self, day: str, recipient: str, part: str) -> tuple[str, str | None] | None:
+        """(state, ref) of one part of a split digest (a numbered message or the chart), or None."""
+        rows = self._read("SELECT state, ref FROM digest_parts WHERE day=? AND recipient=? AND part=?",
+                          (day, recipient, part))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def record_digest_part(self, day: str, recipient: str, part: str, state: str, ref: str | None) -> None:
+        """state: 'pending' just before the part is posted, 'sent' (with its ref) once Slack accepted it."""
+        self._write("INSERT OR REPLACE INTO digest_parts VALUES (?, ?, ?, ?, ?)", (day, recipient, part, state, ref))
+
+    # -- collectors: a source's first poll ----------------------------------------------------------
+    def first_poll(self, source: str) -> datetime | None:
+        """When the first successful poll of ``source`` started (its items' fetched_at), or None."""
+        rows = self._read("SELECT first_polled_at FROM source_polls WHERE source=?", (source,))
+        return _dt(rows[0][0]) if rows else None
+
+    def record_first_poll(self, source: str, started: datetime) -> None:
+        """After a source's first poll is on the bus; later calls change nothing (INSERT OR IGNORE)."""
+        self._write("INSERT OR IGNORE INTO source_polls VALUES (?, ?)", (source, _ts(started)))
+
+    # -- digest chart: recent relevant stories --------------------------------------------------------
+    def stories_touched_since(self, after: datetime) -> list[Story]:
+        """Relevant stories updated after ``after`` (a superset of those first published since). Reads only."""
+        rows = self._read("SELECT payload FROM stories WHERE relevant_at IS NOT NULL AND updated_at >= ?",
+                          (_ts(after),))
+        return [events.decode(r[0]) for r in rows]
+
+
+# issue 18: tables of the block above (created with the others when a Store opens).
+_SCHEMA_18 = """
+CREATE TABLE IF NOT EXISTS rollups (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, story_ids TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rollups_by_ref ON rollups (ref);
+CREATE TABLE IF NOT EXISTS digest_parts (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, part TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    PRIMARY KEY (day, recipient, part));
+CREATE TABLE IF NOT EXISTS source_polls (source TEXT PRIMARY KEY, first_polled_at REAL NOT NULL);
+"""
