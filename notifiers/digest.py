@@ -4,13 +4,18 @@ Choices: a story with several terms appears once, under its first term in watchl
 terms are listed with it), so nobody reads the same story twice. An empty digest ("새 기사 없음") is
 still sent: silence would look the same as a dead pipeline. The first digest to a new recipient
 covers the last 24 hours.
+
+Issue 18: stories whose earliest copy is older than ``slack.alert_max_age_hours`` (never alerted) are listed
+apart, under "이전 기사"; a recipient with a subscription gets only its terms or rules; and each digest carries
+the trend chart (notifiers/chart.py) with its figures as text beside it. The Slack digest
+(notifiers/slack_digest.py) takes the same selection through ``select``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -25,7 +30,9 @@ from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story
 from newsradar.settings import Settings
 from newsradar.store import Store
+from notifiers import chart as charts
 from notifiers import slack_format as fmt
+from notifiers.trend import Trend, trend, trend_lines
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,23 @@ class Digest:
     groups: tuple[DigestGroup, ...]
     cutoff: datetime
     since: datetime
+    earlier: tuple[Story, ...] = ()  # first published before the alert age: never alerted, listed here
+    chart_png: bytes | None = None  # the trend chart; the HTML shows it as cid:CHART_CID
+    trend_text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one digest holds: stories by term (fresh) and the earlier ones, for one recipient or channel."""
+
+    groups: tuple[DigestGroup, ...]
+    earlier: tuple[Story, ...]
+    since: datetime
+    until: datetime
+
+    @property
+    def count(self) -> int:
+        return sum(len(g.stories) for g in self.groups) + len(self.earlier)
 
 
 class DigestTransport(Protocol):
@@ -90,6 +114,7 @@ class DigestMailer:
         self._transport = transport
         self._env = _environment()
         self._zone = ZoneInfo(settings.digest.timezone)
+        self._charts: dict[str, bytes | None] = {}
 
     def day(self, now: datetime) -> str:
         """The local date (digest time zone) a digest sent at ``now`` belongs to."""
@@ -106,37 +131,77 @@ class DigestMailer:
                 good.append(raw.strip())
         return good
 
+    def past_send_time(self, now: datetime) -> bool:
+        """Whether today's local send time (digest.time in digest.timezone) has come."""
+        return now.astimezone(self._zone).time() >= self._digest.at
+
     def due(self, now: datetime) -> list[str]:
         """Recipients whose digest for today's local date is not yet sent, once the local send time has passed."""
-        if now.astimezone(self._zone).time() < self._digest.at:
+        if not self.past_send_time(now):
             return []
         day = self.day(now)
         return [r for r in self.recipients() if self._store.digest_state(day, r) != "sent"]
 
+    def select(self, key: str, now: datetime, subscriber: str | None = None) -> Selection:
+        """Stories that became relevant after the last digest SENT under ``key``, up to ``now``, that
+        ``subscriber`` (default: ``key``) subscribed to; fresh ones by term, earlier ones apart."""
+        since = self._store.last_digest_cutoff(key) or (now - FIRST_LOOKBACK)
+        wanted = subscription(self._settings, subscriber or key)
+        stories = [s for s in self._store.relevant_stories(since, now) if wanted(s)]
+        oldest = now - timedelta(hours=self._settings.slack.alert_max_age_hours)
+        fresh = [s for s in stories if earliest(s) >= oldest]
+        earlier = sorted((s for s in stories if earliest(s) < oldest), key=_prominence)
+        groups = group_by_term(fresh, [t.name for t in self._settings.watchlist.terms])
+        return Selection(tuple(groups), tuple(earlier), since, now)
+
+    def trend(self, now: datetime, subscriber: str) -> Trend:
+        """Stories per term per day over digest.chart_days, for the terms ``subscriber`` follows."""
+        days = self._digest.chart_days
+        chosen = subscribed_terms(self._settings, subscriber)
+        stories = self._store.stories_touched_since(now - timedelta(days=days + 1))
+        return trend(stories, chosen, now, days, self._settings.timezone)
+
+    def chart(self, data: Trend) -> bytes | None:
+        """The chart PNG of ``data`` (drawn once per distinct trend), or None (no Korean font, no data)."""
+        key = repr(data)
+        if key not in self._charts:
+            self._charts.clear()  # one day's charts at most
+            self._charts[key] = charts.render(data)
+        return self._charts[key]
+
     def build(self, recipient: str, now: datetime) -> Digest:
         """Stories that became relevant after the last digest SENT to ``recipient``, up to ``now``."""
-        since = self._store.last_digest_cutoff(recipient) or (now - FIRST_LOOKBACK)
-        stories = self._store.relevant_stories(since, now)
-        groups = group_by_term(stories, [t.name for t in self._settings.watchlist.terms])
+        chosen = self.select(recipient, now)
+        groups, since = list(chosen.groups), chosen.since
         ordered = tuple(s for g in groups for s in g.stories)
+        data = self.trend(now, recipient)
+        png = self.chart(data)
+        trend_text = trend_lines(data)
         day = self.day(now)
         context = {
             "date": day,
-            "count": len(ordered),
+            "count": len(ordered) + len(chosen.earlier),
             "since": fmt.local_time(since, self._settings.timezone),
             "until": fmt.local_time(now, self._settings.timezone),
             "groups": [{"term": g.term, "stories": [self._view(s) for s in g.stories]} for g in groups],
+            "earlier": [self._view(s) for s in chosen.earlier],
+            "max_age": f"{self._settings.slack.alert_max_age_hours:g}",
+            "chart_src": f"cid:{charts.CHART_CID}" if png else None,
+            "trend": trend_text,
         }
         return Digest(
             recipient=recipient,
             day=day,
-            subject=self._subject(day, len(ordered)),
+            subject=self._subject(day, len(ordered) + len(chosen.earlier)),
             text=self._env.get_template("digest.txt.j2").render(context),
             html=self._env.get_template("digest.html.j2").render(context),
             stories=ordered,
             groups=tuple(groups),
             cutoff=now,
             since=since,
+            earlier=chosen.earlier,
+            chart_png=png,
+            trend_text=tuple(trend_text),
         )
 
     def send(self, recipient: str, now: datetime) -> bool:
@@ -187,7 +252,7 @@ class DigestMailer:
         recipients = self.recipients()
         digest = self.build(recipients[0] if recipients else "preview", now)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(digest.html, encoding="utf-8")
+        path.write_text(html_with_chart_file(digest, path), encoding="utf-8")
         return digest
 
     # -- rendering helpers --------------------------------------------------------------------
@@ -215,6 +280,48 @@ class DigestMailer:
             "snippet_text": snippet,
             "snippet_html": highlight_html(raw, spans),
         }
+
+
+def html_with_chart_file(digest: Digest, html_path: Path) -> str:
+    """The digest's HTML for a file: the chart written beside it as a PNG and linked by name instead of cid:."""
+    if not digest.chart_png:
+        return digest.html
+    png = html_path.with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(digest.chart_png)
+    return digest.html.replace(f"cid:{charts.CHART_CID}", png.name)
+
+
+def earliest(story: Story) -> datetime:
+    """When the story's earliest copy was published (else first seen): its age for alerts and the digest."""
+    return story.lead.published_at or story.lead.fetched_at or story.first_seen
+
+
+def _prominence(story: Story) -> tuple[int, int, float]:
+    return (-story.carried_by, -story.copies, -earliest(story).timestamp())
+
+
+def subscription(settings: Settings, subscriber: str) -> Callable[[Story], bool]:
+    """Whether ``subscriber`` (an address or a Slack channel) wants a story: its terms or rules, else all."""
+    found = [s for s in settings.digest.subscriptions if s.to == subscriber]
+    if not found:
+        return lambda story: True
+    terms = {t for s in found for t in s.terms}
+    rules = {r for s in found for r in s.rules}
+    return lambda story: bool(terms & set(story.terms) or rules & set(story.rules))
+
+
+def subscribed_terms(settings: Settings, subscriber: str) -> list[str]:
+    """The terms a subscriber's chart shows: its subscribed terms (or the rules' terms), else every term."""
+    every = [t.name for t in settings.watchlist.terms]
+    found = [s for s in settings.digest.subscriptions if s.to == subscriber]
+    if not found:
+        return every
+    rules = {r.name: r for r in settings.watchlist.rules}
+    wanted = {t for s in found for t in s.terms}
+    for name in (r for s in found for r in s.rules):
+        wanted |= set(rules[name].all) | set(rules[name].any)
+    return [t for t in every if t in wanted] or every
 
 
 def group_by_term(stories: Sequence[Story], term_order: Sequence[str]) -> list[DigestGroup]:

@@ -224,7 +224,10 @@ def test_bad_subject_template_falls_back(tmp_path: Path, store: Store, smtp_serv
 def test_preview_sends_and_records_nothing(tmp_path: Path, store: Store, smtp_server: SmtpServer) -> None:
     night_stories(store)
     digest = mailer(tmp_path, store, smtp_server).preview(MORNING, tmp_path / "out" / "preview.html")
-    assert (tmp_path / "out" / "preview.html").read_text(encoding="utf-8") == digest.html
+    assert digest.chart_png and "cid:trend-chart@newsradar" in digest.html  # the chart, linked as a file here
+    written = (tmp_path / "out" / "preview.html").read_text(encoding="utf-8")
+    assert written == digest.html.replace("cid:trend-chart@newsradar", "preview.png")
+    assert (tmp_path / "out" / "preview.png").read_bytes() == digest.chart_png
     assert len(digest.stories) == 4 and [g.term for g in digest.groups] == ["이차전지", "CIBF"]
     assert not smtp_server.messages and store.digest_state("2026-06-15", RECIPIENT) is None
 
