@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup run demo test test-fast kafka-fetch browser lint bench clean
+.PHONY: setup run demo test test-fast kafka-fetch browser postgres lint bench clean
 
 # setup.py and the C source: `pip install -e .` also compiles grouping's core (processors/grouping/_core.c).
 $(BIN)/newsradar: pyproject.toml setup.py processors/grouping/_core.c
@@ -29,10 +29,13 @@ kafka-fetch:              ## download Apache Kafka's jars through Maven (cached 
 browser:                  ## Debian's headless Chromium, chromedriver and CJK fonts for the browser tests (when missing)
 	bash deploy/browser/ensure.sh
 
-test: setup kafka-fetch browser  ## every test; the Kafka tests start (and stop) a real broker from deploy/kafka
+postgres:                 ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for the state-store tests (when missing)
+	bash deploy/postgres/ensure.sh
+
+test: setup kafka-fetch browser postgres  ## every test; Kafka and PostgreSQL tests start (and stop) real servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup          ## tests without the Kafka broker
+test-fast: setup postgres ## tests without the Kafka broker
 	$(BIN)/python -m pytest -m "not kafka" $(PYTEST_ARGS)
 
 lint: setup

@@ -17,7 +17,7 @@ from datetime import datetime
 from collectors.fetch import Fetcher, FetchResult
 from newsradar.errors import NewsradarError
 from newsradar.events import RawItem
-from newsradar.store import Store
+from newsradar.store import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +56,14 @@ class Batch:
     def flag(self, problem: str, n: int = 1) -> None:
         self.flagged[problem] += n
 
-    def seen_before(self, store: Store, item_id: str) -> bool:
+    def seen_before(self, store: StateStore, item_id: str) -> bool:
         """True, counted in ``skipped_seen``, when an earlier poll already emitted ``item_id``."""
         if store.is_seen(self.source, item_id):
             self.skipped_seen += 1
             return True
         return False
 
-    def finalize(self, store: Store, now: datetime) -> None:
+    def finalize(self, store: StateStore, now: datetime) -> None:
         """Mark the items seen and save the new validators. Call ONLY after the items are durably published.
 
         Raises PermanentError if the store cannot be written; the items will then be emitted again next poll.
@@ -85,7 +85,7 @@ class Batch:
 
 def fetch_if_changed(
     fetcher: Fetcher,
-    store: Store,
+    store: StateStore,
     batch: Batch,
     url: str,
     *,

@@ -23,7 +23,7 @@ from collectors.urls import canonical_url, host_of, item_id, same_site
 from newsradar.errors import ContentError, PermanentError, TransientError
 from newsradar.events import RawItem
 from newsradar.settings import SourceSettings
-from newsradar.store import Store
+from newsradar.store import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def site_name(page: str, fallback: str) -> str:
 class HtmlCollector:
     """Polls one HTML source: list page → new article links → article pages."""
 
-    def __init__(self, source: SourceSettings, fetcher: Fetcher, store: Store) -> None:
+    def __init__(self, source: SourceSettings, fetcher: Fetcher, store: StateStore) -> None:
         if not source.link_selector:
             raise ValueError(f"{source.name}: an html source needs link_selector")
         self.source = source
@@ -127,7 +127,7 @@ class HtmlCollector:
         self._store = store
 
     @classmethod
-    def from_settings(cls, source: SourceSettings, fetcher: Fetcher, store: Store) -> HtmlCollector:
+    def from_settings(cls, source: SourceSettings, fetcher: Fetcher, store: StateStore) -> HtmlCollector:
         return cls(source, fetcher, store)
 
     def collect(self, now: datetime) -> Batch:

@@ -28,7 +28,7 @@ from newsradar.dates import parse_time
 from newsradar.errors import ContentError, NewsradarError
 from newsradar.events import RawItem
 from newsradar.settings import SourceSettings
-from newsradar.store import Store
+from newsradar.store import StateStore
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class RssCollector:
     """Polls one RSS/Atom feed."""
 
     def __init__(
-        self, source: SourceSettings, fetcher: Fetcher, store: Store, max_items: int = MAX_ITEMS_PER_POLL
+        self, source: SourceSettings, fetcher: Fetcher, store: StateStore, max_items: int = MAX_ITEMS_PER_POLL
     ):
         self.source = source
         self._fetcher = fetcher
@@ -85,7 +85,7 @@ class RssCollector:
         self._zone = ZoneInfo(source.timezone)
 
     @classmethod
-    def from_settings(cls, source: SourceSettings, fetcher: Fetcher, store: Store) -> RssCollector:
+    def from_settings(cls, source: SourceSettings, fetcher: Fetcher, store: StateStore) -> RssCollector:
         return cls(source, fetcher, store)
 
     def collect(self, now: datetime) -> Batch:

@@ -101,11 +101,11 @@ def cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from newsradar.pipeline import utcnow
-    from newsradar.store import Store
+    from newsradar.store import open_store
     from notifiers import digest_mailer
     from notifiers.slack_digest import slack_digester
 
-    store = Store(Path(settings.state_dir) / "state.db")
+    store = open_store(settings)
     try:
         mailer = digest_mailer(settings, store)
         if args.preview:
@@ -130,11 +130,11 @@ def cmd_sources_test(args: argparse.Namespace, settings: Settings) -> int:
     from collectors.html import HtmlCollector
     from collectors.rss import RssCollector
     from newsradar.pipeline import utcnow
-    from newsradar.store import Store
+    from newsradar.store import SqliteStore
 
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "probe.db")  # a throwaway store: nothing is marked seen for real
+        store = SqliteStore(Path(tmp) / "probe.db")  # a throwaway store: nothing is marked seen for real
         fetcher = Fetcher(settings.http)
         for source in settings.sources:
             if args.names and source.name not in args.names:

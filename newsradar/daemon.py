@@ -31,7 +31,7 @@ from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, Noti
 from newsradar.progress import Progress
 from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Daemon:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
         self.stop = threading.Event()
-        self.store = Store(self.state_dir / "state.db")
+        self.store = open_store(settings)
         self.bus = open_bus(settings)
         self.collect: CollectStage | None = None
         self.runners: list[StageRunner] = []

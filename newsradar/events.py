@@ -167,26 +167,9 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 
-def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    return value
-
-
-def _from_plain(cls: type, data: dict[str, Any]) -> Any:
-    kwargs: dict[str, Any] = {}
-    hints = {f.name: f for f in dataclasses.fields(cls)}
-    for name, value in data.items():
-        if name not in hints:
-            continue  # a newer writer added a field: ignore it (forward compatible)
-        kwargs[name] = _convert(cls, name, value)
-    return cls(**kwargs)
-
-
+# How each field of each event crosses the wire: "time" (ISO 8601), "one" / "many" (a nested event, a tuple of
+# them), "tuple" and "pairs" (fields typed as tuples of plain values, and of (start, end) pairs: JSON arrays);
+# the rest as is.
 _NESTED = {
     ("Article", "matches"): Match,
     ("Story", "lead"): Article,
@@ -194,24 +177,62 @@ _NESTED = {
     ("StoryUpdate", "story"): Story,
 }
 _TIMES = {"published_at", "fetched_at", "first_seen", "sent_at", "failed_at"}
-_TUPLES = {"outlets", "terms", "matches", "rules", "absorbed"}
+_Spec = tuple[tuple[str, str, type | None], ...]
 
 
-def _convert(cls: type, name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    nested = _NESTED.get((cls.__name__, name))
+def _kind(cls: type, field: dataclasses.Field) -> tuple[str, type | None]:
+    nested = _NESTED.get((cls.__name__, field.name))
+    tupled = str(field.type).startswith("tuple")
     if nested is not None:
-        if isinstance(value, list):
-            return tuple(_from_plain(nested, v) for v in value)
-        return _from_plain(nested, value)
-    if name in _TIMES:
-        return datetime.fromisoformat(value)
-    if name == "highlights":
-        return tuple((int(a), int(b)) for a, b in value)
-    if name in _TUPLES:
-        return tuple(value)
-    return value
+        return ("many" if tupled else "one"), nested
+    if field.name in _TIMES:
+        return "time", None
+    if field.name == "highlights":
+        return "pairs", None
+    return ("tuple" if tupled else "plain"), None
+
+
+_SPECS: dict[type, _Spec] = {
+    cls: tuple((f.name, *_kind(cls, f)) for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
+def _to_plain(event: Any) -> dict[str, Any]:
+    """An event as JSON-ready values (tuples stay tuples: JSON writes them as arrays)."""
+    out: dict[str, Any] = {}
+    for name, kind, _ in _SPECS[type(event)]:
+        value = getattr(event, name)
+        if value is None or kind in ("plain", "tuple", "pairs"):
+            out[name] = value
+        elif kind == "time":
+            out[name] = value.isoformat()
+        elif kind == "one":
+            out[name] = _to_plain(value)
+        else:
+            out[name] = [_to_plain(v) for v in value]
+    return out
+
+
+def _from_plain(cls: type, data: dict[str, Any]) -> Any:
+    """The event of type ``cls`` from its JSON values; fields a newer writer added are ignored."""
+    kwargs: dict[str, Any] = {}
+    for name, kind, nested in _SPECS[cls]:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is None or kind == "plain":
+            kwargs[name] = value
+        elif kind == "time":
+            kwargs[name] = datetime.fromisoformat(value)
+        elif kind == "tuple":
+            kwargs[name] = tuple(value)
+        elif kind == "pairs":
+            kwargs[name] = tuple((int(a), int(b)) for a, b in value)
+        elif kind == "one":
+            kwargs[name] = _from_plain(nested, value)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = tuple(_from_plain(nested, v) for v in value)  # type: ignore[arg-type]
+    return cls(**kwargs)
 
 
 def encode(event: Any) -> bytes:

@@ -18,18 +18,18 @@ import uuid
 import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from collectors.fetch import Fetcher
 from collectors.html import HtmlCollector
 from collectors.rss import RssCollector
 from newsradar.bus.base import ARTICLES, RAW, STORIES, Bus
+from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, RawItem, Story, StoryUpdate
 from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings, SourceSettings
-from newsradar.store import Store
+from newsradar.store import StateStore, StoryWrite
 from processors.extract import extract
 from processors.grouping import Grouper
 from processors.match import Matcher
@@ -56,7 +56,7 @@ class CollectStage:
     """Polls sources and publishes new items; marks them seen only once they are on the bus."""
 
     def __init__(
-        self, settings: Settings, store: Store, bus: Bus, metrics: Metrics, shard: tuple[int, int] = (1, 1)
+        self, settings: Settings, store: StateStore, bus: Bus, metrics: Metrics, shard: tuple[int, int] = (1, 1)
     ) -> None:
         self.settings = settings
         self.store = store
@@ -149,59 +149,88 @@ def _with_matches(article: Article, matcher: Matcher) -> Article:
 class GroupStage:
     """articles → story-updates: assigns each article to a story and keeps the story record.
 
-    Must run as a single active member (the articles topic has one partition);
-    its state lives in the state store and the grouping index, so a stand-by
-    that takes over continues where the last one stopped.
+    Must run as a single active member (the articles topic has one partition); a stand-by in another
+    process or on another host takes over from the state store, which holds every decision and story.
+    A delivered batch is written in one transaction (``flush``, before its updates are published and
+    its offsets committed): the grouper's decisions, the story records and their members, fenced by
+    this instance's claim. A batch that finds another instance has claimed the index since it began is
+    not written: the stage stops (StateError) without committing, and its articles are grouped again
+    from the recorded state, here after a restart or by the instance that took over.
     """
 
     name = "grouper"
     topic = ARTICLES
     group = "newsradar-grouper"
 
-    def __init__(self, settings: Settings, store: Store, matcher: Matcher) -> None:
+    def __init__(self, settings: Settings, store: StateStore, matcher: Matcher) -> None:
         self.settings = settings
         self.store = store
         self.matcher = matcher
         self.writer = uuid.uuid4().hex
+        self._claimed = False  # the claim was checked for the batch in hand
+        self._writes: list[StoryWrite] = []  # the batch's story writes, in order
+        self._stories: dict[str, Story | None] = {}  # the batch's story states (None: folded into another)
+        self._members: set[tuple[str, str]] = set()  # the batch's (story, article) memberships
         self.grouper = self._open_grouper()
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store) -> GroupStage:
+    def from_settings(cls, settings: Settings, store: StateStore) -> GroupStage:
         return cls(settings, store, Matcher.from_settings(settings.watchlist))
 
     def _open_grouper(self) -> Grouper:
-        return Grouper.from_settings(self.settings.grouping, Path(self.settings.state_dir) / "grouping")
+        window = timedelta(days=self.settings.grouping.window_days)
+        return Grouper(window, store=self.store, writer=self.writer)
 
     def process(self, event: Any) -> list[Output]:
         if not isinstance(event, Article):
             raise ValueError(f"expected Article, got {type(event).__name__}")
-        if self.store.claim_grouping(self.writer):
-            log.info("grouper: another instance wrote story state since; reloading the story index")
-            self.grouper.close()
-            self.grouper = self._open_grouper()
+        if not self._claimed:
+            if self.store.claim_grouping(self.writer):
+                log.info("grouper: another instance wrote story state since; rebuilding the story index")
+                self.grouper.close()
+                self.grouper = self._open_grouper()
+            self._claimed = True
         placement = self.grouper.place(event)
         story_id = placement.story_id
         now = utcnow()
-        story = self.store.story(story_id)
+        story = self._story(story_id)
         for other_id in placement.absorbed:
-            other = self.store.story(other_id)
+            other = self._story(other_id)
             if other is None:
                 continue  # folded already (a redelivery) or pruned
             story = self._decorate(fold(story, other) if story is not None else replace(other, id=story_id))
-            self.store.absorb_story(story, other_id, now)
+            self._write(StoryWrite(story, absorbed_id=other_id))
             log.info("grouper: story %s folded into %s (%d copies now)", other_id, story_id, story.copies)
         if story is None:
             story = self._decorate(
                 Story(id=story_id, lead=event, first_seen=now, outlets=(event.outlet,), terms=event.terms)
             )
-        elif not self.store.story_has_article(story_id, event.id):
+        elif not self._has_article(story_id, event.id):
             story = self._decorate(merge(story, event))
         # else: a redelivery; the record already holds this article, publish its state again (idempotent downstream)
-        self.store.save_story(story, event.id, now)
+        self._write(StoryWrite(story, article_id=event.id))
         if not story.terms:
             return []
         update = StoryUpdate(story=story, article_id=event.id, is_new=story.copies == 1, absorbed=placement.absorbed)
         return [(STORIES, story.id, update)]
+
+    def _story(self, story_id: str) -> Story | None:
+        if story_id in self._stories:
+            return self._stories[story_id]
+        return self.store.story(story_id)
+
+    def _has_article(self, story_id: str, article_id: str) -> bool:
+        return (story_id, article_id) in self._members or self.store.story_has_article(story_id, article_id)
+
+    def _write(self, write: StoryWrite) -> None:
+        """Keep one story write for the batch's transaction, and what it changes for the batch's next reads."""
+        self._writes.append(write)
+        self._stories[write.story.id] = write.story
+        if write.article_id:
+            self._members.add((write.story.id, write.article_id))
+        if write.absorbed_id:
+            self._stories[write.absorbed_id] = None
+            self._members |= {(write.story.id, a) for s, a in self._members if s == write.absorbed_id}
 
     def _decorate(self, story: Story) -> Story:
         """Terms, lead matches, snippet with highlight spans and satisfied rules, from the current copies."""
@@ -214,7 +243,18 @@ class GroupStage:
         )
 
     def flush(self) -> None:
-        """Every write is already durable."""
+        """Write the batch's decisions and story records in one transaction (TransientError: retried whole)."""
+        decisions = self.grouper.held()
+        try:
+            if (decisions or self._writes) and not self.store.commit_grouping(self.writer, decisions, self._writes,
+                                                                                utcnow()):  # fmt: skip
+                raise StateError("grouper: another instance has claimed the story index since this batch began; "
+                                 "stopping without committing (its articles will be grouped again)")
+        except TransientError:
+            self.grouper.hold_again(decisions)  # the runner retries the flush: write the same batch then
+            raise
+        self._writes, self._stories, self._members = [], {}, set()
+        self._claimed = False
 
     def close(self) -> None:
         self.grouper.close()
@@ -256,7 +296,7 @@ class NotifyStage:
     topic = STORIES
     group = "newsradar-notifier"
 
-    def __init__(self, sink: Any, store: Store | None = None, max_age: timedelta | None = None) -> None:
+    def __init__(self, sink: Any, store: StateStore | None = None, max_age: timedelta | None = None) -> None:
         self.sink = sink
         self.store = store
         self.max_age = max_age
@@ -264,7 +304,7 @@ class NotifyStage:
         self.lock = threading.Lock()  # flush (runner thread) and release (scheduler thread) share the sink
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store) -> NotifyStage:
+    def from_settings(cls, settings: Settings, store: StateStore) -> NotifyStage:
         from notifiers import alert_sink
 
         return cls(alert_sink(settings, store), store, timedelta(hours=settings.slack.alert_max_age_hours))

@@ -117,8 +117,10 @@ class StageRunner:
         if not deliveries:
             return 0
         name = self.stage.name
-        # The batch's outputs are published together (one durable write per topic, in order) before the
-        # flush and the commit: a crash before the commit redelivers the batch, never loses an output.
+        # The batch's effects are made durable first (the flush: a grouper's one transaction, a notifier's
+        # sends), then its outputs are published together (one durable write per topic, in order), then its
+        # offsets committed: a crash anywhere before the commit redelivers the batch, which the stages
+        # handle idempotently, and never loses an output.
         by_topic: dict[str, list[tuple[str, Any]]] = {}
         for delivery in deliveries:
             self.metrics.count(name, "received")
@@ -129,9 +131,6 @@ class StageRunner:
                 self.metrics.count(name, "dropped")
             for topic, key, event in outputs:
                 by_topic.setdefault(topic, []).append((key, event))
-        for topic, items in by_topic.items():
-            self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
-            self.metrics.count(name, "emitted", len(items))
         flushed = True
         try:
             self._retry_transient(self.stage.flush, "flush")
@@ -144,6 +143,9 @@ class StageRunner:
             log.error("%s: %s; dead-lettering %d deliveries", name, reason, len(deliveries))
             for delivery in deliveries:
                 self._dead_letter(delivery, reason, 1)
+        for topic, items in by_topic.items() if flushed else ():  # dead-lettered deliveries publish nothing
+            self._retry_transient(functools.partial(self.bus.publish_many, topic, items), "publish")
+            self.metrics.count(name, "emitted", len(items))
         self._retry_transient(lambda: self.consumer.commit(deliveries), "commit")
         if flushed:
             self.metrics.success(name)  # a dead-lettered flush stays unhealthy until a flush succeeds

@@ -308,6 +308,19 @@ class BusSettings(_Model):
     max_attempts: int = Field(5, ge=1, description="Attempts before an event goes to the dead-letter topic.")
 
 
+class StateSettings(_Model):
+    """Where the state the roles share lives (seen ids, grouping decisions, stories, the alert outbox)."""
+
+    kind: Literal["sqlite", "postgres"] = Field(
+        "sqlite", description="'sqlite' ({state_dir}/state.db: one host) or 'postgres' (roles on several hosts)."
+    )
+    dsn_env: str = Field(
+        "NEWSRADAR_DATABASE_URL", description="Env var holding the PostgreSQL DSN (postgresql://user:pw@host/db)."
+    )
+    pool_size: int = Field(4, ge=1, le=64, description="PostgreSQL connections kept open per process.")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to get a PostgreSQL connection.")
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -315,6 +328,7 @@ class Settings(_Model):
     timezone: str = Field("Asia/Seoul", description="Zone used to show times to people.")
     seen_days: float = Field(30.0, gt=0, description="Days a seen item id is remembered.")
     bus: BusSettings = Field(default_factory=BusSettings, description="Event bus.")
+    state: StateSettings = Field(default_factory=StateSettings, description="Shared state store.")
     http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP client.")
     sources: list[SourceSettings] = Field(default_factory=list, description="News sources.")
     watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings, description="Watched terms.")
@@ -425,6 +439,7 @@ def _resolve_file_urls(data: dict[str, Any], base: Path) -> None:
 def secret_env_names(settings: Settings) -> list[str]:
     """Names of every environment variable that holds a secret, for log redaction."""
     return [
+        settings.state.dsn_env,
         settings.slack.token_env,
         settings.slack.webhook_url_env,
         settings.smtp.username_env,

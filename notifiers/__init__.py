@@ -12,7 +12,7 @@ from typing import Protocol
 
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings, secret
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers.console import ConsoleAlerts, DigestFiles
 from notifiers.digest import Digest, DigestMailer, DigestTransport
 from notifiers.email import SmtpTransport
@@ -46,7 +46,7 @@ class AlertSink(Protocol):
         ...
 
 
-def alert_sink(settings: Settings, store: Store) -> AlertSink:
+def alert_sink(settings: Settings, store: StateStore) -> AlertSink:
     """SlackNotifier when a bot token or webhook URL is set (the token wins), else ConsoleAlerts."""
     token, webhook = secret(settings.slack.token_env), secret(settings.slack.webhook_url_env)
     if token or webhook:
@@ -58,7 +58,7 @@ def alert_sink(settings: Settings, store: Store) -> AlertSink:
     return ConsoleAlerts(settings, store)
 
 
-def digest_mailer(settings: Settings, store: Store, *, ssl_context: ssl.SSLContext | None = None) -> DigestMailer:
+def digest_mailer(settings: Settings, store: StateStore, *, ssl_context: ssl.SSLContext | None = None) -> DigestMailer:
     """Sends via SMTP when smtp.host is set, else writes under {state_dir}/digests/ and prints.
 
     ``ssl_context`` overrides the default (system CAs) for STARTTLS/SSL, e.g. a private CA.

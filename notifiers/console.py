@@ -23,8 +23,9 @@ from typing import TextIO
 from newsradar.errors import PermanentError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_format as fmt
+from notifiers.claims import RELEASE_LEASE, RELEASING
 from notifiers.digest import Digest, html_with_chart_file
 from notifiers.quiet import describe, quiet_until
 
@@ -77,7 +78,7 @@ def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
 class ConsoleAlerts:
     """AlertSink that prints alerts and keeps each one as a file under ``{state_dir}/alerts``."""
 
-    def __init__(self, settings: Settings, store: Store, out: TextIO | None = None,
+    def __init__(self, settings: Settings, store: StateStore, out: TextIO | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._settings = settings
         self._store = store
@@ -110,7 +111,7 @@ class ConsoleAlerts:
     def close(self) -> None:
         self._buffer.clear()
 
-    def _deliver(self, story: Story, channel: str) -> None:
+    def _deliver(self, story: Story, channel: str, releasing: bool = False) -> None:
         record = self._store.alert(story.id, channel)
         if record is None:
             until = quiet_until(self._settings.slack.quiet_hours_for(channel), self._clock())
@@ -119,8 +120,9 @@ class ConsoleAlerts:
                 log.info("alert for story %s held for %s until %s (quiet hours)", story.id, channel,
                          fmt.local_time(until, self._settings.timezone))
                 return
-        if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")):
-            return  # held until the window ends
+        if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")
+                                   or (record[0] == "pending" and record[1] == RELEASING and not releasing)):
+            return  # held until the window ends, or being released (release_due prints it)
         path = self.path(story, channel)
         if record is not None and record[0] == "pending" and _holds(path, story.id):
             # written before a crash, not yet recorded: adopt it rather than print it twice
@@ -143,29 +145,34 @@ class ConsoleAlerts:
     def release_due(self) -> int:
         """Print what quiet hours held for channels whose window is over (see SlackNotifier.release_due)."""
         released = 0
-        for rollup_id, channel, story_ids in self._store.pending_rollups():
+        now = self._clock()
+        for rollup_id, channel, story_ids in self._store.take_over_rollups(now - RELEASE_LEASE, now):
             released += self._print_rollup(rollup_id, channel, story_ids)
+        for story_id, channel in self._store.take_over_releases(RELEASING, now - RELEASE_LEASE, now):
+            story = self._store.story(story_id)
+            if story is not None:  # printing twice after a crash is harmless; the file is rewritten
+                self._deliver(story, channel, releasing=True)
+                released += 1
         held: dict[str, list[str]] = {}
         for story_id, channel, _ in self._store.held_alerts():
             held.setdefault(channel, []).append(story_id)
-        for story_id, channel in self._store.releasing_alerts():
-            held.setdefault(channel, []).append(story_id)
         for channel, story_ids in held.items():
             quiet = self._settings.slack.quiet_hours_for(channel)
-            if quiet_until(quiet, self._clock()) is not None:
+            if quiet_until(quiet, now) is not None:
                 continue
             stories = [s for s in (self._store.story(i) for i in story_ids) if s is not None]
             for story_id in set(story_ids) - {s.id for s in stories}:
                 self._store.drop_alert(story_id, channel)
+            by_id = {s.id: s for s in stories}
             if len(stories) <= (quiet.one_by_one_up_to if quiet is not None else 3):
-                for story in stories:  # printing twice after a crash is harmless; the file is rewritten
-                    self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
-                    self._deliver(story, channel)
+                for story_id in self._store.claim_held(channel, list(by_id), RELEASING, now):
+                    self._deliver(by_id[story_id], channel, releasing=True)
+                    released += 1
             else:
                 rollup_id = uuid.uuid4().hex[:16]
-                self._store.begin_rollup(rollup_id, channel, [s.id for s in stories], self._clock())
-                self._print_rollup(rollup_id, channel, [s.id for s in stories])
-            released += len(stories)
+                claimed = self._store.begin_rollup(rollup_id, channel, list(by_id), now)
+                if claimed:
+                    released += self._print_rollup(rollup_id, channel, claimed)
         return released
 
     def _print_rollup(self, rollup_id: str, channel: str, story_ids: list[str]) -> int:

@@ -29,9 +29,11 @@ from markupsafe import Markup, escape
 from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import chart as charts
+from notifiers import claims
 from notifiers import slack_format as fmt
+from notifiers.claims import DIGEST_LEASE
 from notifiers.trend import Trend, trend, trend_lines
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ def _environment() -> Environment:
 class DigestMailer:
     """Sends the daily digest to each recipient at most once per local day, across restarts."""
 
-    def __init__(self, settings: Settings, store: Store, transport: DigestTransport) -> None:
+    def __init__(self, settings: Settings, store: StateStore, transport: DigestTransport) -> None:
         self._settings = settings
         self._digest = settings.digest
         self._store = store
@@ -115,6 +117,7 @@ class DigestMailer:
         self._env = _environment()
         self._zone = ZoneInfo(settings.digest.timezone)
         self._charts: dict[str, bytes | None] = {}
+        self.owner = claims.owner()  # this notifier's name on digest claims (notifiers/claims.py)
 
     def day(self, now: datetime) -> str:
         """The local date (digest time zone) a digest sent at ``now`` belongs to."""
@@ -205,18 +208,22 @@ class DigestMailer:
         )
 
     def send(self, recipient: str, now: datetime) -> bool:
-        """Send today's digest to one recipient unless already sent; True if it went out now."""
+        """Send today's digest to one recipient unless already sent (or being sent by another notifier, which
+        holds the store's claim); True if it went out now."""
         day = self.day(now)
-        state = self._store.digest_state(day, recipient)
-        if state == "sent":
+        cutoff = self._store.claim_digest(day, recipient, self.owner, now, now, now - DIGEST_LEASE)
+        if cutoff is None:
             return False
-        if state == "pending":
-            log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
-                        "same Message-ID so a duplicate is recognisable", day, recipient)
-        digest = self.build(recipient, now)
-        self._store.record_digest(day, recipient, "pending", cutoff=now, sent_at=None)
-        ref = self._transport.deliver(digest, self._digest.sender)
-        self._store.record_digest(day, recipient, "sent", cutoff=now, sent_at=now)
+        try:
+            if self._store.digest_state(day, recipient) == "pending":
+                log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
+                            "same Message-ID so a duplicate is recognisable", day, recipient)
+            digest = self.build(recipient, cutoff)
+            self._store.record_digest(day, recipient, "pending", cutoff=cutoff, sent_at=None)
+            ref = self._transport.deliver(digest, self._digest.sender)
+            self._store.record_digest(day, recipient, "sent", cutoff=cutoff, sent_at=now)
+        finally:
+            self._store.release_digest(day, recipient, self.owner)
         log.info("digest %s sent to %s: %d stories (%s)", day, recipient, len(digest.stories), ref)
         return True
 

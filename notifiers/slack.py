@@ -46,9 +46,10 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_blocks
 from notifiers import slack_format as fmt
+from notifiers.claims import RELEASE_LEASE, RELEASING
 from notifiers.quiet import describe, quiet_until
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,6 @@ _GLOBAL = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "t
            "no_permission", "missing_scope", "not_allowed_token_type", "org_login_required",
            "ekm_access_denied", "invalid_token", "no_service", "no_team", "team_disabled", "action_prohibited"}
 _MESSAGE_GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
-RELEASING = "release"  # ref of a pending alert that a quiet-hours release is posting one by one
 DEFAULT_ONE_BY_ONE = 3
 
 
@@ -104,7 +104,7 @@ def redact(text: str, secrets: list[str]) -> str:
 class SlackNotifier:
     """AlertSink posting to Slack through a bot token (Web API) or an incoming webhook."""
 
-    def __init__(self, settings: Settings, store: Store, *, token: str | None = None,
+    def __init__(self, settings: Settings, store: StateStore, *, token: str | None = None,
                  webhook_url: str | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
         if not token and not webhook_url:
             raise PermanentError("SlackNotifier needs a bot token or an incoming-webhook URL")
@@ -167,12 +167,14 @@ class SlackNotifier:
         self._buffer.clear()
 
     # -- delivery ---------------------------------------------------------------------------
-    def _deliver(self, story: Story, channel: str) -> None:
+    def _deliver(self, story: Story, channel: str, releasing: bool = False) -> None:
         record = self._store.alert(story.id, channel)
         if record is None and self._hold(story, channel):
             return
         if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")):
             return  # in the outbox until its window ends; the release reads the story's current record
+        if record is not None and record[0] == "pending" and record[1] == RELEASING and not releasing:
+            return  # a release (here or on another host) holds the claim; it posts the story's current record
         if record is not None and record[0] == "pending":
             ref = self._reconcile(story, channel)
             if ref is not None:
@@ -180,12 +182,14 @@ class SlackNotifier:
                 self._store.record_alert(story.id, channel, "sent", ref, record[2])
                 record = ("sent", ref, record[2])
         if record is None or record[0] != "sent":
-            self._post(story, channel, RELEASING if record is not None and record[1] == RELEASING else None)
+            self._post(story, channel, claimed=record is not None and record[1] == RELEASING)
         elif story.carried_by > record[2]:
             self._edit(story, channel, record[1] or "")
 
-    def _post(self, story: Story, channel: str, marker: str | None = None) -> None:
-        self._store.record_alert(story.id, channel, "pending", marker, story.carried_by)
+    def _post(self, story: Story, channel: str, claimed: bool = False) -> None:
+        """Post a first alert; ``claimed``: a release's claim already recorded it 'pending' (keep its time)."""
+        if not claimed:
+            self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
         text, blocks = fmt.fallback_text(story), fmt.story_blocks(story, self._settings.timezone)
         if self._hook is not None:
             hook = self._hook
@@ -332,43 +336,54 @@ class SlackNotifier:
     def release_due(self) -> int:
         """Send what quiet hours held, for every channel whose window is over; returns stories released.
 
-        Finishes first what a crash interrupted (pending roll-ups, one-by-one releases). Errors as flush().
+        Every release is claimed in the store first (``claim_held``, ``begin_rollup``), so notifiers on several
+        hosts calling this together send each story once. Claims older than RELEASE_LEASE whose holder died are
+        finished first (a pending roll-up or post is looked up in the channel's history before any new post).
+        Errors as flush().
         """
+        now = self._clock()
         released = 0
-        for rollup_id, channel, story_ids in self._store.pending_rollups():
+        for rollup_id, channel, story_ids in self._store.take_over_rollups(now - RELEASE_LEASE, now):
             released += self._send_rollup(rollup_id, channel, story_ids, resumed=True)
-        for story_id, channel in self._store.releasing_alerts():
+        for story_id, channel in self._store.take_over_releases(RELEASING, now - RELEASE_LEASE, now):
             story = self._store.story(story_id)
             if story is not None:
-                self._deliver(story, channel)  # pending: looked up in the history before any new post
+                self._deliver(story, channel, releasing=True)  # looked up in the history before any new post
                 released += 1
         by_channel: dict[str, list[str]] = {}
         for story_id, channel, _ in self._store.held_alerts():
             by_channel.setdefault(channel, []).append(story_id)
-        now = self._clock()
         for channel, story_ids in by_channel.items():
             quiet = self._slack.quiet_hours_for(channel)
-            if quiet_until(quiet, now) is not None:
-                continue
-            stories: list[Story] = []
-            for story_id in story_ids:
-                story = self._store.story(story_id)
-                if story is None:  # pruned, or folded into a story already alerted here
-                    self._store.drop_alert(story_id, channel)
-                else:
-                    stories.append(story)
-            one_by_one = quiet.one_by_one_up_to if quiet is not None else DEFAULT_ONE_BY_ONE
-            if len(stories) <= one_by_one:
-                for story in stories:
-                    self._post(story, channel, RELEASING)
-            elif stories:
-                rollup_id = uuid.uuid4().hex[:16]
-                self._store.begin_rollup(rollup_id, channel, [s.id for s in stories], now)
-                self._send_rollup(rollup_id, channel, [s.id for s in stories], resumed=False)
-            released += len(stories)
-            log.info("slack: quiet hours over in %s: released %d held stor%s", channel, len(stories),
-                     "y" if len(stories) == 1 else "ies")
+            if quiet_until(quiet, now) is None:
+                released += self._release(channel, story_ids, quiet.one_by_one_up_to if quiet else DEFAULT_ONE_BY_ONE,
+                                          now)  # fmt: skip
         return released
+
+    def _release(self, channel: str, story_ids: list[str], one_by_one: int, now: datetime) -> int:
+        """Claim and send one channel's held alerts: one by one when few, else as ONE roll-up."""
+        stories: dict[str, Story] = {}
+        for story_id in story_ids:
+            story = self._store.story(story_id)
+            if story is None:  # pruned, or folded into a story already alerted here
+                self._store.drop_alert(story_id, channel)
+            else:
+                stories[story_id] = story
+        if not stories:
+            return 0
+        if len(stories) <= one_by_one:
+            claimed = self._store.claim_held(channel, list(stories), RELEASING, now)
+            for story_id in claimed:
+                self._post(stories[story_id], channel, claimed=True)
+        else:
+            rollup_id = uuid.uuid4().hex[:16]
+            claimed = self._store.begin_rollup(rollup_id, channel, list(stories), now)
+            if claimed:
+                self._send_rollup(rollup_id, channel, claimed, resumed=False)
+        if claimed:
+            log.info("slack: quiet hours over in %s: released %d held stor%s", channel, len(claimed),
+                     "y" if len(claimed) == 1 else "ies")
+        return len(claimed)
 
     def _rollup_blocks(self, stories: list[Story], channel: str) -> list[dict[str, Any]]:
         quiet = self._slack.quiet_hours_for(channel)

@@ -7,6 +7,8 @@ and a context line with the period and the trend in words. A message holds at mo
 3,000 characters; a longer digest goes out as numbered parts "(1/3)". The trend chart follows as an image
 when the bot token may upload files (files:write); otherwise the words stand alone.
 
+Once per day per channel also across hosts: the digest is claimed in the store first (notifiers/claims.py;
+the claim is renewed before each part, and taken over only when its holder has been silent for DIGEST_LEASE).
 Outbox, as for alerts: the digest is recorded 'pending' with its cut-off before the first part, each part
 'pending' before and 'sent' after its post (a pending part is looked up by its metadata in the channel's
 history before it is posted again), and the digest 'sent' at the end. A restart resumes with the same
@@ -19,14 +21,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from newsradar.errors import PermanentError, TransientError
 from newsradar.settings import Settings, secret
-from newsradar.store import Store
+from newsradar.store import StateStore
 from notifiers import slack_blocks as kit
 from notifiers import slack_format as fmt
+from notifiers.claims import DIGEST_LEASE
 from notifiers.console import safe_name, write_atomic
 from notifiers.digest import DigestMailer, Selection
 from notifiers.slack import SlackNotifier
@@ -78,7 +82,7 @@ def part_metadata(day: str, channel: str, part: str) -> dict[str, Any]:
 class SlackDigest:
     """Posts the daily digest to each of ``digest.slack_channels`` at most once per local day."""
 
-    def __init__(self, settings: Settings, store: Store, mailer: DigestMailer, poster: SlackNotifier | None,
+    def __init__(self, settings: Settings, store: StateStore, mailer: DigestMailer, poster: SlackNotifier | None,
                  out: TextIO | None = None) -> None:
         self._settings = settings
         self._store = store
@@ -122,32 +126,44 @@ class SlackDigest:
         return sent
 
     def send(self, channel: str, now: datetime) -> bool:
-        """Post today's digest to one channel unless already delivered; True if it went out now."""
+        """Post today's digest to one channel unless already delivered, or being posted by another notifier
+        (which holds the store's claim); True if it went out now."""
         key = KEY_PREFIX + channel
         day = self._mailer.day(now)
-        record = self._store.digest_record(day, key)
-        if record is not None and record[0] == "sent":
+        cutoff = self._claim(day, key, now)
+        if cutoff is None:
             return False
-        cutoff = record[1] if record is not None else now  # a resumed digest keeps its selection
-        chosen = self._mailer.select(key, cutoff, subscriber=channel)
-        data = self._mailer.trend(cutoff, channel)
-        messages = digest_messages(chosen, day, trend_lines(data), self._settings.timezone)
-        chart = self._mailer.chart(data)
-        self._store.record_digest(day, key, "pending", cutoff=cutoff, sent_at=None)
-        if self._poster is None:
-            where = self._write(day, channel, messages, chart)
-        else:
-            where = self._post(day, key, channel, messages, chart)
-        self._store.record_digest(day, key, "sent", cutoff=cutoff, sent_at=now)
+        try:  # a resumed digest (its poster died) keeps the first claim's cut-off, hence its selection
+            chosen = self._mailer.select(key, cutoff, subscriber=channel)
+            data = self._mailer.trend(cutoff, channel)
+            messages = digest_messages(chosen, day, trend_lines(data), self._settings.timezone)
+            chart = self._mailer.chart(data)
+            self._store.record_digest(day, key, "pending", cutoff=cutoff, sent_at=None)
+            if self._poster is None:
+                where = self._write(day, channel, messages, chart)
+            else:
+                where = self._post(day, key, channel, messages, chart, now)
+            self._store.record_digest(day, key, "sent", cutoff=cutoff, sent_at=now)
+        finally:
+            self._store.release_digest(day, key, self._mailer.owner)
         log.info("Slack digest %s for %s: %d stories in %d message(s) (%s)", day, channel, chosen.count,
                  len(messages), where)
         return True
 
-    def _post(self, day: str, key: str, channel: str, messages: list[Message], chart: bytes | None) -> str:
+    def _claim(self, day: str, key: str, now: datetime) -> datetime | None:
+        """Claim (or renew the claim on) the digest of ``day`` for ``key``; its cut-off, or None."""
+        return self._store.claim_digest(day, key, self._mailer.owner, now, now, now - DIGEST_LEASE)
+
+    def _post(self, day: str, key: str, channel: str, messages: list[Message], chart: bytes | None,
+              now: datetime) -> str:  # fmt: skip
         assert self._poster is not None
         poster = self._poster
+        started = time.monotonic()
         for number, (text, blocks) in enumerate(messages, 1):
             part = str(number)
+            renewed = now + timedelta(seconds=time.monotonic() - started)  # the caller's clock, moved on
+            if number > 1 and self._claim(day, key, renewed) is None:  # renewed per part; lost only past the lease
+                raise TransientError(f"Slack digest {day} for {channel}: another notifier took the claim over")
             state = self._store.digest_part(day, key, part)
             if state is not None and state[0] == "sent":
                 continue
@@ -205,7 +221,7 @@ class SlackDigest:
         return str(path)
 
 
-def slack_digester(settings: Settings, store: Store, mailer: DigestMailer | None = None) -> SlackDigest:
+def slack_digester(settings: Settings, store: StateStore, mailer: DigestMailer | None = None) -> SlackDigest:
     """Posts with the bot token (or webhook) when one is set, else writes files under var/digests."""
     from notifiers import digest_mailer
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from newsradar.errors import ConfigError
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
+from newsradar.store import GroupingDecision, StateStore
 from processors.grouping import candidates, decision, evidence, signature
 from processors.grouping.evidence import Evidence
 from processors.grouping.features import Features, extract
@@ -62,7 +63,10 @@ def _features(article: Article) -> Features:
 class Grouper:
     """Decides which story each article belongs to (membership only; story records live elsewhere)."""
 
-    def __init__(self, window: timedelta = timedelta(days=7), path: Path | None = None) -> None:
+    def __init__(self, window: timedelta = timedelta(days=7), path: Path | None = None, *,
+                 store: StateStore | None = None, writer: str = "grouper-alone") -> None:  # fmt: skip
+        """``path``: a SQLite file (or a folder for one) of this grouper's own; ``store``: the pipeline's state
+        store, written by the grouping stage as ``writer`` in batches (see ``held``); neither: memory only."""
         if window <= timedelta(0):
             raise ConfigError(f"grouping.window_days: must be positive, got {window}")
         self.window = window
@@ -71,17 +75,33 @@ class Grouper:
         self._record: Record | None = None
         self._named: dict[str, int] = {}  # story id -> story number, for ``record``
         self._merged: dict[str, str] = {}  # absorbed story id -> the story it was merged into
-        if path is not None:
+        if store is not None:
+            self._record = Record(store, writer)
+            self._record.hold()
+            self._replay()
+        elif path is not None:
             path = Path(path)
             if path.is_dir():
                 path = path / "grouping.sqlite"
-            self._record = Record(path)
+            self._record = Record(path, writer)
             self._replay()
 
     @classmethod
     def from_settings(cls, grouping: GroupingSettings, path: Path | None) -> Grouper:
         """A grouper with the configured window; ``path`` None keeps the index in memory only."""
         return cls(window=timedelta(days=grouping.window_days), path=path)
+
+    def hold_again(self, decisions: list[GroupingDecision]) -> None:
+        """Give back decisions taken by ``held`` that the caller could not write (it will try again)."""
+        with self._lock:
+            if self._record is not None:
+                self._record.hold_again(decisions)
+
+    def held(self) -> list[GroupingDecision]:
+        """The decisions made since the last call, not yet written (with a ``store``: the caller writes them
+        with its batch, in one transaction, before it acknowledges the articles)."""
+        with self._lock:
+            return self._record.take() if self._record is not None else []
 
     def _replay(self) -> None:
         assert self._record is not None
@@ -177,7 +197,8 @@ class Grouper:
         absorbed_ids = tuple(index.story_id(other) for other in absorbed)
         blob = signature.choose_encoded(feats, t, index.rarity)
         if self._record is not None:
-            self._record.insert(article.id, story_id, blob, absorbed_ids, starts_roundup)
+            self._record.insert(GroupingDecision(article.id, story_id, blob, float(signature.time_of(blob)),
+                                                 absorbed_ids, starts_roundup))  # fmt: skip
         if starts_roundup:
             index.roundups.add(story)
         index.add_encoded(id_hash, blob, story)

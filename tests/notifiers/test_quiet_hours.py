@@ -13,6 +13,7 @@ from newsradar.errors import ConfigError, TransientError
 from newsradar.settings import QuietHoursSettings
 from newsradar.store import Store
 from notifiers import ConsoleAlerts, SlackNotifier
+from notifiers.claims import RELEASE_LEASE
 from notifiers.quiet import quiet_until
 from tests.notifiers.stories import KST, OUTLETS, make_story, settings, update
 from tests.servers.slack import TOKEN, SlackStandIn
@@ -134,6 +135,8 @@ def test_a_rollup_interrupted_after_slack_took_it_is_not_posted_twice(
         sink.release_due()
     assert len(slack_server.posts) == 1 and store.pending_rollups()
     restarted = notifier(tmp_path, store, slack_server, clock)  # a new process: nothing in memory
+    assert restarted.release_due() == 0  # the claim is not a minute old: its holder may still be posting
+    clock.now = MORNING + RELEASE_LEASE + timedelta(seconds=1)
     assert restarted.release_due() == 5
     assert len(slack_server.posts) == 1 and not store.pending_rollups()  # found in the history, adopted
     assert all(store.alert(f"s{i}", "#news")[0] == "sent" for i in range(5))

@@ -142,6 +142,7 @@ def stage(tmp_path: Path):
     extract = ExtractMatchStage.from_settings(settings)
     for article in background():
         group.process(article)
+    group.flush()  # the runner flushes each delivered batch: one transaction
     yield group, extract, store
     group.close()
     store.close()
@@ -159,11 +160,14 @@ def test_grouping_stage_folds_the_absorbed_story_and_hands_its_alert_over(stage)
     group, extract, store = stage
     for article in NORTH + SOUTH:
         group.process(_matched(extract, article))
+    group.flush()
     # The south story was alerted on its own channel; the north one on the shared channel only.
     store.record_alert("s-b1", "#south", "sent", "C2/2.0", 2)
     store.record_alert("s-a1", "#all", "sent", "C1/1.0", 3)
     store.record_alert("s-b1", "#all", "sent", "C1/1.5", 2)
     (_, key, update), = group.process(_matched(extract, BRIDGE))
+    assert store.story("s-b1") is not None  # nothing written before the flush
+    group.flush()
     assert key == "s-a1" and update.story.id == "s-a1" and update.absorbed == ("s-b1",)
     assert update.story.copies == 6 and update.story.carried_by == 6
     assert update.story.lead.id == "a1"
@@ -175,6 +179,7 @@ def test_grouping_stage_folds_the_absorbed_story_and_hands_its_alert_over(stage)
     assert store.alert("s-b1", "#all") == ("sent", "C1/1.5", 2)  # both had one here: left as it was
     # A redelivery of the bridging article changes nothing and says the same.
     (_, _, again), = group.process(_matched(extract, BRIDGE))
+    group.flush()
     assert again.story.copies == 6 and again.absorbed == ("s-b1",)
 
 
