@@ -11,10 +11,11 @@ import pytest
 
 from newsradar.errors import ConfigError, TransientError
 from newsradar.settings import QuietHoursSettings
-from newsradar.store import Store
+from newsradar.store import StateStore, Store
 from notifiers import ConsoleAlerts, SlackNotifier
 from notifiers.claims import RELEASE_LEASE
 from notifiers.quiet import quiet_until
+from tests.notifiers.conftest import race
 from tests.notifiers.stories import KST, OUTLETS, make_story, settings, update
 from tests.servers.slack import TOKEN, SlackStandIn
 
@@ -140,6 +141,23 @@ def test_a_rollup_interrupted_after_slack_took_it_is_not_posted_twice(
     assert restarted.release_due() == 5
     assert len(slack_server.posts) == 1 and not store.pending_rollups()  # found in the history, adopted
     assert all(store.alert(f"s{i}", "#news")[0] == "sent" for i in range(5))
+
+
+def test_two_notifiers_releasing_together_send_each_held_story_once(
+    tmp_path: Path, two_stores: tuple[StateStore, StateStore], slack_server: SlackStandIn
+) -> None:
+    clock = Clock(NIGHT)
+    routes = [{"terms": ["포항"], "channel": "#pohang"}]
+    first, second = (notifier(tmp_path, s, slack_server, clock, routes=routes) for s in two_stores)
+    deliver(first, two_stores[0], make_story("a", title="이차전지 야간 1"), make_story("b", title="이차전지 야간 2"),
+            *[make_story(f"p{i}", title=f"포항 야간 {i}", terms=("포항",)) for i in range(5)])
+    assert slack_server.posts == [] and len(two_stores[1].held_alerts()) == 7
+    clock.now = MORNING
+    released = race(first.release_due, second.release_due)  # two notifiers (hosts) on one state store
+    assert sum(released) == 7 and not two_stores[0].held_alerts()
+    assert len(slack_server.messages("#news")) == 2 and len(slack_server.messages("#pohang")) == 1  # each once
+    assert len(slack_server.posts) == 3 and "보류된 새 기사 5건" in str(slack_server.messages("#pohang")[0].blocks)
+    assert first.release_due() + second.release_due() == 0 and len(slack_server.posts) == 3
 
 
 def test_a_channel_can_be_exempt_and_routes_have_their_own_window(
