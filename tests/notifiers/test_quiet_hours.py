@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from newsradar.errors import ConfigError, TransientError
 from newsradar.settings import QuietHoursSettings
@@ -189,3 +190,15 @@ def test_console_fallback_holds_and_releases_too(tmp_path: Path, store: Store,
     out = capsys.readouterr().out
     assert "보류된 새 기사 2건" in out and "첫 기사" in out and "둘째 기사" in out
     assert sink.release_due() == 0 and len(list((tmp_path / "alerts").glob("rollup-*"))) == 1
+
+
+def test_the_readme_example_is_a_valid_config_that_means_what_it_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Quiet hours, the Slack digest and the trend chart", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    cfg = settings(tmp_path, **example)
+    assert quiet_until(cfg.slack.quiet_hours_for("#news"), NIGHT) == MORNING.replace(second=0)
+    assert cfg.slack.quiet_hours_for("#pohang") is None
+    saturday = datetime(2026, 6, 13, 15, 0, tzinfo=KST)
+    assert quiet_until(cfg.slack.quiet_hours_for("#battery"), saturday) == datetime(2026, 6, 15, 0, 0, tzinfo=KST)
+    assert cfg.digest.slack_channels == ["#news", "#exec"] and cfg.digest.subscriptions[0].terms == ["이차전지"]
