@@ -21,9 +21,10 @@ Design choices:
   recorded 'held' and not sent; copies arriving meanwhile only update the story record. ``release_due`` (the
   daemon calls it every few seconds and after each flush) sends what is held once the window is over: one by
   one when there are ``one_by_one_up_to`` or fewer, else ONE roll-up message built from the current story
-  records, so the copies that arrived meanwhile are counted. A roll-up is recorded 'pending' with its stories
-  before the post and 'sent' after; a pending one found after a crash is looked up by its metadata in the
-  channel's history before it is posted. A later copy of a rolled-up story edits the roll-up.
+  records, so the copies that arrived meanwhile are counted. Each release is first *claimed* in the store
+  (``claim_held`` / ``begin_rollup``, one conditional write), so notifiers on several hosts never send a held
+  story twice; a roll-up or post whose claimer died is taken over after RELEASE_LEASE and looked up by its
+  metadata in the channel's history before it is posted. A later copy of a rolled-up story edits the roll-up.
 """
 
 from __future__ import annotations
