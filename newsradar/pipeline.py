@@ -70,6 +70,9 @@ class CollectStage:
             if s.enabled and zlib.crc32(s.name.encode("utf-8")) % count == index - 1
         }
 
+    def _source(self, name: str) -> SourceSettings:
+        return next(s for s in self.settings.sources if s.name == name)
+
     def _collector(self, source: SourceSettings) -> Any:
         cls = HtmlCollector if source.kind == "html" else RssCollector
         return cls.from_settings(source, self.fetcher, self.store)
@@ -80,7 +83,8 @@ class CollectStage:
         summary = PollSummary(name)
         started = utcnow()
         try:
-            first = self.store.first_poll(name) is None
+            # a source whose first poll is alerted (alert_first_poll) never records one: it has no backlog
+            first = self.store.first_poll(name) is None and not self._source(name).alert_first_poll
             batch = self.collectors[name].collect(started)
             summary.not_modified = bool(batch.not_modified)
             if batch.items:

@@ -67,6 +67,9 @@ class SourceSettings(_Model):
     max_articles: int = Field(30, ge=1, description="HTML sources: newest article links fetched per poll.")
     fetch_articles: bool = Field(False, description="RSS sources: also fetch each new item's page for its full text.")
     enabled: bool = Field(True, description="Set false to keep a source in config without polling it.")
+    alert_first_poll: bool = Field(
+        False, description="Alert the undated items of this source's first poll (default: backlog, digests only)."
+    )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
