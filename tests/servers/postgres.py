@@ -9,9 +9,12 @@ does not come up is an error with the server log, because a store that was not t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,14 +82,27 @@ def start_server(data_dir: Path) -> PostgresServer:
     raise AssertionError("unreachable")
 
 
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    """A running server for the whole session."""
-    server = start_server(tmp_path_factory.mktemp("postgres") / "data")
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A server on a fresh data directory, stopped and removed afterwards. The directory is outside pytest's
+    temporary tree: pytest makes that tree private to root again whenever a session starts, and the server
+    runs as the postgres user."""
+    base = Path(tempfile.mkdtemp(prefix="newsradar-pg-"))
     try:
-        yield server
+        server = start_server(base / "data")
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running server for the whole session."""
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture
