@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/default.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup run demo test test-fast kafka-fetch browser postgres lint bench clean
+.PHONY: setup run demo test test-fast kafka-fetch browser postgres fonts lint bench clean
 
 # setup.py and the C source: `pip install -e .` also compiles grouping's core (processors/grouping/_core.c).
 $(BIN)/newsradar: pyproject.toml setup.py processors/grouping/_core.c
@@ -16,10 +16,10 @@ $(BIN)/newsradar: pyproject.toml setup.py processors/grouping/_core.c
 
 setup: $(BIN)/newsradar   ## create .venv with the project and its test tools
 
-run: setup                ## run the daemon (CONFIG=config/demo.yaml for the offline try-out)
+run: setup fonts          ## run the daemon (CONFIG=config/demo.yaml for the offline try-out)
 	$(BIN)/newsradar --config $(CONFIG) run
 
-demo: setup               ## one offline sweep of the demo sources, then today's demo digest
+demo: setup fonts         ## one offline sweep of the demo sources, then today's demo digest
 	$(BIN)/newsradar --config config/demo.yaml run --once
 	$(BIN)/newsradar --config config/demo.yaml digest --send
 
@@ -28,6 +28,9 @@ kafka-fetch:              ## download Apache Kafka's jars through Maven (cached 
 
 browser:                  ## Debian's headless Chromium, chromedriver and CJK fonts for the browser tests (when missing)
 	bash deploy/browser/ensure.sh
+
+fonts:                    ## Debian's Noto Sans CJK for the digest chart's Korean labels (when missing; says so without root)
+	bash deploy/fonts/ensure.sh
 
 postgres:                 ## Debian's PostgreSQL server binaries (initdb, pg_ctl) for the state-store tests (when missing)
 	bash deploy/postgres/ensure.sh

@@ -73,6 +73,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     snap = daemon.metrics.snapshot()["components"]
     stories = {k: v["counts"] for k, v in snap.items() if not k.startswith("source:")}
     print(f"\nstages: {json.dumps(stories, ensure_ascii=False)}")
+    if daemon.notify is not None:  # issue 18: what was not alerted, and why
+        print(f"alerts held back as old (earliest copy over {settings.slack.alert_max_age_hours:g} h ago, or a new "
+              f"source's backlog): {len(daemon.notify.held_old)} stories (listed in the digest)")
+        held = daemon.held_for_quiet_hours
+        if held:
+            print(f"alerts held for quiet hours: {held} (sent when the window ends)")
     print(f"done in {time.monotonic() - started:.2f}s")
     return 1 if summaries and all(s.error for s in summaries) else 0
 
@@ -98,6 +104,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from newsradar.pipeline import utcnow
     from newsradar.store import open_store
     from notifiers import digest_mailer
+    from notifiers.slack_digest import slack_digester
 
     store = open_store(settings)
     try:
@@ -108,6 +115,8 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         now = utcnow()
         sent = [r for r in mailer.recipients() if mailer.send(r, now)]  # on demand; still once per day
+        slack = slack_digester(settings, store, mailer)
+        sent += [f"Slack {c}" for c in slack.channels() if slack.send(c, now)]
         print(f"digest sent to: {', '.join(sent)}" if sent else "digest: nothing to send (already sent today)")
         return 0
     finally:

@@ -38,6 +38,7 @@ from newsradar.store import open_store
 log = logging.getLogger(__name__)
 
 ROLES = ("collector", "processor", "notifier", "all")
+RELEASE_EVERY = 10  # seconds between two looks at alerts held for quiet hours
 
 
 class Daemon:
@@ -65,6 +66,9 @@ class Daemon:
         self.mailer: Any = None
         self.source_alerts: Any = None  # notifiers.SourceAlertSender (notifier role)
         self.dashboard: Any = None  # newsradar.web.server.Dashboard while run_forever serves it
+        self.notify: NotifyStage | None = None
+        self.held_for_quiet_hours = 0
+        self.slack_digest: Any = None  # issue 18: the daily digest in Slack (or var/digests when Slack is off)
         self._scheduler: BackgroundScheduler | None = None
         self._digest_attempts = 0
         self._wire()
@@ -88,11 +92,13 @@ class Daemon:
                 self.runners.append(StageRunner(stage, self.bus, self.metrics, self.stop, attempts))
         if self._has("notifier"):
             from notifiers import digest_mailer, source_alert_sender
+            from notifiers.slack_digest import slack_digester
 
-            notify = NotifyStage.from_settings(self.settings, self.store, self.metrics)
+            notify = self.notify = NotifyStage.from_settings(self.settings, self.store, self.metrics)
             self.closers.append(notify)
             self.runners.append(StageRunner(notify, self.bus, self.metrics, self.stop, attempts))
             self.mailer = digest_mailer(self.settings, self.store)
+            self.slack_digest = slack_digester(self.settings, self.store, self.mailer)
             self.source_alerts = source_alert_sender(self.settings, self.store)
 
     # -- one sweep -----------------------------------------------------------------------------
@@ -156,6 +162,9 @@ class Daemon:
             summaries = self.poll_all()
             self.drain()
             self.check_sources()
+            if self.notify is not None:
+                self.release_held()
+                self.held_for_quiet_hours = self.notify.held_for_quiet_hours()  # for the summary; store closes
             return summaries
         finally:
             self.close()
@@ -275,6 +284,21 @@ class Daemon:
         scheduler.add_job(self.maintain, IntervalTrigger(hours=1), id="maintenance", coalesce=True)
         scheduler.add_job(self.check_sources, IntervalTrigger(seconds=self.settings.source_health.check_interval),
                           id="source-health", coalesce=True, max_instances=1)
+        if self.notify is not None:  # quiet hours: held alerts go out within RELEASE_EVERY of the window's end
+            scheduler.add_job(self.release_held, IntervalTrigger(seconds=RELEASE_EVERY), id="release",
+                              coalesce=True, max_instances=1, next_run_time=utcnow())
+
+    def release_held(self) -> None:
+        """Send what quiet hours held where the window is over; failures are retried at the next run."""
+        assert self.notify is not None
+        try:
+            released = self.notify.release_due()
+            if released:
+                log.info("quiet hours over: %d held stor%s released", released, "y" if released == 1 else "ies")
+        except Exception as exc:  # noqa: BLE001 - the scheduler must keep running; nothing was lost
+            self.metrics.error("notifier", f"release: {type(exc).__name__}: {exc}")
+            log.warning("releasing held alerts failed, retrying in %ds: %s: %s", RELEASE_EVERY,
+                        type(exc).__name__, exc)
 
     def _catch_up_digest(self) -> None:
         """Send today's digest now if its time passed within the misfire grace while we were down."""
@@ -295,6 +319,10 @@ class Daemon:
             sent = self.mailer.send_due(utcnow())
             if sent:
                 log.info("digest sent to %s", ", ".join(sent))
+            if self.slack_digest is not None:
+                posted = self.slack_digest.send_due(utcnow())
+                if posted:
+                    log.info("Slack digest posted to %s", ", ".join(posted))
             self.metrics.success("digest")
         except TransientError as exc:
             delay = backoff(self._digest_attempts, exc.retry_after, cap=900)

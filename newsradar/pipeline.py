@@ -13,6 +13,7 @@ the collectors, processors and notifiers together.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 import zlib
 from dataclasses import dataclass, replace
@@ -82,6 +83,9 @@ class CollectStage:
             if s.enabled and zlib.crc32(s.name.encode("utf-8")) % count == index - 1
         }
 
+    def _source(self, name: str) -> SourceSettings:
+        return next(s for s in self.settings.sources if s.name == name)
+
     def _collector(self, source: SourceSettings) -> Any:
         return make_collector(source, self.settings, self.fetcher, self.store)
 
@@ -91,6 +95,8 @@ class CollectStage:
         summary = PollSummary(name)
         started = utcnow()
         try:
+            # a source whose first poll is alerted (alert_first_poll) never records one: it has no backlog
+            first = self.store.first_poll(name) is None and not self._source(name).alert_first_poll
             batch = self.collectors[name].collect(started)
             summary.not_modified = bool(batch.not_modified)
             if batch.items:
@@ -98,6 +104,8 @@ class CollectStage:
                 items = [replace(i, url=without_tracking(i.url)) for i in batch.items]
                 self.bus.publish_many(RAW, [(item.id, item) for item in items])
             batch.finalize(self.store, started)  # after the publish: a crash before it re-fetches, never loses
+            if first:
+                self.store.record_first_poll(name, started)  # its undated items are backlog (NotifyStage)
             summary.new_items = len(batch.items)
             if batch.items:
                 log.info("source %s: %d new items", name, len(batch.items))
@@ -324,39 +332,86 @@ def fold(story: Story, other: Story) -> Story:
 
 
 class NotifyStage:
-    """story-updates → Slack (or the console): one alert per story per channel, edited as copies arrive."""
+    """story-updates → Slack (or the console): one alert per story per channel, edited as copies arrive.
+
+    Two filters of issue 18 live here, so every sink has them: a story whose earliest copy is older than
+    ``slack.alert_max_age_hours`` (or an undated copy from a source's first poll: its backlog) is never
+    alerted (it still shows in digests), unless it was alerted before (then it is edited as usual); and
+    after each flush, and every few seconds from the daemon, what quiet hours held is released when due.
+    """
 
     name = "notifier"
     terminal = True  # its effect is the alert, not an output event
     topic = STORIES
     group = "newsradar-notifier"
 
-    def __init__(self, sink: Any, metrics: Metrics | None = None) -> None:
+    def __init__(self, sink: Any, store: StateStore | None = None, max_age: timedelta | None = None,
+                 metrics: Metrics | None = None) -> None:  # fmt: skip
         self.sink = sink
+        self.store = store
+        self.max_age = max_age
         self.metrics = metrics
         self._fetched: list[datetime] = []  # fetch times of the copies buffered, for the publish → notify lag
+        self.held_old: set[str] = set()  # stories not alerted for their age, this process
+        self.lock = threading.Lock()  # flush (runner thread) and release (scheduler thread) share the sink
 
     @classmethod
     def from_settings(cls, settings: Settings, store: StateStore, metrics: Metrics | None = None) -> NotifyStage:
         from notifiers import alert_sink
 
-        return cls(alert_sink(settings, store), metrics)
+        return cls(alert_sink(settings, store), store, timedelta(hours=settings.slack.alert_max_age_hours), metrics)
 
     def process(self, event: Any) -> list[Output]:
         if not isinstance(event, StoryUpdate):
             raise ValueError(f"expected StoryUpdate, got {type(event).__name__}")
-        self.sink.add(event)
+        if self._too_old(event.story):
+            if event.story.id not in self.held_old:
+                log.info("notifier: story %s not alerted: first published %s, older than the alert age",
+                         event.story.id, _published(event.story.lead).isoformat())
+            self.held_old.add(event.story.id)
+            return []
+        with self.lock:
+            self.sink.add(event)
         if event.fetched_at is not None:
             self._fetched.append(event.fetched_at)
         return []
 
+    def _too_old(self, story: Story) -> bool:
+        if self.max_age is None or self.store is None:
+            return False
+        lead = story.lead
+        first_poll = self.store.first_poll(lead.source) if lead.published_at is None else None
+        backlog = first_poll is not None and lead.fetched_at is not None and (
+            abs((lead.fetched_at - first_poll).total_seconds()) < 1.0)
+        if not backlog and utcnow() - _published(lead) <= self.max_age:
+            return False
+        # alerted before (e.g. an old story that gained a copy): keep editing that message
+        return not any(self.store.alert(story.id, channel) for channel in self.sink.channels(story))
+
     def flush(self) -> None:
-        self.sink.flush()
+        with self.lock:
+            self.sink.flush()
         if self.metrics is not None:
             now = utcnow()
             for fetched in self._fetched:
                 self.metrics.observe_lag((now - fetched).total_seconds())
         self._fetched.clear()
+        try:
+            self.release_due()
+        except Exception as exc:  # noqa: BLE001 - the buffered alerts were delivered; the next release retries
+            log.warning("notifier: releasing held alerts failed, will retry: %s: %s", type(exc).__name__, exc)
+
+    def release_due(self) -> int:
+        """Send what quiet hours held where the window is over; returns stories released (see the sinks)."""
+        release = getattr(self.sink, "release_due", None)
+        if release is None:
+            return 0
+        with self.lock:
+            return int(release())
+
+    def held_for_quiet_hours(self) -> int:
+        """Alerts waiting in the outbox for a quiet window to end."""
+        return len(self.store.held_alerts()) if self.store is not None else 0
 
     def close(self) -> None:
         self.sink.close()

@@ -83,6 +83,9 @@ class SourceSettings(_Model):
         None, gt=0, description="Seconds within which this source normally has a new item; longer without one "
         "makes it 'silent' (one ops alert). Unset: source_health.silent_after.",
     )
+    alert_first_poll: bool = Field(
+        False, description="Alert the undated items of this source's first poll (default: backlog, digests only)."
+    )
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
@@ -175,11 +178,76 @@ class GroupingSettings(_Model):
     window_days: float = Field(7.0, gt=0, description="Copies further apart than this are different stories.")
 
 
+_WINDOW = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class QuietHoursSettings(_Model):
+    """A daily window in which Slack alerts are held in the outbox, then released at its end (issue 18)."""
+
+    window: str = Field(..., description="'HH:MM-HH:MM' (may cross midnight, end may be 24:00), or 'off'.")
+    timezone: str = Field("Asia/Seoul", description="Zone of the window's times.")
+    days: list[str] = Field(
+        default_factory=lambda: list(WEEKDAYS),
+        description="Days (mon..sun) on which the window starts; a window crossing midnight ends the next day.",
+    )
+    one_by_one_up_to: int = Field(
+        3, ge=0, description="At the window's end, up to this many held stories go out one by one; more: one roll-up."
+    )
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if value == "off":
+            return value
+        found = _WINDOW.fullmatch(value.strip())
+        if not found:
+            raise ValueError("expected 'HH:MM-HH:MM' such as '22:00-07:00', or 'off'")
+        h1, m1, h2, m2 = map(int, found.groups())
+        if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+            raise ValueError(f"{value!r}: hours run 00-23 (an end may be 24:00), minutes 00-59")
+        if (h1, m1) == (h2 % 24, m2) and h2 != 24:
+            raise ValueError(f"{value!r}: start and end are the same; use 'off' or '00:00-24:00'")
+        return value.strip()
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [d.strip().lower()[:3] for d in value]
+        wrong = [d for d, raw in zip(days, value, strict=True) if d not in WEEKDAYS or len(raw.strip()) < 3]
+        if wrong:
+            raise ValueError(f"unknown day(s) {wrong}; expected some of {', '.join(WEEKDAYS)}")
+        if not days:
+            raise ValueError("at least one day (or window: 'off')")
+        return sorted(set(days), key=WEEKDAYS.index)
+
+    @property
+    def enabled(self) -> bool:
+        return self.window != "off"
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(start, end) in minutes after local midnight; end > start means the same day, else the next."""
+        found = _WINDOW.fullmatch(self.window)
+        assert found is not None, "bounds of an 'off' window"
+        h1, m1, h2, m2 = map(int, found.groups())
+        return h1 * 60 + m1, h2 * 60 + m2
+
+
+class ChannelQuietHoursSettings(QuietHoursSettings):
+    """Quiet hours of one Slack channel, overriding routes' and the default."""
+
+    channel: str = Field(..., min_length=1, description="Slack channel id or name.")
+
+
 class RouteSettings(_Model):
     """Send stories matching any of ``terms`` to ``channel``."""
 
     terms: list[str] = Field(..., min_length=1, description="Canonical term names.")
     channel: str = Field(..., description="Slack channel id or name.")
+    quiet_hours: QuietHoursSettings | None = Field(None, description="Quiet hours of this route's channel.")
 
 
 class SlackSettings(_Model):
@@ -193,6 +261,37 @@ class SlackSettings(_Model):
     min_interval: float = Field(1.0, ge=0, description="Seconds between two messages to one channel.")
     timeout: float = Field(10.0, gt=0, description="Seconds per Slack API call.")
     max_attempts: int = Field(5, ge=1, description="Attempts per message before it is dead-lettered.")
+    quiet_hours: QuietHoursSettings | None = Field(None, description="Default quiet hours of every channel.")
+    channel_quiet_hours: list[ChannelQuietHoursSettings] = Field(
+        default_factory=list, description="Quiet hours per channel; window 'off' exempts a channel from the default."
+    )
+    alert_max_age_hours: float = Field(
+        48.0, gt=0, description="Alert only stories whose earliest copy is this recent; older ones go to digests only."
+    )
+
+    @model_validator(mode="after")
+    def _one_quiet_window_per_channel(self) -> SlackSettings:
+        seen: dict[str, QuietHoursSettings] = {}
+        for i, entry in enumerate(self.channel_quiet_hours):
+            if entry.channel in seen:
+                raise ValueError(f"channel_quiet_hours[{i}]: channel {entry.channel} is listed twice")
+            seen[entry.channel] = entry
+        for i, route in enumerate(self.routes):
+            if route.quiet_hours is None:
+                continue
+            other = seen.get(route.channel)
+            if other is not None and other != route.quiet_hours:
+                raise ValueError(f"routes[{i}].quiet_hours: channel {route.channel} already has different quiet hours")
+            seen[route.channel] = route.quiet_hours
+        return self
+
+    def quiet_hours_for(self, channel: str) -> QuietHoursSettings | None:
+        """The quiet hours of ``channel``: its own entry, else a route's, else the default (None: never quiet)."""
+        found: QuietHoursSettings | None = next((q for q in self.channel_quiet_hours if q.channel == channel), None)
+        if found is None:
+            found = next((r.quiet_hours for r in self.routes if r.channel == channel and r.quiet_hours), None)
+        found = found or self.quiet_hours
+        return found if found is not None and found.enabled else None
 
 
 class SmtpSettings(_Model):
@@ -206,6 +305,20 @@ class SmtpSettings(_Model):
     timeout: float = Field(30.0, gt=0, description="Seconds per SMTP operation.")
 
 
+class SubscriptionSettings(_Model):
+    """What one digest recipient (email address) or Slack digest channel wants; unlisted ones get everything."""
+
+    to: str = Field(..., min_length=1, description="An address of digest.recipients or a channel of slack_channels.")
+    terms: list[str] = Field(default_factory=list, description="Stories matching any of these terms.")
+    rules: list[str] = Field(default_factory=list, description="Stories satisfying any of these rules.")
+
+    @model_validator(mode="after")
+    def _something(self) -> SubscriptionSettings:
+        if not self.terms and not self.rules:
+            raise ValueError(f"subscription of {self.to}: name some terms or rules (or leave it out: everything)")
+        return self
+
+
 class DigestSettings(_Model):
     """The daily email digest."""
 
@@ -215,6 +328,11 @@ class DigestSettings(_Model):
     sender: str = Field("newsradar@localhost", description="From address.")
     subject: str = Field("[newsradar] {date} 뉴스 다이제스트 ({count}건)", description="Subject; {date}, {count}.")
     misfire_grace: float = Field(6 * 3600, ge=0, description="Seconds a late digest may still run.")
+    slack_channels: list[str] = Field(default_factory=list, description="Slack channels that get the digest too.")
+    subscriptions: list[SubscriptionSettings] = Field(
+        default_factory=list, description="Per recipient or channel: only these terms or rules (default: all)."
+    )
+    chart_days: int = Field(14, ge=2, le=90, description="Days shown in the digest's trend chart.")
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _zone(v)))
 
@@ -358,7 +476,24 @@ class Settings(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        self._check_subscriptions()
         return self
+
+    def _check_subscriptions(self) -> None:
+        """Subscriptions name known recipients, channels, terms and rules (issue 18)."""
+        terms = {t.name for t in self.watchlist.terms} or {t["name"] for t in DEFAULT_WATCHLIST}
+        rules = {r.name for r in self.watchlist.rules}
+        targets = set(self.digest.recipients) | set(self.digest.slack_channels)
+        for i, sub in enumerate(self.digest.subscriptions):
+            where = f"digest.subscriptions[{i}]"
+            if sub.to not in targets:
+                raise ValueError(f"{where}.to: {sub.to!r} is neither in digest.recipients nor digest.slack_channels")
+            unknown = [t for t in sub.terms if t not in terms]
+            if unknown:
+                raise ValueError(f"{where}.terms: unknown term(s) {unknown}; watched: {sorted(terms)}")
+            unknown = [r for r in sub.rules if r not in rules]
+            if unknown:
+                raise ValueError(f"{where}.rules: unknown rule(s) {unknown}; defined: {sorted(rules)}")
 
     @property
     def state_path(self) -> Path:

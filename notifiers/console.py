@@ -2,7 +2,9 @@
 
 Alerts go to ``{state_dir}/alerts/{story_id}--{channel}.txt`` (rewritten when more outlets carry the
 story) and digests to ``{state_dir}/digests/{day}--{recipient}.html|.txt``, with the same idempotency
-records as Slack and SMTP, so "one alert per story" and "one digest per day" hold here too.
+records as Slack and SMTP, so "one alert per story" and "one digest per day" hold here too. Quiet hours hold
+alerts here as in Slack; at the window's end the held stories are printed one by one or as one roll-up
+(``{state_dir}/alerts/rollup-{id}--{channel}.txt``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 import re
 import sys
 import unicodedata
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +25,9 @@ from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
 from newsradar.store import StateStore
 from notifiers import slack_format as fmt
-from notifiers.digest import Digest
+from notifiers.claims import RELEASE_LEASE, RELEASING
+from notifiers.digest import Digest, html_with_chart_file
+from notifiers.quiet import describe, quiet_until
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +78,14 @@ def render_alert(story: Story, channel: str, zone: str, *, update: bool) -> str:
 class ConsoleAlerts:
     """AlertSink that prints alerts and keeps each one as a file under ``{state_dir}/alerts``."""
 
-    def __init__(self, settings: Settings, store: StateStore, out: TextIO | None = None) -> None:
+    def __init__(self, settings: Settings, store: StateStore, out: TextIO | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self._settings = settings
         self._store = store
         self._out = out
         self._dir = settings.state_path / "alerts"
         self._buffer: dict[str, StoryUpdate] = {}
+        self._clock = clock
 
     def channels(self, story: Story) -> list[str]:
         """The channels (store keys and file-name parts) a story goes to, routed as for Slack."""
@@ -102,8 +111,18 @@ class ConsoleAlerts:
     def close(self) -> None:
         self._buffer.clear()
 
-    def _deliver(self, story: Story, channel: str) -> None:
+    def _deliver(self, story: Story, channel: str, releasing: bool = False) -> None:
         record = self._store.alert(story.id, channel)
+        if record is None:
+            until = quiet_until(self._settings.slack.quiet_hours_for(channel), self._clock())
+            if until is not None:
+                self._store.hold_alert(story.id, channel, story.carried_by, self._clock())
+                log.info("alert for story %s held for %s until %s (quiet hours)", story.id, channel,
+                         fmt.local_time(until, self._settings.timezone))
+                return
+        if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")
+                                   or (record[0] == "pending" and record[1] == RELEASING and not releasing)):
+            return  # held until the window ends, or being released (release_due prints it)
         path = self.path(story, channel)
         if record is not None and record[0] == "pending" and _holds(path, story.id):
             # written before a crash, not yet recorded: adopt it rather than print it twice
@@ -121,6 +140,59 @@ class ConsoleAlerts:
             raise PermanentError(f"console alerts: cannot write {path}: {exc.strerror or exc}") from None
         print(text, file=self._out or sys.stdout, flush=True)
         self._store.record_alert(story.id, channel, "sent", str(path), story.carried_by)
+
+
+    def release_due(self) -> int:
+        """Print what quiet hours held for channels whose window is over (see SlackNotifier.release_due)."""
+        released = 0
+        now = self._clock()
+        for rollup_id, channel, story_ids in self._store.take_over_rollups(now - RELEASE_LEASE, now):
+            released += self._print_rollup(rollup_id, channel, story_ids)
+        for story_id, channel in self._store.take_over_releases(RELEASING, now - RELEASE_LEASE, now):
+            story = self._store.story(story_id)
+            if story is not None:  # printing twice after a crash is harmless; the file is rewritten
+                self._deliver(story, channel, releasing=True)
+                released += 1
+        held: dict[str, list[str]] = {}
+        for story_id, channel, _ in self._store.held_alerts():
+            held.setdefault(channel, []).append(story_id)
+        for channel, story_ids in held.items():
+            quiet = self._settings.slack.quiet_hours_for(channel)
+            if quiet_until(quiet, now) is not None:
+                continue
+            stories = [s for s in (self._store.story(i) for i in story_ids) if s is not None]
+            for story_id in set(story_ids) - {s.id for s in stories}:
+                self._store.drop_alert(story_id, channel)
+            by_id = {s.id: s for s in stories}
+            if len(stories) <= (quiet.one_by_one_up_to if quiet is not None else 3):
+                for story_id in self._store.claim_held(channel, list(by_id), RELEASING, now):
+                    self._deliver(by_id[story_id], channel, releasing=True)
+                    released += 1
+            else:
+                rollup_id = uuid.uuid4().hex[:16]
+                claimed = self._store.begin_rollup(rollup_id, channel, list(by_id), now)
+                if claimed:
+                    released += self._print_rollup(rollup_id, channel, claimed)
+        return released
+
+    def _print_rollup(self, rollup_id: str, channel: str, story_ids: list[str]) -> int:
+        stories = sorted((s for s in (self._store.story(i) for i in story_ids) if s is not None),
+                         key=lambda s: (-s.carried_by, s.id))
+        quiet = self._settings.slack.quiet_hours_for(channel)
+        lines = [f"[newsradar] 조용한 시간 동안 보류된 새 기사 {len(stories)}건 · {channel}"
+                 + (f" · 방해 금지 {describe(quiet)}" if quiet else "")]
+        for story in stories:
+            lines.append(f"- {plain(story.lead.title)[: fmt.HEADLINE_CHARS]} — {story.carried_by}개 매체 "
+                         f"({', '.join(plain(o) for o in story.outlets[:5])}) · {fmt.reader_url(story.lead.url) or ''}")
+        text = "\n".join(lines) + "\n"
+        path = self._dir / f"rollup-{rollup_id}--{safe_name(channel, 'channel')}.txt"
+        try:
+            write_atomic(path, text)
+        except OSError as exc:
+            raise PermanentError(f"console alerts: cannot write {path}: {exc.strerror or exc}") from None
+        print(text, file=self._out or sys.stdout, flush=True)
+        self._store.finish_rollup(rollup_id, str(path), {s.id: s.carried_by for s in stories})
+        return len(stories)
 
 
 def _holds(path: Path, story_id: str) -> bool:
@@ -145,7 +217,7 @@ class DigestFiles:
         """Write both files (atomically) and print the text; PermanentError if the disk refuses."""
         html_path, text_path = self.paths(digest)
         try:
-            write_atomic(html_path, digest.html)
+            write_atomic(html_path, html_with_chart_file(digest, html_path))
             write_atomic(text_path, f"Subject: {digest.subject}\nTo: {digest.recipient}\n\n{digest.text}")
         except OSError as exc:
             raise PermanentError(f"digest files: cannot write under {self._dir}: {exc.strerror or exc}") from None

@@ -4,16 +4,20 @@ Choices: a story with several terms appears once, under its first term in watchl
 terms are listed with it), so nobody reads the same story twice. An empty digest ("새 기사 없음") is
 still sent: silence would look the same as a dead pipeline. The first digest to a new recipient
 covers the last 24 hours.
+
+Issue 18: stories whose earliest copy is older than ``slack.alert_max_age_hours`` (never alerted) are listed
+apart, under "이전 기사"; a recipient with a subscription gets only its terms or rules; and each digest carries
+the trend chart (notifiers/chart.py) with its figures as text beside it. The Slack digest
+(notifiers/slack_digest.py) takes the same selection through ``select``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,13 +30,16 @@ from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story
 from newsradar.settings import Settings
 from newsradar.store import StateStore
+from notifiers import chart as charts
+from notifiers import claims
 from notifiers import slack_format as fmt
+from notifiers.claims import DIGEST_LEASE
+from notifiers.trend import Trend, trend, trend_lines
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIRST_LOOKBACK = timedelta(days=1)
-DIGEST_LEASE = timedelta(minutes=10)  # longer than any SMTP send; a dead sender's lease runs out
 SUBJECT_CHARS = 200
 _LINE_BREAK = re.compile(r"[\r\n\v\f\x85\u2028\u2029]")
 DEFAULT_SUBJECT = "[newsradar] {date} 뉴스 다이제스트 ({count}건)"
@@ -59,6 +66,23 @@ class Digest:
     groups: tuple[DigestGroup, ...]
     cutoff: datetime
     since: datetime
+    earlier: tuple[Story, ...] = ()  # first published before the alert age: never alerted, listed here
+    chart_png: bytes | None = None  # the trend chart; the HTML shows it as cid:CHART_CID
+    trend_text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one digest holds: stories by term (fresh) and the earlier ones, for one recipient or channel."""
+
+    groups: tuple[DigestGroup, ...]
+    earlier: tuple[Story, ...]
+    since: datetime
+    until: datetime
+
+    @property
+    def count(self) -> int:
+        return sum(len(g.stories) for g in self.groups) + len(self.earlier)
 
 
 class DigestTransport(Protocol):
@@ -90,9 +114,10 @@ class DigestMailer:
         self._digest = settings.digest
         self._store = store
         self._transport = transport
-        self._owner = uuid.uuid4().hex  # this mailer, as a lease holder
         self._env = _environment()
         self._zone = ZoneInfo(settings.digest.timezone)
+        self._charts: dict[str, bytes | None] = {}
+        self.owner = claims.owner()  # this notifier's name on digest claims (notifiers/claims.py)
 
     def day(self, now: datetime) -> str:
         """The local date (digest time zone) a digest sent at ``now`` belongs to."""
@@ -109,64 +134,98 @@ class DigestMailer:
                 good.append(raw.strip())
         return good
 
+    def past_send_time(self, now: datetime) -> bool:
+        """Whether today's local send time (digest.time in digest.timezone) has come."""
+        return now.astimezone(self._zone).time() >= self._digest.at
+
     def due(self, now: datetime) -> list[str]:
         """Recipients whose digest for today's local date is not yet sent, once the local send time has passed."""
-        if now.astimezone(self._zone).time() < self._digest.at:
+        if not self.past_send_time(now):
             return []
         day = self.day(now)
         return [r for r in self.recipients() if self._store.digest_state(day, r) != "sent"]
 
+    def select(self, key: str, now: datetime, subscriber: str | None = None) -> Selection:
+        """Stories that became relevant after the last digest SENT under ``key``, up to ``now``, that
+        ``subscriber`` (default: ``key``) subscribed to; fresh ones by term, earlier ones apart."""
+        since = self._store.last_digest_cutoff(key) or (now - FIRST_LOOKBACK)
+        wanted = subscription(self._settings, subscriber or key)
+        stories = [s for s in self._store.relevant_stories(since, now) if wanted(s)]
+        oldest = now - timedelta(hours=self._settings.slack.alert_max_age_hours)
+        fresh = [s for s in stories if earliest(s) >= oldest]
+        earlier = sorted((s for s in stories if earliest(s) < oldest), key=_prominence)
+        groups = group_by_term(fresh, [t.name for t in self._settings.watchlist.terms])
+        return Selection(tuple(groups), tuple(earlier), since, now)
+
+    def trend(self, now: datetime, subscriber: str) -> Trend:
+        """Stories per term per day over digest.chart_days, for the terms ``subscriber`` follows."""
+        days = self._digest.chart_days
+        chosen = subscribed_terms(self._settings, subscriber)
+        stories = self._store.stories_touched_since(now - timedelta(days=days + 1))
+        return trend(stories, chosen, now, days, self._settings.timezone)
+
+    def chart(self, data: Trend) -> bytes | None:
+        """The chart PNG of ``data`` (drawn once per distinct trend), or None (no Korean font, no data)."""
+        key = repr(data)
+        if key not in self._charts:
+            self._charts.clear()  # one day's charts at most
+            self._charts[key] = charts.render(data)
+        return self._charts[key]
+
     def build(self, recipient: str, now: datetime) -> Digest:
         """Stories that became relevant after the last digest SENT to ``recipient``, up to ``now``."""
-        since = self._store.last_digest_cutoff(recipient) or (now - FIRST_LOOKBACK)
-        stories = self._store.relevant_stories(since, now)
-        groups = group_by_term(stories, [t.name for t in self._settings.watchlist.terms])
+        chosen = self.select(recipient, now)
+        groups, since = list(chosen.groups), chosen.since
         ordered = tuple(s for g in groups for s in g.stories)
+        data = self.trend(now, recipient)
+        png = self.chart(data)
+        trend_text = trend_lines(data)
         day = self.day(now)
         context = {
             "date": day,
-            "count": len(ordered),
+            "count": len(ordered) + len(chosen.earlier),
             "since": fmt.local_time(since, self._settings.timezone),
             "until": fmt.local_time(now, self._settings.timezone),
             "groups": [{"term": g.term, "stories": [self._view(s) for s in g.stories]} for g in groups],
             # issue 17: each source alert (broken, recovered) decided since the last digest, as one line
             "source_lines": self._source_lines(since, now),
+            "earlier": [self._view(s) for s in chosen.earlier],
+            "max_age": f"{self._settings.slack.alert_max_age_hours:g}",
+            "chart_src": f"cid:{charts.CHART_CID}" if png else None,
+            "trend": trend_text,
         }
         return Digest(
             recipient=recipient,
             day=day,
-            subject=self._subject(day, len(ordered)),
+            subject=self._subject(day, len(ordered) + len(chosen.earlier)),
             text=self._env.get_template("digest.txt.j2").render(context),
             html=self._env.get_template("digest.html.j2").render(context),
             stories=ordered,
             groups=tuple(groups),
             cutoff=now,
             since=since,
+            earlier=chosen.earlier,
+            chart_png=png,
+            trend_text=tuple(trend_text),
         )
 
     def send(self, recipient: str, now: datetime) -> bool:
-        """Send today's digest to one recipient unless already sent; True if it went out now."""
+        """Send today's digest to one recipient unless already sent (or being sent by another notifier, which
+        holds the store's claim); True if it went out now."""
         day = self.day(now)
-        if self._store.digest_state(day, recipient) == "sent":
-            return False
-        # Notifiers on other hosts send digests too: the one holding the lease sends, the others skip it.
-        lease, clock = f"digest:{day}:{recipient}", datetime.now(timezone.utc)
-        if not self._store.take_lease(lease, self._owner, clock + DIGEST_LEASE, clock):
-            log.info("digest %s for %s: another notifier is sending it", day, recipient)
+        cutoff = self._store.claim_digest(day, recipient, self.owner, now, now, now - DIGEST_LEASE)
+        if cutoff is None:
             return False
         try:
-            state = self._store.digest_state(day, recipient)  # again, now that no one else may send it
-            if state == "sent":
-                return False
-            if state == "pending":
+            if self._store.digest_state(day, recipient) == "pending":
                 log.warning("digest %s for %s: an earlier attempt may have reached the server; resending with the "
                             "same Message-ID so a duplicate is recognisable", day, recipient)
-            digest = self.build(recipient, now)
-            self._store.record_digest(day, recipient, "pending", cutoff=now, sent_at=None)
+            digest = self.build(recipient, cutoff)
+            self._store.record_digest(day, recipient, "pending", cutoff=cutoff, sent_at=None)
             ref = self._transport.deliver(digest, self._digest.sender)
-            self._store.record_digest(day, recipient, "sent", cutoff=now, sent_at=now)
+            self._store.record_digest(day, recipient, "sent", cutoff=cutoff, sent_at=now)
         finally:
-            self._store.drop_lease(lease, self._owner)
+            self._store.release_digest(day, recipient, self.owner)
         log.info("digest %s sent to %s: %d stories (%s)", day, recipient, len(digest.stories), ref)
         return True
 
@@ -202,7 +261,7 @@ class DigestMailer:
         recipients = self.recipients()
         digest = self.build(recipients[0] if recipients else "preview", now)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(digest.html, encoding="utf-8")
+        path.write_text(html_with_chart_file(digest, path), encoding="utf-8")
         return digest
 
     # -- rendering helpers --------------------------------------------------------------------
@@ -236,6 +295,48 @@ class DigestMailer:
             "snippet_text": snippet,
             "snippet_html": highlight_html(raw, spans),
         }
+
+
+def html_with_chart_file(digest: Digest, html_path: Path) -> str:
+    """The digest's HTML for a file: the chart written beside it as a PNG and linked by name instead of cid:."""
+    if not digest.chart_png:
+        return digest.html
+    png = html_path.with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(digest.chart_png)
+    return digest.html.replace(f"cid:{charts.CHART_CID}", png.name)
+
+
+def earliest(story: Story) -> datetime:
+    """When the story's earliest copy was published (else first seen): its age for alerts and the digest."""
+    return story.lead.published_at or story.lead.fetched_at or story.first_seen
+
+
+def _prominence(story: Story) -> tuple[int, int, float]:
+    return (-story.carried_by, -story.copies, -earliest(story).timestamp())
+
+
+def subscription(settings: Settings, subscriber: str) -> Callable[[Story], bool]:
+    """Whether ``subscriber`` (an address or a Slack channel) wants a story: its terms or rules, else all."""
+    found = [s for s in settings.digest.subscriptions if s.to == subscriber]
+    if not found:
+        return lambda story: True
+    terms = {t for s in found for t in s.terms}
+    rules = {r for s in found for r in s.rules}
+    return lambda story: bool(terms & set(story.terms) or rules & set(story.rules))
+
+
+def subscribed_terms(settings: Settings, subscriber: str) -> list[str]:
+    """The terms a subscriber's chart shows: its subscribed terms (or the rules' terms), else every term."""
+    every = [t.name for t in settings.watchlist.terms]
+    found = [s for s in settings.digest.subscriptions if s.to == subscriber]
+    if not found:
+        return every
+    rules = {r.name: r for r in settings.watchlist.rules}
+    wanted = {t for s in found for t in s.terms}
+    for name in (r for s in found for r in s.rules):
+        wanted |= set(rules[name].all) | set(rules[name].any)
+    return [t for t in every if t in wanted] or every
 
 
 def group_by_term(stories: Sequence[Story], term_order: Sequence[str]) -> list[DigestGroup]:

@@ -18,6 +18,7 @@ from email.utils import format_datetime, parseaddr
 
 from newsradar.errors import PermanentError, TransientError
 from newsradar.settings import SmtpSettings, secret
+from notifiers.chart import CHART_CID
 from notifiers.digest import Digest
 from notifiers.slack_format import one_line, strip_bidi
 
@@ -52,6 +53,11 @@ def build_message(digest: Digest, sender: str) -> EmailMessage:
     # base64 keeps Korean text intact through servers without 8BITMIME
     msg.set_content(digest.text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(digest.html, subtype="html", charset="utf-8", cte="base64")
+    if digest.chart_png:  # the trend chart inline (multipart/related), shown by the HTML's <img src="cid:...">
+        html_part = msg.get_payload()[1]  # type: ignore[index]
+        assert isinstance(html_part, EmailMessage)
+        html_part.add_related(digest.chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
+                              filename="trend.png", disposition="inline")
     return msg
 
 

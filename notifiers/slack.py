@@ -17,6 +17,14 @@ Design choices:
 - **Retries live upstream.** slack-sdk's retry handlers are switched off (``retry_handlers=[]``):
   429/5xx/timeouts raise TransientError(retry_after) and the daemon's one retry loop decides.
 - At most one message per ``min_interval`` seconds per channel (a per-channel clock).
+- **Quiet hours hold, never drop** (issue 18). A first alert that falls in its channel's quiet window is
+  recorded 'held' and not sent; copies arriving meanwhile only update the story record. ``release_due`` (the
+  daemon calls it every few seconds and after each flush) sends what is held once the window is over: one by
+  one when there are ``one_by_one_up_to`` or fewer, else ONE roll-up message built from the current story
+  records, so the copies that arrived meanwhile are counted. Each release is first *claimed* in the store
+  (``claim_held`` / ``begin_rollup``, one conditional write), so notifiers on several hosts never send a held
+  story twice; a roll-up or post whose claimer died is taken over after RELEASE_LEASE and looked up by its
+  metadata in the channel's history before it is posted. A later copy of a rolled-up story edits the roll-up.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.error import URLError
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse, WebClient
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
@@ -40,7 +48,10 @@ from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
 from newsradar.store import StateStore
+from notifiers import slack_blocks
 from notifiers import slack_format as fmt
+from notifiers.claims import RELEASE_LEASE, RELEASING
+from notifiers.quiet import describe, quiet_until
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,11 @@ _GLOBAL = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "t
            "ekm_access_denied", "invalid_token", "no_service", "no_team", "team_disabled", "action_prohibited"}
 ALERT_LEASE = timedelta(minutes=2)  # longer than one post with its retries; a dead poster's lease runs out
 _MESSAGE_GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
+DEFAULT_ONE_BY_ONE = 3
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class _ChannelFailed(PermanentError):
@@ -91,7 +107,7 @@ class SlackNotifier:
     """AlertSink posting to Slack through a bot token (Web API) or an incoming webhook."""
 
     def __init__(self, settings: Settings, store: StateStore, *, token: str | None = None,
-                 webhook_url: str | None = None) -> None:
+                 webhook_url: str | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
         if not token and not webhook_url:
             raise PermanentError("SlackNotifier needs a bot token or an incoming-webhook URL")
         self._settings = settings
@@ -114,6 +130,7 @@ class SlackNotifier:
         self._next_ok: dict[str, float] = {}
         self._channel_ids: dict[str, str] = {}
         self._owner = uuid.uuid4().hex  # this notifier, as a lease holder
+        self._clock = clock
 
     @property
     def mode(self) -> str:
@@ -153,8 +170,14 @@ class SlackNotifier:
         self._buffer.clear()
 
     # -- delivery ---------------------------------------------------------------------------
-    def _deliver(self, story: Story, channel: str) -> None:
+    def _deliver(self, story: Story, channel: str, releasing: bool = False) -> None:
         record = self._store.alert(story.id, channel)
+        if record is None and self._hold(story, channel):
+            return
+        if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")):
+            return  # in the outbox until its window ends; the release reads the story's current record
+        if record is not None and record[0] == "pending" and record[1] == RELEASING and not releasing:
+            return  # a release (here or on another host) holds the claim; it posts the story's current record
         if record is None or record[0] != "sent":
             self._post_once(story, channel)
         elif story.carried_by > record[2]:
@@ -177,12 +200,14 @@ class SlackNotifier:
                 if story.carried_by > record[2]:
                     self._edit(story, channel, record[1] or "")
                 return
-            self._post(story, channel)
+            self._post(story, channel, claimed=record is not None and record[1] == RELEASING)
         finally:
             self._store.drop_lease(lease, self._owner)
 
-    def _post(self, story: Story, channel: str) -> None:
-        self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
+    def _post(self, story: Story, channel: str, claimed: bool = False) -> None:
+        """Post a first alert; ``claimed``: a release's claim already recorded it 'pending' (keep its time)."""
+        if not claimed:
+            self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
         text, blocks = fmt.fallback_text(story), fmt.story_blocks(story, self._settings.timezone)
         if self._hook is not None:
             hook = self._hook
@@ -208,10 +233,16 @@ class SlackNotifier:
         channel_id, _, ts = ref.rpartition("/")
         channel_id = channel_id or self._resolve(channel)
         text, blocks = fmt.fallback_text(story), fmt.story_blocks(story, self._settings.timezone)
+        metadata: dict[str, Any] | None = fmt.metadata(story)
+        rolled_up = self._store.rollup_stories(ref)
+        if rolled_up is not None:  # the story went out in a roll-up: redraw the roll-up with its new count
+            stories = [story if sid == story.id else self._store.story(sid) for sid in rolled_up]
+            current = [s for s in stories if s is not None]
+            text, blocks, metadata = slack_blocks.rollup_text(current), self._rollup_blocks(current, channel), None
         try:
             with self._throttle(channel):
                 self._api("chat.update", channel, lambda: web.chat_update(
-                    channel=channel_id, ts=ts, text=text, blocks=blocks, metadata=fmt.metadata(story)))
+                    channel=channel_id, ts=ts, text=text, blocks=blocks, metadata=metadata))
         except _ChannelFailed as exc:
             if not any(code in str(exc) for code in _MESSAGE_GONE):
                 raise
@@ -225,19 +256,24 @@ class SlackNotifier:
             log.warning("slack: webhook alert for story %s may or may not have been posted "
                         "(webhooks cannot read history); posting again", story.id)
             return None
+        return self._find(channel, fmt.EVENT_TYPE, "story_id", story.id)
+
+    def _find(self, channel: str, event_type: str, key: str, value: str) -> str | None:
+        """The ref of a recent message in ``channel`` whose metadata has ``key``: ``value``, or None."""
+        assert self._web is not None
         web = self._web
         channel_id = self._resolve(channel)
         try:
             response = self._api("conversations.history", channel, lambda: web.conversations_history(
                 channel=channel_id, include_all_metadata=True, limit=HISTORY_LIMIT))
         except PermanentError as exc:  # e.g. missing_scope (channels:history): better a rare duplicate than a miss
-            log.warning("slack: cannot read history of %s to reconcile story %s (%s); posting again",
-                        channel, story.id, exc)
+            log.warning("slack: cannot read history of %s to reconcile %s %s (%s); posting again",
+                        channel, key, value, exc)
             return None
         for message in response.get("messages") or []:
             meta = message.get("metadata") or {}
             payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == fmt.EVENT_TYPE and payload.get("story_id") == story.id:
+            if meta.get("event_type") == event_type and payload.get(key) == value:
                 return f"{channel_id}/{message.get('ts')}"
         return None
 
@@ -263,6 +299,139 @@ class SlackNotifier:
             if not cursor:
                 break
         return channel
+
+    # -- messages for the Slack digest (notifiers/slack_digest.py) -------------------------------
+    @property
+    def can_upload(self) -> bool:
+        """Files need the Web API (a bot token with files:write); a webhook can only post."""
+        return self._web is not None
+
+    def post_message(self, channel: str, text: str, blocks: list[dict[str, Any]], metadata: dict[str, Any]) -> str:
+        """Post one message; returns its ref ("<channel id>/<ts>", or "webhook"). Errors as flush()."""
+        if self._hook is not None:
+            hook = self._hook
+            with self._throttle(channel):
+                self._webhook_call(lambda: hook.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False))
+            return WEBHOOK_CHANNEL
+        web = self._client()
+        with self._throttle(channel):
+            response = self._api("chat.postMessage", channel, lambda: web.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, metadata=metadata, unfurl_links=False,
+                unfurl_media=False, link_names=False))
+        channel_id = str(response.get("channel") or channel)
+        self._channel_ids[channel] = channel_id
+        return f"{channel_id}/{response['ts']}"
+
+    def find_message(self, channel: str, event_type: str, key: str, value: str) -> str | None:
+        """A recent message of ours in ``channel`` whose metadata has ``key``: ``value`` (None in webhook mode)."""
+        return self._find(channel, event_type, key, value) if self._web is not None else None
+
+    def upload(self, channel: str, data: bytes, filename: str, title: str, alt: str) -> str:
+        """Share a file (the digest chart) in ``channel`` via files.getUploadURLExternal, the upload URL and
+        files.completeUploadExternal (slack-sdk's files_upload_v2). Returns the file id. Errors as flush();
+        a token without files:write is a PermanentError (missing_scope)."""
+        web = self._client()
+        channel_id = self._resolve(channel)
+        try:
+            with self._throttle(channel):
+                response = self._api("files.upload", channel, lambda: web.files_upload_v2(
+                    channel=channel_id, content=data, filename=filename, title=title, alt_txt=alt))
+        except SlackRequestError as exc:  # the upload URL refused the bytes
+            raise TransientError(f"Slack file upload ({channel}): {redact(str(exc), self._secrets)}") from None
+        return str((response.get("file") or {}).get("id") or "file")
+
+    # -- quiet hours ----------------------------------------------------------------------------
+    def _hold(self, story: Story, channel: str) -> bool:
+        """Hold a first alert that falls in the channel's quiet hours (True), else leave it to be sent."""
+        until = quiet_until(self._slack.quiet_hours_for(channel), self._clock())
+        if until is None:
+            return False
+        self._store.hold_alert(story.id, channel, story.carried_by, self._clock())
+        log.info("slack: story %s held for %s until %s (quiet hours)", story.id, channel,
+                 fmt.local_time(until, self._settings.timezone))
+        return True
+
+    def release_due(self) -> int:
+        """Send what quiet hours held, for every channel whose window is over; returns stories released.
+
+        Every release is claimed in the store first (``claim_held``, ``begin_rollup``), so notifiers on several
+        hosts calling this together send each story once. Claims older than RELEASE_LEASE whose holder died are
+        finished first (a pending roll-up or post is looked up in the channel's history before any new post).
+        Errors as flush().
+        """
+        now = self._clock()
+        released = 0
+        for rollup_id, channel, story_ids in self._store.take_over_rollups(now - RELEASE_LEASE, now):
+            released += self._send_rollup(rollup_id, channel, story_ids, resumed=True)
+        for story_id, channel in self._store.take_over_releases(RELEASING, now - RELEASE_LEASE, now):
+            story = self._store.story(story_id)
+            if story is not None:
+                self._deliver(story, channel, releasing=True)  # looked up in the history before any new post
+                released += 1
+        by_channel: dict[str, list[str]] = {}
+        for story_id, channel, _ in self._store.held_alerts():
+            by_channel.setdefault(channel, []).append(story_id)
+        for channel, story_ids in by_channel.items():
+            quiet = self._slack.quiet_hours_for(channel)
+            if quiet_until(quiet, now) is None:
+                released += self._release(channel, story_ids, quiet.one_by_one_up_to if quiet else DEFAULT_ONE_BY_ONE,
+                                          now)  # fmt: skip
+        return released
+
+    def _release(self, channel: str, story_ids: list[str], one_by_one: int, now: datetime) -> int:
+        """Claim and send one channel's held alerts: one by one when few, else as ONE roll-up."""
+        stories: dict[str, Story] = {}
+        for story_id in story_ids:
+            story = self._store.story(story_id)
+            if story is None:  # pruned, or folded into a story already alerted here
+                self._store.drop_alert(story_id, channel)
+            else:
+                stories[story_id] = story
+        if not stories:
+            return 0
+        if len(stories) <= one_by_one:
+            claimed = self._store.claim_held(channel, list(stories), RELEASING, now)
+            for story_id in claimed:
+                self._post(stories[story_id], channel, claimed=True)
+        else:
+            rollup_id = uuid.uuid4().hex[:16]
+            claimed = self._store.begin_rollup(rollup_id, channel, list(stories), now)
+            if claimed:
+                self._send_rollup(rollup_id, channel, claimed, resumed=False)
+        if claimed:
+            log.info("slack: quiet hours over in %s: released %d held stor%s", channel, len(claimed),
+                     "y" if len(claimed) == 1 else "ies")
+        return len(claimed)
+
+    def _rollup_blocks(self, stories: list[Story], channel: str) -> list[dict[str, Any]]:
+        quiet = self._slack.quiet_hours_for(channel)
+        window = describe(quiet) if quiet is not None else "-"
+        return slack_blocks.rollup_blocks(stories, window, self._settings.timezone)
+
+    def _send_rollup(self, rollup_id: str, channel: str, story_ids: list[str], *, resumed: bool) -> int:
+        """Post (or, after a crash, find) the roll-up of ``story_ids`` and record every story as sent."""
+        stories = [s for s in (self._store.story(i) for i in story_ids) if s is not None]
+        text, blocks = slack_blocks.rollup_text(stories), self._rollup_blocks(stories, channel)
+        ref = None
+        if resumed and self._web is not None:
+            ref = self._find(channel, slack_blocks.ROLLUP_EVENT, "rollup_id", rollup_id)
+        if ref is None and self._hook is not None:
+            hook = self._hook
+            with self._throttle(channel):
+                self._webhook_call(lambda: hook.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False))
+            ref = WEBHOOK_CHANNEL
+        elif ref is None:
+            web = self._client()
+            with self._throttle(channel):
+                response = self._api("chat.postMessage", channel, lambda: web.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, metadata=slack_blocks.rollup_metadata(rollup_id),
+                    unfurl_links=False, unfurl_media=False, link_names=False))
+            channel_id = str(response.get("channel") or channel)
+            self._channel_ids[channel] = channel_id
+            ref = f"{channel_id}/{response['ts']}"
+        carried = {s.id: s.carried_by for s in stories}
+        self._store.finish_rollup(rollup_id, ref, {sid: carried.get(sid, 0) for sid in story_ids})
+        return len(stories)
 
     @contextmanager
     def _throttle(self, channel: str) -> Iterator[None]:

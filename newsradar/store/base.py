@@ -254,6 +254,94 @@ class StateStore(ABC):
     def save_poll_state(self, source: str, state: PollState) -> None:
         """Replace ``source``'s adaptive polling state; written by the collector after every poll of it (one
         collector polls a source at a time, so a plain upsert suffices), read at start-up to resume."""
+    # == issue 18: quiet hours (held alerts, roll-ups), digest claims and parts, first polls, trend ==========
+    # Held alerts live in the ``alerts`` table with state 'held', so ``write_stories`` hands them over to a
+    # survivor like any alert. Releases and digests are *claimed* in one transaction (a conditional UPDATE or
+    # INSERT ... ON CONFLICT DO NOTHING), so notifiers on several hosts never send the same thing twice; a
+    # claim whose holder died is taken over once it is older than the caller's lease (``stale_before``).
+    @abstractmethod
+    def hold_alert(self, story_id: str, channel: str, outlets: int, now: datetime) -> bool:
+        """Called when a first alert falls in the channel's quiet hours: (story, channel) is recorded 'held'
+        (the outbox) at ``now``, unless an alert for it exists already. True if it was held by this call."""
+
+    @abstractmethod
+    def held_alerts(self, channel: str | None = None) -> list[tuple[str, str, datetime]]:
+        """(story id, channel, held at) of every held alert (of one channel), oldest first. Reads only."""
+
+    @abstractmethod
+    def drop_alert(self, story_id: str, channel: str) -> None:
+        """Forget a held alert whose story is gone (pruned, or folded into one already alerted there)."""
+
+    @abstractmethod
+    def claim_held(self, channel: str, story_ids: Sequence[str], ref: str, now: datetime) -> list[str]:
+        """Claim held alerts for a one-by-one release: those of ``story_ids`` still 'held' on ``channel``
+        become 'pending' with ``ref`` and ``updated_at`` = ``now`` (one conditional UPDATE). Returns the ids
+        this call claimed; an id claimed by another notifier meanwhile is not returned."""
+
+    @abstractmethod
+    def take_over_releases(self, ref: str, stale_before: datetime, now: datetime) -> list[tuple[str, str]]:
+        """(story id, channel) of pending alerts with ``ref`` whose claim is older than ``stale_before`` (its
+        holder died mid-release); each is re-claimed at ``now`` for this caller only (UPDATE ... RETURNING)."""
+
+    @abstractmethod
+    def begin_rollup(self, rollup_id: str, channel: str, story_ids: Sequence[str], now: datetime) -> list[str]:
+        """Before a roll-up is posted, in one transaction: the held alerts of ``story_ids`` on ``channel``
+        become 'pending' with ref 'rollup:<id>', and the roll-up is recorded 'pending' (claimed at ``now``)
+        with the stories this call claimed, which it returns (none: no roll-up is recorded)."""
+
+    @abstractmethod
+    def take_over_rollups(self, stale_before: datetime, now: datetime) -> list[tuple[str, str, list[str]]]:
+        """(id, channel, story ids) of pending roll-ups claimed before ``stale_before`` (their poster died);
+        each is re-claimed at ``now`` for this caller only, to be looked up in Slack's history and finished."""
+
+    @abstractmethod
+    def pending_rollups(self) -> list[tuple[str, str, list[str]]]:
+        """(id, channel, story ids) of every roll-up begun and not finished, oldest first. Reads only."""
+
+    @abstractmethod
+    def finish_rollup(self, rollup_id: str, ref: str, outlets: dict[str, int]) -> None:
+        """After the roll-up was delivered: it is 'sent' with ``ref`` ("<channel id>/<ts>"), and each story's
+        alert on its channel is 'sent' with that ref and the outlets shown (one transaction)."""
+
+    @abstractmethod
+    def rollup_stories(self, ref: str) -> list[str] | None:
+        """The story ids of the sent roll-up whose message is ``ref``, or None when ``ref`` is no roll-up."""
+
+    @abstractmethod
+    def claim_digest(self, day: str, recipient: str, owner: str, cutoff: datetime, now: datetime,
+                     stale_before: datetime) -> datetime | None:  # fmt: skip
+        """Claim the digest of ``day`` for ``recipient`` (an address, or "slack:<channel>") before sending it.
+
+        One transaction: None when that digest is recorded 'sent', or another owner holds a claim made at or
+        after ``stale_before``; otherwise ``owner`` holds the claim (claimed at ``now``) and the cut-off is
+        returned: ``cutoff`` for a new claim, the first claim's cut-off when a dead owner's is taken over
+        (so a resumed digest keeps its selection). The same owner may claim again (a retry)."""
+
+    @abstractmethod
+    def release_digest(self, day: str, recipient: str, owner: str) -> None:
+        """Drop ``owner``'s claim once the digest is recorded 'sent', or after a failed attempt (so another
+        attempt, here or elsewhere, may claim it at once)."""
+
+    @abstractmethod
+    def digest_part(self, day: str, recipient: str, part: str) -> tuple[str, str | None] | None:
+        """(state, ref) of one part of a split Slack digest (a numbered message or "chart"), or None."""
+
+    @abstractmethod
+    def record_digest_part(self, day: str, recipient: str, part: str, state: str, ref: str | None) -> None:
+        """state: 'pending' just before the part is posted, 'sent' (with its ref) once Slack accepted it;
+        'skipped' or 'failed' for a chart not uploaded. Written only by the digest's claim holder."""
+
+    @abstractmethod
+    def first_poll(self, source: str) -> datetime | None:
+        """When the first successful poll of ``source`` started (its items' fetched_at), or None."""
+
+    @abstractmethod
+    def record_first_poll(self, source: str, started: datetime) -> None:
+        """After a source's first poll is on the bus; a later call changes nothing (the first one stays)."""
+
+    @abstractmethod
+    def stories_touched_since(self, after: datetime) -> list[Story]:
+        """Relevant stories updated at or after ``after`` (the trend chart's window). Reads only."""
 
     # -- everything ----------------------------------------------------------------------------------
     @abstractmethod

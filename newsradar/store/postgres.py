@@ -12,6 +12,7 @@ else the server refuses (disk full, read-only, no privilege) is a StateError (th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -198,6 +199,7 @@ class PostgresStore(StateStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur.execute(_SCHEMA)
         cur.execute(_SCHEMA_ISSUE_17)
+        cur.execute(_SCHEMA_18)
 
     # -- one transaction per call ------------------------------------------------------------------------
     def _run(self, work: Callable[[psycopg.Cursor], T], what: str) -> T:
@@ -585,6 +587,110 @@ class PostgresStore(StateStore):
                        last_poll_at=excluded.last_poll_at""",
                     (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip
 
+    # == issue 18: quiet hours (held alerts, roll-ups), digest claims and parts, first polls, trend ============
+    # Semantics in base.StateStore. Claims are conditional UPDATEs (WHERE state='held', WHERE claimed_at < ...)
+    # or INSERT ... ON CONFLICT DO NOTHING: under READ COMMITTED the second of two concurrent claimers waits for
+    # the first's row lock, re-checks the condition on the committed row and changes nothing.
+    def hold_alert(self, story_id: str, channel: str, outlets: int, now: datetime) -> bool:
+        return self._write("""INSERT INTO alerts VALUES (%s, %s, NULL, %s, 'held', %s)
+                              ON CONFLICT (story_id, channel) DO NOTHING""",
+                           (story_id, channel, outlets, _ts(now))) == 1  # fmt: skip
+
+    def held_alerts(self, channel: str | None = None) -> list[tuple[str, str, datetime]]:
+        sql = "SELECT story_id, channel, updated_at FROM alerts WHERE state='held'"
+        rows = self._read(sql + (" AND channel=%s" if channel else "") + " ORDER BY updated_at, story_id",
+                          (channel,) if channel else ())
+        return [(r[0], r[1], _dt(r[2]) or datetime.now(timezone.utc)) for r in rows]
+
+    def drop_alert(self, story_id: str, channel: str) -> None:
+        self._write("DELETE FROM alerts WHERE story_id=%s AND channel=%s AND state='held'", (story_id, channel))
+
+    def claim_held(self, channel: str, story_ids: Sequence[str], ref: str, now: datetime) -> list[str]:
+        return self._run(lambda cur: _claim_held(cur, channel, story_ids, ref, now), "claim held alerts")
+
+    def take_over_releases(self, ref: str, stale_before: datetime, now: datetime) -> list[tuple[str, str]]:
+        rows = self._run(lambda cur: cur.execute(
+            """UPDATE alerts SET updated_at=%s WHERE state='pending' AND ref=%s AND updated_at < %s
+               RETURNING story_id, channel""", (_ts(now), ref, _ts(stale_before))).fetchall(), "take over releases")
+        return sorted((str(r[0]), str(r[1])) for r in rows)
+
+    def begin_rollup(self, rollup_id: str, channel: str, story_ids: Sequence[str], now: datetime) -> list[str]:
+        def work(cur: psycopg.Cursor) -> list[str]:
+            claimed = _claim_held(cur, channel, story_ids, f"rollup:{rollup_id}", now)
+            if claimed:
+                cur.execute("INSERT INTO rollups VALUES (%s, %s, %s, 'pending', NULL, %s)",
+                            (rollup_id, channel, json.dumps(claimed), _ts(now)))  # fmt: skip
+            return claimed
+
+        return self._run(work, "begin roll-up")
+
+    def take_over_rollups(self, stale_before: datetime, now: datetime) -> list[tuple[str, str, list[str]]]:
+        rows = self._run(lambda cur: cur.execute(
+            """UPDATE rollups SET created_at=%s WHERE state='pending' AND created_at < %s
+               RETURNING id, channel, story_ids""", (_ts(now), _ts(stale_before))).fetchall(), "take over roll-ups")
+        return sorted((str(r[0]), str(r[1]), list(json.loads(r[2]))) for r in rows)
+
+    def pending_rollups(self) -> list[tuple[str, str, list[str]]]:
+        rows = self._read("SELECT id, channel, story_ids FROM rollups WHERE state='pending' ORDER BY created_at, id")
+        return [(str(r[0]), str(r[1]), list(json.loads(r[2]))) for r in rows]
+
+    def finish_rollup(self, rollup_id: str, ref: str, outlets: dict[str, int]) -> None:
+        def work(cur: psycopg.Cursor) -> None:
+            row = cur.execute("UPDATE rollups SET state='sent', ref=%s WHERE id=%s RETURNING channel",
+                              (ref, rollup_id)).fetchone()  # fmt: skip
+            if row is None:
+                return
+            cur.executemany("""UPDATE alerts SET state='sent', ref=%s, outlets=%s, updated_at=EXTRACT(EPOCH FROM now())
+                               WHERE story_id=%s AND channel=%s""",
+                            [(ref, n, sid, row[0]) for sid, n in outlets.items()])  # fmt: skip
+
+        self._run(work, "finish roll-up")
+
+    def rollup_stories(self, ref: str) -> list[str] | None:
+        rows = self._read("SELECT story_ids FROM rollups WHERE ref=%s AND state='sent'", (ref,))
+        return list(json.loads(rows[0][0])) if rows else None
+
+    def claim_digest(self, day: str, recipient: str, owner: str, cutoff: datetime, now: datetime,
+                     stale_before: datetime) -> datetime | None:  # fmt: skip
+        def work(cur: psycopg.Cursor) -> datetime | None:
+            if cur.execute("SELECT 1 FROM digests WHERE day=%s AND recipient=%s AND state='sent'",
+                           (day, recipient)).fetchone():  # fmt: skip
+                return None
+            if cur.execute("""INSERT INTO digest_claims VALUES (%s, %s, %s, %s, %s)
+                              ON CONFLICT (day, recipient) DO NOTHING""",
+                           (day, recipient, owner, _ts(now), _ts(cutoff))).rowcount == 1:  # fmt: skip
+                return cutoff
+            row = cur.execute("""UPDATE digest_claims SET owner=%s, claimed_at=%s WHERE day=%s AND recipient=%s
+                                 AND (owner=%s OR claimed_at < %s) RETURNING cutoff""",
+                              (owner, _ts(now), day, recipient, owner, _ts(stale_before))).fetchone()  # fmt: skip
+            return _dt(row[0]) if row else None
+
+        return self._run(work, "claim digest")
+
+    def release_digest(self, day: str, recipient: str, owner: str) -> None:
+        self._write("DELETE FROM digest_claims WHERE day=%s AND recipient=%s AND owner=%s", (day, recipient, owner))
+
+    def digest_part(self, day: str, recipient: str, part: str) -> tuple[str, str | None] | None:
+        rows = self._read("SELECT state, ref FROM digest_parts WHERE day=%s AND recipient=%s AND part=%s",
+                          (day, recipient, part))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def record_digest_part(self, day: str, recipient: str, part: str, state: str, ref: str | None) -> None:
+        self._write("""INSERT INTO digest_parts VALUES (%s, %s, %s, %s, %s) ON CONFLICT (day, recipient, part)
+                       DO UPDATE SET state=excluded.state, ref=excluded.ref""", (day, recipient, part, state, ref))
+
+    def first_poll(self, source: str) -> datetime | None:
+        rows = self._read("SELECT first_polled_at FROM first_polls WHERE source=%s", (source,))
+        return _dt(rows[0][0]) if rows else None
+
+    def record_first_poll(self, source: str, started: datetime) -> None:
+        self._write("INSERT INTO first_polls VALUES (%s, %s) ON CONFLICT (source) DO NOTHING", (source, _ts(started)))
+
+    def stories_touched_since(self, after: datetime) -> list[Story]:
+        rows = self._read("SELECT payload FROM stories WHERE relevant_at IS NOT NULL AND updated_at >= %s",
+                          (_ts(after),))
+        return [events.decode(r[0]) for r in rows]
+
 
 _UPSERT_COPY = """INSERT INTO story_copies VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (article_id) DO UPDATE
     SET outlet=excluded.outlet, url=excluded.url, title=excluded.title, published_at=excluded.published_at,
@@ -641,3 +747,29 @@ def _status(row: tuple[Any, ...]) -> SourceStatus:
 def _alert(row: tuple[Any, ...]) -> SourceAlert:
     return SourceAlert(row[0], row[1], row[2], row[3], int(row[4]), _dt(row[5]), _dt(row[6]), _dt(row[7]) or _EPOCH,
                        row[8], row[9])
+
+
+def _claim_held(cur: psycopg.Cursor, channel: str, story_ids: Sequence[str], ref: str, now: datetime) -> list[str]:
+    """The conditional UPDATE of claim_held, inside the caller's transaction; the ids it changed, in order."""
+    wanted = list(dict.fromkeys(story_ids))
+    rows = cur.execute("""UPDATE alerts SET state='pending', ref=%s, updated_at=%s
+                          WHERE channel=%s AND state='held' AND story_id = ANY(%s) RETURNING story_id""",
+                       (ref, _ts(now), channel, wanted)).fetchall()  # fmt: skip
+    got = {str(r[0]) for r in rows}
+    return [s for s in wanted if s in got]
+
+
+# issue 18: tables of the block above (created with the others when the store opens).
+_SCHEMA_18 = """
+CREATE TABLE IF NOT EXISTS rollups (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, story_ids TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    created_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS rollups_by_ref ON rollups (ref);
+CREATE TABLE IF NOT EXISTS digest_claims (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, owner TEXT NOT NULL, claimed_at DOUBLE PRECISION NOT NULL,
+    cutoff DOUBLE PRECISION NOT NULL, PRIMARY KEY (day, recipient));
+CREATE TABLE IF NOT EXISTS digest_parts (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, part TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    PRIMARY KEY (day, recipient, part));
+CREATE TABLE IF NOT EXISTS first_polls (source TEXT PRIMARY KEY, first_polled_at DOUBLE PRECISION NOT NULL);
+"""

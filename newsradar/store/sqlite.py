@@ -7,6 +7,7 @@ whole batch in one (``commit_grouping``).
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import threading
@@ -140,7 +141,7 @@ def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17)
+            conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17 + _SCHEMA_18)
             return conn
         except sqlite3.OperationalError as exc:
             conn.close()
@@ -561,6 +562,105 @@ class SqliteStore(StateStore):
                        last_poll_at=excluded.last_poll_at""",
                     (source, state.interval, state.rate, state.failures, state.last_poll_at))  # fmt: skip
 
+    # == issue 18: quiet hours (held alerts, roll-ups), digest claims and parts, first polls, trend ============
+    # Semantics in base.StateStore. Each method is one transaction; BEGIN IMMEDIATE takes the write lock
+    # first, so a claim's read and its conditional write cannot interleave with another process's.
+    def hold_alert(self, story_id: str, channel: str, outlets: int, now: datetime) -> bool:
+        return self._write("INSERT OR IGNORE INTO alerts VALUES (?, ?, NULL, ?, 'held', ?)",
+                           (story_id, channel, outlets, _ts(now))) == 1  # fmt: skip
+
+    def held_alerts(self, channel: str | None = None) -> list[tuple[str, str, datetime]]:
+        sql = "SELECT story_id, channel, updated_at FROM alerts WHERE state='held'"
+        rows = self._read(sql + (" AND channel=?" if channel else "") + " ORDER BY updated_at, story_id",
+                          (channel,) if channel else ())
+        return [(r[0], r[1], _dt(r[2]) or datetime.now(timezone.utc)) for r in rows]
+
+    def drop_alert(self, story_id: str, channel: str) -> None:
+        self._write("DELETE FROM alerts WHERE story_id=? AND channel=? AND state='held'", (story_id, channel))
+
+    def claim_held(self, channel: str, story_ids: Sequence[str], ref: str, now: datetime) -> list[str]:
+        with self._transaction() as conn:
+            return _claim_held(conn, channel, story_ids, ref, now)
+
+    def take_over_releases(self, ref: str, stale_before: datetime, now: datetime) -> list[tuple[str, str]]:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "UPDATE alerts SET updated_at=? WHERE state='pending' AND ref=? AND updated_at < ? "
+                "RETURNING story_id, channel", (_ts(now), ref, _ts(stale_before))).fetchall()
+        return sorted((str(r[0]), str(r[1])) for r in rows)
+
+    def begin_rollup(self, rollup_id: str, channel: str, story_ids: Sequence[str], now: datetime) -> list[str]:
+        with self._transaction() as conn:
+            claimed = _claim_held(conn, channel, story_ids, f"rollup:{rollup_id}", now)
+            if claimed:
+                conn.execute("INSERT INTO rollups VALUES (?, ?, ?, 'pending', NULL, ?)",
+                             (rollup_id, channel, json.dumps(claimed), _ts(now)))  # fmt: skip
+        return claimed
+
+    def take_over_rollups(self, stale_before: datetime, now: datetime) -> list[tuple[str, str, list[str]]]:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "UPDATE rollups SET created_at=? WHERE state='pending' AND created_at < ? "
+                "RETURNING id, channel, story_ids", (_ts(now), _ts(stale_before))).fetchall()
+        return sorted((str(r[0]), str(r[1]), list(json.loads(r[2]))) for r in rows)
+
+    def pending_rollups(self) -> list[tuple[str, str, list[str]]]:
+        rows = self._read("SELECT id, channel, story_ids FROM rollups WHERE state='pending' ORDER BY created_at, id")
+        return [(r[0], r[1], list(json.loads(r[2]))) for r in rows]
+
+    def finish_rollup(self, rollup_id: str, ref: str, outlets: dict[str, int]) -> None:
+        with self._transaction() as conn:
+            row = conn.execute("SELECT channel FROM rollups WHERE id=?", (rollup_id,)).fetchone()
+            if row is None:
+                return
+            conn.execute("UPDATE rollups SET state='sent', ref=? WHERE id=?", (ref, rollup_id))
+            conn.executemany(
+                "UPDATE alerts SET state='sent', ref=?, outlets=?, updated_at=strftime('%s','now') "
+                "WHERE story_id=? AND channel=?", [(ref, n, sid, row[0]) for sid, n in outlets.items()])
+
+    def rollup_stories(self, ref: str) -> list[str] | None:
+        rows = self._read("SELECT story_ids FROM rollups WHERE ref=? AND state='sent'", (ref,))
+        return list(json.loads(rows[0][0])) if rows else None
+
+    def claim_digest(self, day: str, recipient: str, owner: str, cutoff: datetime, now: datetime,
+                     stale_before: datetime) -> datetime | None:  # fmt: skip
+        with self._transaction() as conn:
+            sent = conn.execute("SELECT 1 FROM digests WHERE day=? AND recipient=? AND state='sent'",
+                                (day, recipient)).fetchone()  # fmt: skip
+            if sent:
+                return None
+            if conn.execute("INSERT OR IGNORE INTO digest_claims VALUES (?, ?, ?, ?, ?)",
+                            (day, recipient, owner, _ts(now), _ts(cutoff))).rowcount == 1:  # fmt: skip
+                return cutoff
+            row = conn.execute(
+                "UPDATE digest_claims SET owner=?, claimed_at=? WHERE day=? AND recipient=? "
+                "AND (owner=? OR claimed_at < ?) RETURNING cutoff",
+                (owner, _ts(now), day, recipient, owner, _ts(stale_before))).fetchone()
+        return _dt(row[0]) if row else None
+
+    def release_digest(self, day: str, recipient: str, owner: str) -> None:
+        self._write("DELETE FROM digest_claims WHERE day=? AND recipient=? AND owner=?", (day, recipient, owner))
+
+    def digest_part(self, day: str, recipient: str, part: str) -> tuple[str, str | None] | None:
+        rows = self._read("SELECT state, ref FROM digest_parts WHERE day=? AND recipient=? AND part=?",
+                          (day, recipient, part))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def record_digest_part(self, day: str, recipient: str, part: str, state: str, ref: str | None) -> None:
+        self._write("INSERT OR REPLACE INTO digest_parts VALUES (?, ?, ?, ?, ?)", (day, recipient, part, state, ref))
+
+    def first_poll(self, source: str) -> datetime | None:
+        rows = self._read("SELECT first_polled_at FROM first_polls WHERE source=?", (source,))
+        return _dt(rows[0][0]) if rows else None
+
+    def record_first_poll(self, source: str, started: datetime) -> None:
+        self._write("INSERT OR IGNORE INTO first_polls VALUES (?, ?)", (source, _ts(started)))
+
+    def stories_touched_since(self, after: datetime) -> list[Story]:
+        rows = self._read("SELECT payload FROM stories WHERE relevant_at IS NOT NULL AND updated_at >= ?",
+                          (_ts(after),))
+        return [events.decode(r[0]) for r in rows]
+
 
 def _record_copy(conn: sqlite3.Connection, article: Article, now: datetime) -> None:
     """One StoryWrite.copy inside the caller's transaction (the latest sighting's fields win)."""
@@ -622,3 +722,32 @@ def _status(row: tuple) -> SourceStatus:
 def _alert(row: tuple) -> SourceAlert:
     return SourceAlert(row[0], row[1], row[2], row[3], int(row[4]), _dt(row[5]), _dt(row[6]), _dt(row[7]) or _EPOCH,
                        row[8], row[9])
+
+
+def _claim_held(conn: sqlite3.Connection, channel: str, story_ids: Sequence[str], ref: str,
+                now: datetime) -> list[str]:  # fmt: skip
+    """The conditional UPDATE of claim_held, inside the caller's transaction; the ids it changed, in order."""
+    claimed = []
+    for story_id in dict.fromkeys(story_ids):
+        changed = conn.execute("UPDATE alerts SET state='pending', ref=?, updated_at=? "
+                               "WHERE story_id=? AND channel=? AND state='held'",
+                               (ref, _ts(now), story_id, channel)).rowcount  # fmt: skip
+        if changed:
+            claimed.append(story_id)
+    return claimed
+
+
+# issue 18: tables of the block above (created with the others when a store opens).
+_SCHEMA_18 = """
+CREATE TABLE IF NOT EXISTS rollups (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, story_ids TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rollups_by_ref ON rollups (ref);
+CREATE TABLE IF NOT EXISTS digest_claims (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, owner TEXT NOT NULL, claimed_at REAL NOT NULL,
+    cutoff REAL NOT NULL, PRIMARY KEY (day, recipient));
+CREATE TABLE IF NOT EXISTS digest_parts (
+    day TEXT NOT NULL, recipient TEXT NOT NULL, part TEXT NOT NULL, state TEXT NOT NULL, ref TEXT,
+    PRIMARY KEY (day, recipient, part));
+CREATE TABLE IF NOT EXISTS first_polls (source TEXT PRIMARY KEY, first_polled_at REAL NOT NULL);
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,12 @@ def test_an_alert_links_to_the_article_without_tracking_parameters(http_server: 
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
     link = "https://www.kyongbuk.co.kr/news/articleView.html?idxno=2185&utm_source=rss&utm_medium=feed&fbclid=IwAR0"
-    feed = (
+    feed = (  # news of two hours ago: recent enough to alert
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>경북일보</title>'
         f"<item><title>포항 이차전지 특화단지 투자 확대</title><link>{link.replace('&', '&amp;')}</link>"
         "<description>포항시가 이차전지 특화단지 기업 세 곳과 투자협약을 맺었다.</description>"
-        "<pubDate>Wed, 18 Nov 2026 06:20:00 GMT</pubDate></item></channel></rss>"
+        f"<pubDate>{format_datetime(datetime.now(timezone.utc) - timedelta(hours=2))}</pubDate></item>"
+        "</channel></rss>"
     ).encode()
     http_server.add("/feed.xml", feed, headers={"Content-Type": "application/rss+xml"})
     settings = parse({"state_dir": str(tmp_path), "http": {"per_host_delay": 0},

@@ -9,7 +9,8 @@ from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 KST = timezone(timedelta(hours=9))
-BASE = datetime(2026, 11, 23, 9, 0, tzinfo=KST)
+# Six hours ago: fresh news, well inside the 48-hour alert age (slack.alert_max_age_hours).
+BASE = datetime.now(KST).replace(second=0, microsecond=0) - timedelta(hours=6)
 
 
 @dataclass(frozen=True)

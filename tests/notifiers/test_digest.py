@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -224,7 +225,10 @@ def test_bad_subject_template_falls_back(tmp_path: Path, store: Store, smtp_serv
 def test_preview_sends_and_records_nothing(tmp_path: Path, store: Store, smtp_server: SmtpServer) -> None:
     night_stories(store)
     digest = mailer(tmp_path, store, smtp_server).preview(MORNING, tmp_path / "out" / "preview.html")
-    assert (tmp_path / "out" / "preview.html").read_text(encoding="utf-8") == digest.html
+    assert digest.chart_png and "cid:trend-chart@newsradar" in digest.html  # the chart, linked as a file here
+    written = (tmp_path / "out" / "preview.html").read_text(encoding="utf-8")
+    assert written == digest.html.replace("cid:trend-chart@newsradar", "preview.png")
+    assert (tmp_path / "out" / "preview.png").read_bytes() == digest.chart_png
     assert len(digest.stories) == 4 and [g.term for g in digest.groups] == ["이차전지", "CIBF"]
     assert not smtp_server.messages and store.digest_state("2026-06-15", RECIPIENT) is None
 
@@ -254,3 +258,39 @@ def test_digest_links_local_files_but_not_unsafe_urls(tmp_path: Path, store: Sto
     assert f"   {local}\n" in digest.text and f'<a href="{local}"' in digest.html
     for text in (digest.text, digest.html):
         assert "javascript:" not in text and "attacker.example" not in text
+
+
+def two_weeks_of_news(store: Store) -> dict[str, int]:
+    """Stories on several of the last 14 days (some days busier), under two terms; stories per term."""
+    counts = {"이차전지": 0, "포항": 0}
+    for back, (battery, pohang) in enumerate([(3, 1), (0, 2), (5, 0), (1, 1), (0, 0), (2, 4), (1, 0), (6, 2)]):
+        day = MORNING - timedelta(days=back, hours=3)
+        for i in range(battery):
+            save(store, make_story(f"b{back}-{i}", title=f"이차전지 소식 {back}-{i}", url=f"https://n.example.kr/b{back}{i}",
+                                   outlets=OUTLETS[: 1 + i % 3], published=day), day)
+        for i in range(pohang):
+            save(store, make_story(f"p{back}-{i}", title=f"포항 소식 {back}-{i}", url=f"https://n.example.kr/p{back}{i}",
+                                   terms=("포항",), published=day), day)
+        counts["이차전지"] += battery
+        counts["포항"] += pohang
+    return counts
+
+
+def test_the_email_carries_the_trend_chart_inline_and_its_figures_as_text(
+    tmp_path: Path, store: Store, smtp_server: SmtpServer
+) -> None:
+    counts = two_weeks_of_news(store)
+    assert mailer(tmp_path, store, smtp_server).send_due(MORNING) == [RECIPIENT]
+    message = smtp_server.messages[0].message
+    text, html = parts(message)
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0]["Content-ID"] == "<trend-chart@newsradar>"
+    assert images[0].get_content_disposition() == "inline"
+    png = images[0].get_content()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (880, 506)  # 8 x 4.6 in at 110 dpi
+    related = next(p for p in message.walk() if p.get_content_type() == "multipart/related")
+    assert [p.get_content_type() for p in related.iter_parts()] == ["text/html", "image/png"]
+    assert '<img src="cid:trend-chart@newsradar"' in html
+    assert "최근 14일 추이 (06-02~06-15" in text  # the plain part: the same figures in words
+    for term, total in counts.items():
+        assert re.search(rf"{term}: [▁▂▃▄▅▆▇█]{{14}}  합계 {total}건", text), text

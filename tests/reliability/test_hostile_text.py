@@ -137,7 +137,8 @@ def test_hostile_titles_cannot_inject_mail_headers_or_html(
     lost = sum(1 for k in keys if text.count(k) == 0)
     doubled = sum(text.count(k) - 1 for k in keys if text.count(k) > 1)
     injected = sorted(h for h in headers if h in ("bcc", "x-injected", "cc"))
-    raw_html = [t for t in ("<script", "<img", "<iframe", "<b>굵게", RLO) if t in html]
+    ours = html.replace('<img src="cid:trend-chart@newsradar"', "")  # the digest's own trend chart (issue 18)
+    raw_html = [t for t in ("<script", "<img", "<iframe", "<b>굵게", RLO) if t in ours]
     scorecard.record(
         "text: CR/LF and tags → email digest",
         "no header injection (Subject, To), HTML escaped, bidi stripped; each story once",

@@ -3,7 +3,10 @@
 It checks the bot token, resolves channel names to ids like Slack (chat.update and
 conversations.history accept ids only), validates Block Kit limits (invalid_blocks), keeps every
 message with its edits and metadata, records every call, and can be told to fail the next N calls
-(429 + Retry-After, 500, ratelimited, invalid_auth, channel_not_found) or to answer late.
+(429 + Retry-After, 500, ratelimited, invalid_auth, channel_not_found, missing_scope) or to answer late.
+File uploads follow the three steps slack-sdk's files_upload_v2 takes: files.getUploadURLExternal hands out
+an upload URL on this server, the bytes are POSTed there, files.completeUploadExternal shares the file in a
+channel (as a message carrying it; ``files`` holds every upload).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import pytest
 TOKEN = "xoxb-test-token-0000"
 WEBHOOK_PATH = "/services/T000TEST/B000TEST/webhooksecret0000"
 WEBHOOK_CHANNEL = "#webhook-channel"
-FAILURES = ("429", "500", "ratelimited", "invalid_auth", "channel_not_found")
+FAILURES = ("429", "500", "ratelimited", "invalid_auth", "channel_not_found", "missing_scope")
+UPLOAD_PREFIX = "/upload/v1/"
 
 
 @dataclass
@@ -52,6 +56,20 @@ class Message:
     blocks: list[dict[str, Any]]
     metadata: dict[str, Any] | None
     edits: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class File:
+    """An uploaded file: announced (getUploadURLExternal), its bytes (the upload URL), shared (complete)."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
 
 
 class SlackStandIn:
@@ -62,6 +80,8 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self.store: dict[tuple[str, str], Message] = {}
         self.channel_ids: dict[str, str] = {}
+        self.files: dict[str, File] = {}
+        self.refused: dict[str, str] = {}  # method -> error it always answers (e.g. a token without a scope)
         self._failures: list[tuple[str, float]] = []
         self._delays: list[float] = []
         self._ts = 0
@@ -74,6 +94,11 @@ class SlackStandIn:
         assert kind in FAILURES, kind
         with self.lock:
             self._failures += [(kind, retry_after)] * count
+
+    def refuse(self, method: str, error: str = "missing_scope") -> None:
+        """Answer every call of ``method`` with ``error`` from now on (a bot token lacking that scope)."""
+        with self.lock:
+            self.refused[method] = error
 
     def delay_next(self, count: int, seconds: float) -> None:
         """Do the next ``count`` calls, but answer only after ``seconds`` (a client timeout after success)."""
@@ -103,6 +128,11 @@ class SlackStandIn:
         return [c for c in self.calls if c.method in ("chat.postMessage", "webhook") and c.outcome == "ok"]
 
     @property
+    def uploads(self) -> list[File]:
+        """Files uploaded and shared in a channel."""
+        return [f for f in self.files.values() if f.channel is not None and f.data is not None]
+
+    @property
     def updates(self) -> list[Call]:
         return [c for c in self.calls if c.method == "chat.update" and c.outcome == "ok"]
 
@@ -120,6 +150,9 @@ class SlackStandIn:
             if method != "webhook" and token != TOKEN:
                 call.outcome = "invalid_auth"
                 return 200, {"ok": False, "error": "invalid_auth"}, delay
+            if method in self.refused:
+                call.outcome = self.refused[method]
+                return 200, {"ok": False, "error": self.refused[method]}, delay
             handler = getattr(self, "_api_" + method.replace(".", "_"), None)
             if handler is None:
                 call.outcome = "unknown_method"
@@ -181,6 +214,53 @@ class SlackStandIn:
         channels = [{"id": cid, "name": name} for name, cid in self.channel_ids.items()]
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
+    def _api_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(params.get("length") or 0)
+        except ValueError:
+            length = 0
+        if not params.get("filename") or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = "F" + hashlib.sha256(f"{len(self.files)}{params['filename']}".encode()).hexdigest()[:10].upper()
+        self.files[file_id] = File(file_id, str(params["filename"]), length, params.get("alt_txt"))
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.base_url.removesuffix('/api/')}{UPLOAD_PREFIX}{file_id}"}
+
+    def upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The upload URL: takes the bytes of an announced file, of exactly the announced length."""
+        with self.lock:
+            self.calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}, time.monotonic()))
+            found = self.files.get(file_id)
+            if found is None:
+                return 404, "not found"
+            if len(data) != found.length:
+                return 400, f"expected {found.length} bytes, got {len(data)}"
+            found.data = data
+            return 200, f"OK - {len(data)}"
+
+    def _api_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            listed = json.loads(params.get("files") or "[]")
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        done = []
+        for item in listed:
+            found = self.files.get(str(item.get("id")))
+            if found is None or found.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            found.title = item.get("title")
+            done.append(found)
+        channel = params.get("channel_id")
+        if channel:
+            if channel not in self.channel_ids.values():
+                return {"ok": False, "error": "channel_not_found"}  # like Slack: channel_id takes an id
+            ts = self._next_ts()
+            message = Message(channel, ts, params.get("initial_comment") or "", [], None)
+            for found in done:
+                found.channel = channel
+                message.files.append({"id": found.id, "name": found.filename, "title": found.title})
+            self.store[(channel, ts)] = message
+        return {"ok": True, "files": [{"id": f.id, "name": f.filename, "title": f.title} for f in done]}
+
     def _api_webhook(self, params: dict[str, Any]) -> dict[str, Any]:
         problem = _check_message(params)
         if problem:
@@ -211,6 +291,9 @@ def _check_message(params: dict[str, Any]) -> str | None:
     for block in blocks:
         if block.get("type") == "section" and len(block.get("text", {}).get("text", "")) > 3000:
             return "invalid_blocks"
+        if block.get("type") == "header" and (block.get("text", {}).get("type") != "plain_text"
+                                              or len(block.get("text", {}).get("text", "")) > 150):
+            return "invalid_blocks"
         if block.get("type") == "context":
             elements = block.get("elements", [])
             if len(elements) > 10 or any(len(e.get("text", "")) > 3000 for e in elements):
@@ -234,7 +317,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         standin = self.server.standin
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+        body_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith(UPLOAD_PREFIX):
+            status, text = standin.upload(self.path[len(UPLOAD_PREFIX):], body_bytes)
+            self._send(status, text.encode(), "text/plain")
+            return
+        raw = body_bytes.decode("utf-8")
         if self.path == WEBHOOK_PATH:
             method = "webhook"
         elif self.path.startswith("/api/"):
