@@ -161,9 +161,10 @@ def latency(tmp: Path, bootstrap: str, slack: SlackStandIn, count: int, rate: fl
              start(cfg, "--role", "notifier", name="n", env=state.env)]
     try:
         warm = items(5, "warm" + prefix)
+        before = len(slack.posts)  # the stand-in serves every run of this process
         for item in warm:
             bus.publish(RAW, item.id, item)
-        _wait_posts(slack, len(warm), stall=120)
+        _wait_posts(slack, before + len(warm), stall=120)  # both roles are up and working
         base = len(slack.posts)
         sent: dict[str, float] = {}
         batch = items(count, "lat" + prefix)
