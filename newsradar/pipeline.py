@@ -278,7 +278,9 @@ class GroupStage:
     def _decorate(self, story: Story) -> Story:
         """Terms, lead matches, snippet with highlight spans and satisfied rules, from the current copies."""
         lead = story.lead
-        if story.snippet and lead.matches and story.matches is lead.matches:  # the lead it was decorated with
+        if not story.terms:  # nothing watched in it (most of a stream): never alerted, listed or shown
+            snippet, spans = "", []
+        elif story.snippet and lead.matches and story.matches is lead.matches:  # the lead it was decorated with
             snippet, spans = story.snippet, list(story.highlights)
         else:
             snippet, spans = self.matcher.snippet(lead.document, lead.matches, self.settings.watchlist.snippet_chars)
