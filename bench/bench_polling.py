@@ -9,7 +9,11 @@ entries and the rest stay unchanged; then one sweep is timed:
 - baseline: a sequential ``feedparser.parse(url, etag=…)`` loop over the same feeds in the same state
   (fetch and parse only: nothing stored).
 
-    .venv/bin/python bench/bench_polling.py [--feeds 1000] [--addresses 50] [--rounds 3] [--quick]
+    .venv/bin/python bench/bench_polling.py [--feeds 1000] [--addresses 50] [--rounds 3] [--processes 2] [--quick]
+
+``--processes`` is ``polling.processes``: the sweep spread over that many worker processes (newsradar/sweep.py),
+started by the first sweep and kept, so the timed sweeps do not include their start; 1 polls in the daemon's
+own process as before. Both sides share the machine with the feed farm's process.
 
 ``http.per_host_delay`` is 0 here (the farm is ours, and 20 feeds per address at the default one-second
 spacing would measure our politeness, not our speed); ``per_host_concurrency`` keeps its default of 2.
