@@ -6,6 +6,7 @@ embedded bus and the SQLite state store, real spawned worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -23,9 +24,10 @@ from tests.servers.feedfarm import FeedFarm
 RAW = "raw-items"
 
 
-def _settings(farm: FeedFarm, state: Path, processes: int = 2) -> Settings:
+def _settings(farm: FeedFarm, state_dir: Path, processes: int = 2, **more: object) -> Settings:
     return parse({
-        "state_dir": str(state),
+        **more,
+        "state_dir": str(state_dir),
         "http": {"per_host_delay": 0.0},
         "polling": {"processes": processes, "workers": 2},
         "sources": [{"name": f"feed-{i}", "url": url, "interval": 600} for i, url in enumerate(farm.urls())],
@@ -79,6 +81,25 @@ def test_a_process_sweep_publishes_every_new_item_once_and_records_it(farm: Feed
         daemon.close()
 
 
+def test_a_process_sweep_on_postgresql_publishes_once_and_records(
+    farm: FeedFarm, tmp_path: Path, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSRADAR_DATABASE_URL", postgres_dsn)  # spawned workers inherit the environment
+    daemon = Daemon(_settings(farm, tmp_path, state={"kind": "postgres", "pool_size": 2}), role="collector")
+    try:
+        assert type(daemon.store).__name__ == "PostgresStore"
+        assert sum(s.new_items for s in daemon.poll_all()) == 40 * 5
+        farm.counts()
+        farm.bump(0.25)
+        second = daemon.poll_all()
+        assert farm.counts() == {200: 10, 304: 30} and sum(s.new_items for s in second) == 10 * 2
+        ids = _published(daemon)
+        assert len(ids) == 40 * 5 + 10 * 2 and set(ids.values()) == {1}
+        assert all(daemon.store.is_seen(source, item) for source, item in ids)
+    finally:
+        daemon.close()
+
+
 def test_a_sweep_whose_workers_were_killed_starts_new_ones_and_loses_nothing(
     farm: FeedFarm, tmp_path: Path
 ) -> None:
@@ -89,7 +110,8 @@ def test_a_sweep_whose_workers_were_killed_starts_new_ones_and_loses_nothing(
         workers = [p for p in multiprocessing.active_children() if p.pid not in before]
         assert workers, "the sweep ran in worker processes"
         for worker in workers:
-            os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            with contextlib.suppress(ProcessLookupError):  # already gone: as good as killed
+                os.kill(worker.pid, signal.SIGKILL)  # type: ignore[arg-type]
             worker.join(5)
         farm.counts()
         farm.bump(0.5)
