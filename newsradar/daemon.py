@@ -34,6 +34,7 @@ from newsradar.progress import Progress
 from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
 from newsradar.store import open_store
+from newsradar.sweep import SweepPool
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Daemon:
         self.slack_digest: Any = None  # issue 18: the daily digest in Slack (or var/digests when Slack is off)
         self._scheduler: BackgroundScheduler | None = None
         self._digest_attempts = 0
+        self._sweep_pool: SweepPool | None = None  # worker processes of a sweep (polling.processes > 1)
         self._wire()
 
     def _has(self, role: str) -> bool:
@@ -103,10 +105,24 @@ class Daemon:
 
     # -- one sweep -----------------------------------------------------------------------------
     def poll_all(self) -> list[PollSummary]:
-        """Poll every enabled source once, a few at a time, with progress on a terminal."""
+        """Poll every enabled source once, a few at a time, with progress on a terminal.
+
+        With ``polling.processes`` > 1 the sweep is spread over that many worker processes (newsradar.sweep),
+        each host's sources in one of them; scheduled polls between sweeps stay in this process.
+        """
         if self.collect is None:
             return []
         names = list(self.collect.collectors)
+        if self.settings.polling.processes > 1 and len(names) > 1:  # a CPU-bound sweep over every core
+            if self._sweep_pool is None:
+                self._sweep_pool = SweepPool(self.settings, self.shard, self.metrics)
+            with Progress(len(names), "polling sources") as progress:
+
+                def done(summary: PollSummary) -> None:
+                    self._paced(summary)
+                    progress.advance(note=summary.source)
+
+                return self._sweep_pool.poll(names, self.collect.poll, done)
         summaries: list[PollSummary] = []
         with Progress(len(names), "polling sources") as progress, ThreadPoolExecutor(
             max_workers=self.settings.polling.workers
@@ -119,7 +135,11 @@ class Daemon:
     def poll_source(self, name: str) -> PollSummary:
         """Poll one source; with adaptive polling, work out its next interval and move its job to it."""
         assert self.collect is not None
-        summary = self.collect.poll(name)
+        return self._paced(self.collect.poll(name))
+
+    def _paced(self, summary: PollSummary) -> PollSummary:
+        """With adaptive polling, work out the next interval of the source just polled and move its job."""
+        name = summary.source
         if self.pacer is None:
             return summary
         try:
@@ -356,6 +376,8 @@ class Daemon:
             runner.close()
         for closer in self.closers:
             closer.close()
+        if self._sweep_pool is not None:
+            self._sweep_pool.close()
         if self.collect is not None:
             self.collect.close()
         self.metrics.write(self.state_dir / "health.json")

@@ -76,6 +76,7 @@ class CollectStage:
         self.metrics = metrics
         self.fetcher = Fetcher(settings.http)
         self.health = SourceHealth(settings, store)
+        self._sources = {s.name: s for s in settings.sources}  # looked up on every poll: a dict, not a scan
         index, count = shard  # collector k of n polls the sources whose name hashes to k (run --shard k/n)
         self.collectors = {
             s.name: self._collector(s)
@@ -84,7 +85,7 @@ class CollectStage:
         }
 
     def _source(self, name: str) -> SourceSettings:
-        return next(s for s in self.settings.sources if s.name == name)
+        return self._sources[name]
 
     def _collector(self, source: SourceSettings) -> Any:
         return make_collector(source, self.settings, self.fetcher, self.store)

@@ -126,6 +126,10 @@ class PollingSettings(_Model):
     """Adaptive polling (issue 19): each source's interval follows how often it really publishes."""
 
     workers: int = Field(4, ge=1, le=64, description="Sources polled at once in a sweep (run --once, the first sweep).")
+    processes: int = Field(
+        1, ge=1, le=16,
+        description="Worker processes a sweep is spread over, each source's host in one of them (1: the daemon's own).",
+    )
     adaptive: bool = Field(False, description="Adapt each source's interval to its publishing rate (daemon only).")
     min_interval: float = Field(60.0, ge=5, description="Shortest adaptive interval in seconds.")
     max_interval: float = Field(3600.0, ge=5, description="Longest adaptive interval in seconds (quiet sources).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +55,25 @@ def test_first_poll_emits_items_and_second_poll_gets_304(
     assert http_server.requests[-1].headers["if-none-match"] == '"feed-v1"'
 
 
+def test_a_304_poll_writes_nothing_to_the_state_store(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime
+) -> None:
+    """An unchanged feed costs no write: its validators and seen ids stay as they are (polling at scale)."""
+    http_server.add("/feed.xml", fixture_bytes("feed_utf8.xml"), headers=XML, etag='"feed-v1"')
+    rss = collector(http_server, fetcher, store)
+    rss.collect(now).finalize(store, now)
+    # PRAGMA data_version, read on a connection of its own, changes whenever another connection commits
+    watcher = sqlite3.connect(str(store.path))
+    try:
+        before = watcher.execute("PRAGMA data_version").fetchone()[0]
+        again = rss.collect(now)
+        again.finalize(store, now)
+        assert again.not_modified and again.validators == {} and again.items == []
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+        rss.collect(now).finalize(store, now + timedelta(minutes=1))
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+    finally:
+        watcher.close()
 def test_items_carry_canonical_urls_ids_outlet_and_body(
     http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime
 ) -> None:
