@@ -106,6 +106,35 @@ def _environment() -> Environment:
     )
 
 
+def send_each(targets: Sequence[str], send: Callable[[str], bool], what: str, verb: str) -> list[str]:
+    """``send`` to every target; one failing target does not stop the others. Returns those it went to.
+
+    After trying everyone, raises TransientError if any send may succeed later (the caller retries; those
+    already served are skipped then), else PermanentError if any failed for good. ``what``/``verb`` name the
+    thing in the log and errors ("digest", "sent"; "Slack digest", "posted").
+    """
+    sent: list[str] = []
+    transient: list[TransientError] = []
+    permanent: list[PermanentError] = []
+    for target in targets:
+        try:
+            if send(target):
+                sent.append(target)
+        except TransientError as exc:
+            log.warning("%s for %s not %s, will retry: %s", what, target, verb, exc)
+            transient.append(exc)
+        except PermanentError as exc:
+            log.error("%s for %s not %s: %s", what, target, verb, exc)
+            permanent.append(exc)
+    if transient:
+        waits = [e.retry_after for e in transient if e.retry_after is not None]
+        raise TransientError(f"{len(transient)} {what}(s) not {verb} yet: {transient[0]}",
+                             retry_after=max(waits) if waits else None)
+    if permanent:
+        raise PermanentError(f"{len(permanent)} {what}(s) failed: {permanent[0]}")
+    return sent
+
+
 class DigestMailer:
     """Sends the daily digest to each recipient at most once per local day, across restarts."""
 
@@ -235,26 +264,7 @@ class DigestMailer:
         Returns who got a digest. After trying everyone, raises TransientError if any send may
         succeed later (the caller retries; those already sent are skipped), else PermanentError.
         """
-        sent: list[str] = []
-        transient: list[TransientError] = []
-        permanent: list[PermanentError] = []
-        for recipient in self.due(now):
-            try:
-                if self.send(recipient, now):
-                    sent.append(recipient)
-            except TransientError as exc:
-                log.warning("digest for %s not sent, will retry: %s", recipient, exc)
-                transient.append(exc)
-            except PermanentError as exc:
-                log.error("digest for %s not sent: %s", recipient, exc)
-                permanent.append(exc)
-        if transient:
-            waits = [e.retry_after for e in transient if e.retry_after is not None]
-            raise TransientError(f"{len(transient)} digest(s) not sent yet: {transient[0]}",
-                                 retry_after=max(waits) if waits else None)
-        if permanent:
-            raise PermanentError(f"{len(permanent)} digest(s) failed: {permanent[0]}")
-        return sent
+        return send_each(self.due(now), lambda recipient: self.send(recipient, now), "digest", "sent")
 
     def preview(self, now: datetime, path: Path) -> Digest:
         """Render the first recipient's digest (or a generic one) to an HTML file; sends and records nothing."""

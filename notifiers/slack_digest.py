@@ -32,7 +32,7 @@ from notifiers import slack_blocks as kit
 from notifiers import slack_format as fmt
 from notifiers.claims import DIGEST_LEASE
 from notifiers.console import safe_name, write_atomic
-from notifiers.digest import DigestMailer, Selection
+from notifiers.digest import DigestMailer, Selection, send_each
 from notifiers.slack import SlackNotifier
 from notifiers.trend import trend_lines
 
@@ -104,26 +104,7 @@ class SlackDigest:
 
     def send_due(self, now: datetime) -> list[str]:
         """Post to every due channel; one failing channel does not stop the others (errors as DigestMailer)."""
-        sent: list[str] = []
-        transient: list[TransientError] = []
-        permanent: list[PermanentError] = []
-        for channel in self.due(now):
-            try:
-                if self.send(channel, now):
-                    sent.append(channel)
-            except TransientError as exc:
-                log.warning("Slack digest for %s not posted, will retry: %s", channel, exc)
-                transient.append(exc)
-            except PermanentError as exc:
-                log.error("Slack digest for %s not posted: %s", channel, exc)
-                permanent.append(exc)
-        if transient:
-            waits = [e.retry_after for e in transient if e.retry_after is not None]
-            raise TransientError(f"{len(transient)} Slack digest(s) not posted yet: {transient[0]}",
-                                 retry_after=max(waits) if waits else None)
-        if permanent:
-            raise PermanentError(f"{len(permanent)} Slack digest(s) failed: {permanent[0]}")
-        return sent
+        return send_each(self.due(now), lambda channel: self.send(channel, now), "Slack digest", "posted")
 
     def send(self, channel: str, now: datetime) -> bool:
         """Post today's digest to one channel unless already delivered, or being posted by another notifier

@@ -5,12 +5,13 @@ separate store objects (separate connections, as notifiers on separate hosts wou
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import TypeVar
 
 from newsradar.store import StateStore
+from tests.concurrency import race as run_together
 from tests.contracts.test_store import T0, Opener, _story, opener  # noqa: F401 - the two-store fixture
 
 T = TypeVar("T")
@@ -18,25 +19,8 @@ LEASE = timedelta(minutes=2)
 
 
 def race(stores: list[StateStore], claim: Callable[[StateStore, int], T]) -> list[T]:
-    """Run ``claim`` on every store at once (one thread each, released by a barrier); results in order."""
-    barrier = threading.Barrier(len(stores))
-    results: list[T | None] = [None] * len(stores)
-    errors: list[BaseException] = []
-
-    def run(k: int) -> None:
-        barrier.wait()
-        try:
-            results[k] = claim(stores[k], k)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(stores))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-    return results  # type: ignore[return-value]
+    """Run ``claim`` on every store at once (one thread each); results in store order."""
+    return run_together(*(partial(claim, store, k) for k, store in enumerate(stores)))
 
 
 def test_a_held_alert_is_held_once_listed_and_dropped(opener: Opener):

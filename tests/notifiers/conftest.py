@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
 import pytest
 
 from newsradar.store import SqliteStore, StateStore, Store
 from newsradar.store.postgres import PostgresStore
+from tests.concurrency import race  # noqa: F401 - the notifier tests import it from here
 
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -44,26 +41,3 @@ def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
     yield pair
     for one in pair:
         one.close()
-
-
-def race(*calls: Callable[[], T]) -> list[T]:
-    """Run the calls at once, one thread each (released together by a barrier); their results in order.
-    An exception in any call fails the test."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(k: int) -> None:
-        barrier.wait()
-        try:
-            results[k] = calls[k]()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
-    return results
