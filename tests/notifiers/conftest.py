@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+
 import pytest
 
 from newsradar.store import SqliteStore, StateStore, Store
 from newsradar.store.postgres import PostgresStore
 from tests.concurrency import race  # noqa: F401 - the notifier tests import it from here
-
 
 
 @pytest.fixture
