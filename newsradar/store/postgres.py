@@ -160,6 +160,15 @@ def _apply_many(cur: psycopg.Cursor, writes: Sequence[StoryWrite], now: datetime
         cur.executemany("INSERT INTO story_articles VALUES (%s, %s) ON CONFLICT DO NOTHING", members)
 
 
+def _swap_meta(cur: psycopg.Cursor, key: str, value: str) -> str | None:
+    """Set meta ``key`` to ``value`` inside the caller's transaction (the row locked); returns what it was."""
+    row = cur.execute("SELECT value FROM meta WHERE key=%s FOR UPDATE", (key,)).fetchone()
+    if row is None or row[0] != value:
+        cur.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                    (key, value))  # fmt: skip
+    return None if row is None else str(row[0])
+
+
 def _decision_marks(cur: psycopg.Cursor, d: GroupingDecision) -> None:
     """What a GroupingDecision records beside its row: the round-up it started, the stories it merged."""
     if d.roundup:
@@ -274,12 +283,8 @@ class PostgresStore(StateStore):
 
     def claim_grouping(self, writer: str) -> bool:
         def work(cur: psycopg.Cursor) -> bool:
-            row = cur.execute("SELECT value FROM meta WHERE key='grouper' FOR UPDATE").fetchone()
-            if row is not None and row[0] == writer:
-                return False
-            cur.execute("""INSERT INTO meta VALUES ('grouper', %s)
-                           ON CONFLICT (key) DO UPDATE SET value=excluded.value""", (writer,))  # fmt: skip
-            return row is not None
+            before = _swap_meta(cur, "grouper", writer)
+            return before is not None and before != writer
 
         return self._run(work, "claim grouping")
 
@@ -342,12 +347,8 @@ class PostgresStore(StateStore):
 
     def grouping_signature_version(self, version: str) -> bool:
         def work(cur: psycopg.Cursor) -> bool:
-            row = cur.execute("SELECT value FROM meta WHERE key='signature_version' FOR UPDATE").fetchone()
-            if row is not None and row[0] == version:
-                return False
-            cur.execute("""INSERT INTO meta VALUES ('signature_version', %s)
-                           ON CONFLICT (key) DO UPDATE SET value=excluded.value""", (version,))  # fmt: skip
-            if row is None:
+            before = _swap_meta(cur, "signature_version", version)
+            if before is None or before == version:
                 return False
             cur.execute("UPDATE grouped SET signature = ''::bytea")
             return True

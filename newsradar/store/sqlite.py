@@ -111,6 +111,14 @@ def _apply(conn: sqlite3.Connection, write: StoryWrite, now: datetime) -> None:
     conn.execute("UPDATE OR IGNORE alerts SET story_id=? WHERE story_id=?", (story.id, write.absorbed_id))
 
 
+def _swap_meta(conn: sqlite3.Connection, key: str, value: str) -> str | None:
+    """Set meta ``key`` to ``value`` inside the caller's transaction; returns what it was."""
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    if row is None or row[0] != value:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+    return None if row is None else str(row[0])
+
+
 def _record_decision(conn: sqlite3.Connection, d: GroupingDecision) -> None:
     """One GroupingDecision inside the caller's transaction (a decision already there is kept)."""
     conn.execute("INSERT OR IGNORE INTO grouped (article_id, story_id, t, signature) VALUES (?, ?, ?, ?)",
@@ -249,11 +257,9 @@ class SqliteStore(StateStore):
                 _apply(conn, write, now)
 
     def claim_grouping(self, writer: str) -> bool:
-        rows = self._read("SELECT value FROM meta WHERE key='grouper'")
-        if rows and rows[0][0] == writer:
-            return False
-        self._write("INSERT OR REPLACE INTO meta VALUES ('grouper', ?)", (writer,))
-        return bool(rows)
+        with self._transaction() as conn:
+            before = _swap_meta(conn, "grouper", writer)
+        return before is not None and before != writer
 
     def commit_grouping(self, writer: str, decisions: Sequence[GroupingDecision], writes: Sequence[StoryWrite],
                         now: datetime) -> bool:  # fmt: skip
@@ -295,11 +301,8 @@ class SqliteStore(StateStore):
 
     def grouping_signature_version(self, version: str) -> bool:
         with self._transaction() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='signature_version'").fetchone()
-            if row is not None and row[0] == version:
-                return False
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('signature_version', ?)", (version,))
-            if row is None:
+            before = _swap_meta(conn, "signature_version", version)
+            if before is None or before == version:
                 return False
             conn.execute("UPDATE grouped SET signature = x''")
             return True
