@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from collectors.urls import without_tracking
 from newsradar.errors import StateError
@@ -43,6 +44,14 @@ def _sources(http_server: HttpServer) -> list[dict]:
     ]
 
 
+
+def _then_new_page(driver, action) -> None:  # noqa: ANN001 - a selenium WebDriver and a callable
+    """Do ``action`` (a submit or click that loads a page) and wait until the old page is gone, so what is read
+    next comes from the new one (reading at once can catch the old page's elements as they go stale)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
 def test_stories_story_and_sources_pages_in_a_real_browser(
     tmp_path: Path, http_server: HttpServer, slack_server: SlackStandIn, bot_token: None,
 ) -> None:
@@ -71,12 +80,12 @@ def test_stories_story_and_sources_pages_in_a_real_browser(
         # search box over headlines, then the term and day filters
         box = driver.find_element(By.NAME, "q")
         box.send_keys("재활용 클러스터")
-        box.submit()
+        _then_new_page(driver, box.submit)
         found = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "li.story a.headline")]
         assert found == [PRESS_COPIES[0].title]
         driver.get(address)
         Select(driver.find_element(By.NAME, "term")).select_by_visible_text("이차전지")
-        driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+        _then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "form.filters button").click)
         battery = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "li.story a.headline")]
         assert PRESS_COPIES[0].title in battery and DISTINCT[0].title not in battery  # 과메기 축제: 포항 only
         today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
