@@ -9,13 +9,16 @@ handler attributes, links to anything but http(s), frames, bidi overrides, an op
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from newsradar import settings as config
 from newsradar.daemon import Daemon
@@ -90,3 +93,11 @@ def resources_outside(driver: WebDriver, address: str) -> list[str]:
     """Resources the page loaded from anywhere but the dashboard itself (a CDN would show here)."""
     names = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     return [n for n in names if not n.startswith(address)]
+
+
+def then_new_page(driver: WebDriver, action: Callable[[], object]) -> None:
+    """Do ``action`` (a submit or click that loads a page) and wait until the old page is gone, so what is read
+    next comes from the new one (reading at once can catch the old page's elements as they go stale)."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    action()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))

@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from collectors.urls import without_tracking
 from newsradar.errors import StateError
@@ -21,7 +20,7 @@ from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, rss
 from tests.servers.browser import ARTIFACTS, chromium, screenshot
 from tests.servers.http import HttpServer
 from tests.servers.slack import TOKEN, SlackStandIn
-from tests.web.dashboard import inert_problems, resources_outside, serving, web_settings
+from tests.web.dashboard import inert_problems, resources_outside, serving, then_new_page, web_settings
 
 XML = {"Content-Type": "application/rss+xml; charset=utf-8"}
 EXACT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} KST")
@@ -44,13 +43,6 @@ def _sources(http_server: HttpServer) -> list[dict]:
     ]
 
 
-
-def _then_new_page(driver, action) -> None:  # noqa: ANN001 - a selenium WebDriver and a callable
-    """Do ``action`` (a submit or click that loads a page) and wait until the old page is gone, so what is read
-    next comes from the new one (reading at once can catch the old page's elements as they go stale)."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    action()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
 
 def test_stories_story_and_sources_pages_in_a_real_browser(
     tmp_path: Path, http_server: HttpServer, slack_server: SlackStandIn, bot_token: None,
@@ -80,12 +72,12 @@ def test_stories_story_and_sources_pages_in_a_real_browser(
         # search box over headlines, then the term and day filters
         box = driver.find_element(By.NAME, "q")
         box.send_keys("재활용 클러스터")
-        _then_new_page(driver, box.submit)
+        then_new_page(driver, box.submit)
         found = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "li.story a.headline")]
         assert found == [PRESS_COPIES[0].title]
         driver.get(address)
         Select(driver.find_element(By.NAME, "term")).select_by_visible_text("이차전지")
-        _then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "form.filters button").click)
+        then_new_page(driver, driver.find_element(By.CSS_SELECTOR, "form.filters button").click)
         battery = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "li.story a.headline")]
         assert PRESS_COPIES[0].title in battery and DISTINCT[0].title not in battery  # 과메기 축제: 포항 only
         today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
@@ -97,7 +89,7 @@ def test_stories_story_and_sources_pages_in_a_real_browser(
 
         # -- A story -----------------------------------------------------------------------------------------
         driver.get(address)
-        driver.find_element(By.LINK_TEXT, PRESS_COPIES[0].title).click()
+        then_new_page(driver, driver.find_element(By.LINK_TEXT, PRESS_COPIES[0].title).click)
         assert driver.find_element(By.ID, "carried").text == "3개 매체 보도"
         copies = driver.find_elements(By.CSS_SELECTOR, "#copies tbody tr")
         assert [c.find_element(By.CSS_SELECTOR, ".outlet").text for c in copies] == ["경북일보", "대경일보", "경북매일"]
@@ -115,7 +107,7 @@ def test_stories_story_and_sources_pages_in_a_real_browser(
         screenshot(driver, ARTIFACTS / "dashboard-story.png")
 
         # -- Sources -----------------------------------------------------------------------------------------
-        driver.find_element(By.LINK_TEXT, "소스").click()
+        then_new_page(driver, driver.find_element(By.LINK_TEXT, "소스").click)
         rows = {r.get_attribute("data-source"): r for r in driver.find_elements(By.CSS_SELECTOR, "tr.source")}
         assert list(rows) == ["regional-feed", "broken-feed", "retired-feed"]
         cells = {name: [td.text for td in row.find_elements(By.TAG_NAME, "td")] for name, row in rows.items()}

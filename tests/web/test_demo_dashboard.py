@@ -19,6 +19,7 @@ import yaml
 from selenium.webdriver.common.by import By
 
 from tests.servers.browser import ARTIFACTS, chromium, screenshot
+from tests.web.dashboard import then_new_page
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = re.compile(r"newsradar dashboard: (http://127\.0\.0\.1:\d+/)")
@@ -67,7 +68,7 @@ def test_the_demo_prints_its_dashboard_address_and_shows_its_stories_and_sources
             assert not any("독서교실" in h for h in headlines)  # page furniture is no story
             assert driver.find_element(By.ID, "broken-count").text == "모든 소스 정상"
             screenshot(driver, ARTIFACTS / "demo-stories.png")
-            driver.find_element(By.LINK_TEXT, "소스").click()
+            then_new_page(driver, driver.find_element(By.LINK_TEXT, "소스").click)
             rows = {r.get_attribute("data-source"): r.text for r in driver.find_elements(By.CSS_SELECTOR, "tr.source")}
             assert list(rows) == ["demo-regional-feed", "demo-city-press"]
             assert "RSS 정상" in rows["demo-regional-feed"] and "HTML 정상" in rows["demo-city-press"], rows
