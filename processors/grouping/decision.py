@@ -17,7 +17,12 @@ member: from ``SINGLE_JOIN_AT``); else it starts a new one. Every constant
 below that was chosen by looking at dev errors counts as fitted: the figures that count are the
 cross-validated ones printed by the fit script (grouped k-fold and time split), quoted in the README.
 
-Two rules come from the story policy, not from a fit: a round-up, digest or opinion piece joins only
+Three rules come from the story policy, not from a fit. A text that lies almost whole, verbatim, inside
+an article of another outlet (or holds almost all of one) is a copy of it (``copy_of``, from
+``VERBATIM_AT``; passages.py measures it): the models weigh copies among same-topic texts of similar
+length, where a shared passage is one signal among several, and on the dev sets they never meet the
+short copy of a long text that outlets and feeds make every day (a lead without its first sentence,
+an RSS description, a search snippet). A round-up, digest or opinion piece joins only
 the story of its own copy (the same headline through another feed), and no report joins a round-up's
 story. And one event is often told from several angles at once (a ministry's announcement with each
 region's local version): stories that began within ``MERGE_HOURS`` of each other are merged when a
@@ -52,6 +57,7 @@ ROUNDUP_SAME_HEAD = 0.8  # headline cosine from which a round-up is the same rou
 # Story merging: cosine of the two stories' centroids from which they are one event, the most hours
 # between their first members, and the articles the window must hold (in a young index every word looks rare).
 MERGE_AT, MERGE_HOURS, MERGE_MIN_DOCS = 0.12, 3.0, 200
+VERBATIM_AT = 0.9  # share of one text inside the other from which it is a copy (a policy, not fitted: README)
 assert all(len(pair) == len(PAIR) and len(story) == len(STORY) for pair, story in WEIGHTS.values())
 
 
@@ -131,6 +137,23 @@ def choose(ev: Evidence, roundup: bool, closed: set[int]) -> int | None:
     if not passing:
         return None
     return max(passing, key=lambda story: _logit(p[story]) - _logit(bars[story]))
+
+
+def copy_of(ev: Evidence, verbatim: np.ndarray, closed: set[int]) -> int | None:
+    """The position of the story with the member that the article copies verbatim, if any (``verbatim``:
+    passages.containment per row of ``ev.pairs``); None when no member of another outlet reaches VERBATIM_AT.
+
+    Asked only when ``choose`` found no story (a round-up is never asked): the story that the article shares
+    the most text with, round-ups' stories (``closed``) aside. One outlet's repeat is left to the models.
+    """
+    other = ev.pairs[:, PAIR.index("same_outlet")] == 0
+    hit = np.flatnonzero((verbatim >= VERBATIM_AT) & other)
+    best: tuple[float, int] | None = None
+    for row in hit.tolist():
+        story = int(ev.owner[row])
+        if story not in closed and (best is None or verbatim[row] > best[0]):
+            best = (float(verbatim[row]), story)
+    return None if best is None else best[1]
 
 
 def _disagree(ev: Evidence) -> set[int]:

@@ -73,6 +73,7 @@ class Evidence:
     age_hours: np.ndarray
     size: np.ndarray
     long: bool  # the new article is a long text (it is weighed by the long-text model)
+    slots: np.ndarray | None = None  # the index slot of each row of ``pairs`` (what passages.py is asked about)
 
     def centroid(self) -> list[float]:
         """Cosine between the new article and each story's centroid."""
@@ -265,4 +266,5 @@ def gather(new: Features, index: Index, found: Found, t: float) -> Evidence:
     return Evidence(stories=np.array(stories), owner=found.owner, pairs=pairs, cover=cover, gram=gram,
                     mine_dots=mine_dots, mine_norm2=mine_norm2,
                     age_hours=np.array([max(0.0, t - first[s]) / 3600.0 for s in stories]),
-                    size=np.array([count[s] for s in stories], dtype=np.float64), long=new.long)  # fmt: skip
+                    size=np.array([count[s] for s in stories], dtype=np.float64), long=new.long,
+                    slots=found.slots)  # fmt: skip

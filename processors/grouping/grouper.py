@@ -19,7 +19,7 @@ from newsradar.errors import ConfigError
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
 from newsradar.store import GroupingDecision, StateStore
-from processors.grouping import candidates, decision, evidence, signature
+from processors.grouping import candidates, decision, evidence, passages, signature
 from processors.grouping.evidence import Evidence
 from processors.grouping.features import Features, extract
 from processors.grouping.index import Index, whole_seconds
@@ -186,6 +186,7 @@ class Grouper:
         index = self._index
         t = _time_of(article)
         feats = _features(article)
+        below = passages.sampled(feats.shingles)
         ev = self._evidence(feats, t)
         story: int | None = None
         absorbed: list[int] = []
@@ -193,6 +194,9 @@ class Grouper:
             stories = ev.stories.tolist()
             closed = {at for at, s in enumerate(stories) if s in index.roundups} if index.roundups else set()
             chosen = decision.choose(ev, feats.roundup, closed)
+            if chosen is None and not feats.roundup and ev.slots is not None:
+                verbatim = index.passages.containment(below, feats.size, ev.slots.tolist())
+                chosen = decision.copy_of(ev, verbatim, closed)
             story = None if chosen is None else stories[chosen]
             if not feats.roundup and not feats.long and index.rarity.docs >= decision.MERGE_MIN_DOCS:
                 first = [float(index.first[s]) for s in stories]
@@ -206,13 +210,14 @@ class Grouper:
         else:
             story_id = index.story_id(story)
         absorbed_ids = tuple(index.story_id(other) for other in absorbed)
-        blob = signature.choose_encoded(feats, t, index.rarity)
+        trailer, sample, bound = passages.trailer(below, feats.size)
+        blob = signature.choose_encoded(feats, t, index.rarity) + trailer
         if self._record is not None:
             self._record.insert(GroupingDecision(article.id, story_id, blob, float(signature.time_of(blob)),
                                                  absorbed_ids, starts_roundup))  # fmt: skip
         if starts_roundup:
             index.roundups.add(story)
-        index.add_encoded(id_hash, blob, story)
+        index.add_encoded(id_hash, blob, story, (sample, bound))
         for other, other_id in zip(absorbed, absorbed_ids, strict=True):
             index.merge_story(other, story)
             self._merged[other_id] = story_id
@@ -258,7 +263,9 @@ class Grouper:
             feats = _features(article)
             if feats.roundup and index.members_n[story] == 0:
                 index.roundups.add(story)
-            index.add_encoded(_id_hash(article.id), signature.choose_encoded(feats, t, index.rarity), story)
+            trailer, sample, bound = passages.trailer(passages.sampled(feats.shingles), feats.size)
+            blob = signature.choose_encoded(feats, t, index.rarity) + trailer
+            index.add_encoded(_id_hash(article.id), blob, story, (sample, bound))
             self._compact()
 
     def _compact(self, force: bool = False) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from processors.grouping import native, signature
+from processors.grouping.passages import Passages, split
 from processors.grouping.postings import IdTable, Postings
 from processors.grouping.rarity import Rarity
 from processors.grouping.signature import Signature
@@ -123,6 +124,7 @@ class Index:
         self.first = array("I")  # per story: the earliest time of its members
         self.members_n = array("I")  # per story: how many members it has
         self.roundups: set[int] = set()  # stories a round-up started: nothing but its own copies joins them
+        self.passages = Passages()  # the recent articles' passage samples (passages.py), by slot
         self.clock = float("-inf")  # newest article time seen
         self._since_check = 0
 
@@ -157,26 +159,35 @@ class Index:
     def lookup_id(self, id_hash: int) -> int | None:
         return self.ids.first(id_hash)
 
-    def add_encoded(self, id_hash: int, blob: bytes, story: int) -> int:
-        """``add`` of a recorded signature (signature.encode): by the compiled core in one call when it is built."""
+    def add_encoded(self, id_hash: int, blob: bytes, story: int,
+                    passage: tuple[np.ndarray | None, int] | None = None) -> int:  # fmt: skip
+        """``add`` of a recorded signature (signature.encode, and the passage trailer if it has one): by the
+        compiled core in one call when it is built. ``passage``: the trailer's sample (None: no trailer) and
+        bound as the caller just wrote them (passages.trailer), so that they need not be read back."""
+        if passage is None:
+            encoded, sample, bound = split(blob)
+        else:
+            encoded, (sample, bound) = memoryview(blob), passage
         core = native.active()
         if core is None:
-            return self.add(id_hash, signature.decode(blob), story)
-        t = signature.time_of(blob)
-        self.rarity.advance(t)
-        r, records, flat32, flat16 = self.rarity, self.records, self.flat32, self.flat16
-        records.reserve(1)
-        flat32.reserve(_ROOM32)
-        flat16.reserve(_ROOM32)
-        keys, flat32.n, flat16.n = core.put(blob, records.data, records.n, flat32.data, flat32.n, flat16.data,
-                                            flat16.n, self.last, self.first, self.members_n, story, r.words,
-                                            r.bigrams, r.shingles, self.postings.buffer(),
-                                            signature.VERSION)  # fmt: skip
-        slot = records.n
-        records.n += 1
-        r.docs += 1
-        self.postings.added(keys)
-        self._indexed(id_hash, slot, t)
+            slot = self.add(id_hash, signature.decode(bytes(encoded)), story)
+        else:
+            t = signature.time_of(blob)
+            self.rarity.advance(t)
+            r, records, flat32, flat16 = self.rarity, self.records, self.flat32, self.flat16
+            records.reserve(1)
+            flat32.reserve(_ROOM32)
+            flat16.reserve(_ROOM32)
+            keys, flat32.n, flat16.n = core.put(encoded, records.data, records.n, flat32.data, flat32.n, flat16.data,
+                                                flat16.n, self.last, self.first, self.members_n, story, r.words,
+                                                r.bigrams, r.shingles, self.postings.buffer(),
+                                                signature.VERSION)  # fmt: skip
+            slot = records.n
+            records.n += 1
+            r.docs += 1
+            self.postings.added(keys)
+            self._indexed(id_hash, slot, t)
+        self.passages.add(slot, signature.time_of(blob), sample, bound, self.clock)
         return slot
 
     def add(self, id_hash: int, sig: Signature, story: int) -> int:
@@ -298,6 +309,7 @@ class Index:
         self.roundups = {int(new_story[s]) for s in self.roundups if story_keep[s]}
         self.postings.remap(new_slot)
         self.ids.remap(new_slot)
+        self.passages.remap(new_slot)
         native.release_memory()  # the replaced arrays and tables
 
     def _compact_story_ids(self, keep: np.ndarray) -> None:
@@ -315,4 +327,4 @@ class Index:
         arrays: list[array[Any]] = [self.story_id_off, self.last, self.first, self.members_n]
         own = sum(a.itemsize * len(a) for a in arrays) + len(self.story_id_blob)
         own += self.records.nbytes + self.flat32.nbytes + self.flat16.nbytes
-        return own + self.postings.nbytes() + self.ids.nbytes() + self.rarity.nbytes()
+        return own + self.postings.nbytes() + self.ids.nbytes() + self.rarity.nbytes() + self.passages.nbytes()

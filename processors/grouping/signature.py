@@ -129,6 +129,16 @@ def encode(sig: Signature) -> bytes:
     return head + body + b"".join(np.asarray(a, dtype="<u2").tobytes() for a in arrays16)
 
 
+def encoded_size(blob: bytes) -> int:
+    """How many bytes of ``blob`` the encoded signature takes (a trailer may follow: passages.encode);
+    ValueError when the header is unreadable."""
+    try:
+        lengths = _HEADER.unpack_from(blob)[5:]
+    except struct.error as exc:
+        raise ValueError(f"signature header unreadable: {exc}") from exc
+    return _HEADER.size + 4 * sum(lengths[:7]) + 2 * sum(lengths[7:10])
+
+
 def time_of(blob: bytes) -> int:
     """The time recorded in an encoded signature."""
     return int.from_bytes(blob[1:5], "little")
