@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from newsradar.events import Article  # noqa: E402
-from processors.grouping import Grouper, native, signature  # noqa: E402
+from processors.grouping import Grouper, native, passages, signature  # noqa: E402
 from processors.grouping.features import extract  # noqa: E402
 from processors.grouping.grouper import _id_hash  # noqa: E402
 from processors.grouping.signature import SKETCH_K  # noqa: E402
@@ -110,7 +110,9 @@ def build_index(grouper: Grouper, corpus: Corpus, stories: int, chars: int) -> f
         feats = extract(title, text, f"outlet{s % 300}")
         t = int((_START + timedelta(minutes=span * s / stories)).timestamp())
         story = index.new_story(f"s-story{s}")
-        index.add_encoded(_id_hash(f"story{s}"), signature.choose_encoded(feats, t, index.rarity), story)
+        trailer, sample, bound = passages.trailer(passages.sampled(feats.shingles), feats.size)
+        blob = signature.choose_encoded(feats, t, index.rarity) + trailer  # as Grouper records and indexes it
+        index.add_encoded(_id_hash(f"story{s}"), blob, story, (sample, bound))
         if s and s % 200_000 == 0:
             print(f"  indexed {s:,} stories ({time.perf_counter() - begin:.0f} s)", flush=True)
     index.postings.merge()

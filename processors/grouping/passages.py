@@ -37,7 +37,7 @@ SAMPLE_CAP = 512  # at most this many of them (the smallest): about the first 2,
 MIN_SAMPLED = 8  # sampled hashes each side needs before its share is read (fewer: too coarse to call a copy)
 MIN_SHINGLES = 60  # texts with fewer distinct shingles (about 60 characters) share no passage worth a copy
 RECENT_HOURS = 36.0  # passage samples are kept for articles this recent (copies arrive within hours)
-HASH_BUDGET = 4_000_000  # and at most this many hashes in all (16 MB); the oldest go first
+HASH_BUDGET = 2_000_000  # and at most this many hashes in all (8 MB: 4,000 full texts); the oldest go first
 _MAGIC = b"P1"
 _TRAILER = struct.Struct("<2sHI")  # magic, count, bound (the sample's largest hash + 1, or SAMPLE_BELOW)
 _EMPTY = np.zeros(0, dtype=np.uint32)
