@@ -9,11 +9,9 @@ message carries the texts and what the grouper weighed (``Grouper.explain``).
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
 import re
-import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -22,21 +20,13 @@ import pytest
 from newsradar.events import Article
 from processors.grouping import Grouper, decision
 from processors.grouping.evidence import PAIR, STORY
-from tests.processors.grouping.helpers import pairs_of
+from tests.processors.grouping.helpers import pairs_of, syndication_generator
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _load_generator():
-    path = ROOT / "tests" / "data" / "syndication" / "generate.py"
-    spec = importlib.util.spec_from_file_location("syndication_generate_copies", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
-
-gen = _load_generator()
+gen = syndication_generator()
 KEYS = gen.base_keys()
 PAIRS = gen.same_day_pairs()
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from newsradar.events import Article
 from newsradar.settings import GroupingSettings
 from processors.grouping import Grouper
-from tests.processors.grouping.helpers import pairs_of
+from tests.processors.grouping.helpers import pairs_of, syndication_generator
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT / ".." / "shared"
@@ -32,16 +32,8 @@ DEV = {name: SHARED / "corpus" / name / "dev.jsonl" for name in ("battery_news",
 SEEDS = SHARED / "seeds"
 
 
-def _load_generator():
-    path = ROOT / "tests" / "data" / "syndication" / "generate.py"
-    spec = importlib.util.spec_from_file_location("syndication_generate", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-gen = _load_generator()
+gen = syndication_generator()
 FULL_TEXT = {"original", "rewritten", "reordered", "trimmed", "same-outlet"}
 
 

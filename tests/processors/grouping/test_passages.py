@@ -8,9 +8,7 @@ that replays its record makes the same decision as the one that wrote it.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,21 +21,13 @@ from hypothesis import strategies as st
 from processors.grouping import Grouper, decision, passages, shingles, signature
 from processors.grouping.features import extract
 from processors.grouping.index import Index
-from tests.processors.grouping.helpers import core_on
+from tests.processors.grouping.helpers import core_on, syndication_generator
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _load_generator():
-    path = ROOT / "tests" / "data" / "syndication" / "generate.py"
-    spec = importlib.util.spec_from_file_location("syndication_generate_passages", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-gen = _load_generator()
+gen = syndication_generator()
 KEYS = gen.base_keys()
 
 
