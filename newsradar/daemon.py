@@ -91,7 +91,8 @@ class Daemon:
             group = GroupStage.from_settings(self.settings, self.store)
             self.closers.append(group)
             for stage in (ExtractMatchStage.from_settings(self.settings), group):
-                self.runners.append(StageRunner(stage, self.bus, self.metrics, self.stop, attempts))
+                self.runners.append(StageRunner(stage, self.bus, self.metrics, self.stop, attempts,
+                                                batch_size=self.settings.bus.batch_size))
         if self._has("notifier"):
             from notifiers import digest_mailer, source_alert_sender
             from notifiers.slack_digest import slack_digester

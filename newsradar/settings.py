@@ -376,6 +376,11 @@ class BusSettings(_Model):
     session_timeout: float = Field(10.0, gt=0, description="Seconds before a silent consumer loses its partitions.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="Kafka settings (kind: kafka).")
     max_attempts: int = Field(5, ge=1, description="Attempts before an event goes to the dead-letter topic.")
+    batch_size: int = Field(
+        500, ge=1, le=10_000,
+        description="Events extract+match and the grouper take per batch: one durable transaction, one publish "
+        "and one offset commit each (the notifier takes at most 100: its Slack sends are paced per channel).",
+    )
 
 
 class WebSettings(_Model):

@@ -160,6 +160,21 @@ def test_a_grouping_batch_is_written_whole_and_replays_in_decision_order(opener:
     assert reopened.story_has_article("s-a1", "a1")
 
 
+def test_a_story_written_several_times_in_one_batch_ends_in_its_last_state(opener: Opener):
+    store = opener()
+    store.claim_grouping("w")
+    writes = [StoryWrite(_story("s1", copies=n), article_id=f"a{n}") for n in (1, 2, 3)]
+    writes.insert(1, StoryWrite(_story("s2", terms=()), article_id="b1"))
+    assert store.commit_grouping("w", [_decision(a, "s1") for a in ("a1", "a2", "a3")] + [_decision("b1", "s2")],
+                                 writes, T0)  # fmt: skip
+    reopened = opener()
+    stored = reopened.story("s1")
+    assert stored is not None and stored.copies == 3
+    assert all(reopened.story_has_article("s1", a) for a in ("a1", "a2", "a3"))
+    assert [r.article_id for r in reopened.grouping_rows()] == ["a1", "a2", "a3", "b1"]  # in decision order
+    assert reopened.story("s2") is not None and reopened.story_has_article("s2", "b1")
+
+
 def test_a_merge_relabels_the_absorbed_stories_and_is_remembered_by_its_article(opener: Opener):
     store = opener()
     store.claim_grouping("w")
