@@ -110,7 +110,7 @@ def build_index(grouper: Grouper, corpus: Corpus, stories: int, chars: int) -> f
         feats = extract(title, text, f"outlet{s % 300}")
         t = int((_START + timedelta(minutes=span * s / stories)).timestamp())
         story = index.new_story(f"s-story{s}")
-        trailer, sample, bound = passages.trailer(passages.sampled(feats.shingles), feats.size)
+        trailer, sample, bound = passages.trailer(feats.passage, feats.size)
         blob = signature.choose_encoded(feats, t, index.rarity) + trailer  # as Grouper records and indexes it
         index.add_encoded(_id_hash(f"story{s}"), blob, story, (sample, bound))
         if s and s % 200_000 == 0:

@@ -532,13 +532,14 @@ static Py_ssize_t smallest(const uint32_t *h, Py_ssize_t n, Py_ssize_t want, uin
 }
 
 /* shingles.shingle_hashes_py: (distinct hashes of the text's SHINGLE-unit shingles, in first-seen order;
- * the ``want`` smallest of them, ascending), as uint32 bytes. A shingle is its first four units read as
- * one little-endian uint64 and its fifth, mixed as the Python twin does. */
+ * the ``want`` smallest of them, ascending; the sample: those below ``below``, the ``sample_cap`` smallest,
+ * ascending; the passage sample: all of them below ``passage_below``, ascending), as uint32 bytes. A shingle is
+ * its first four units read as one little-endian uint64 and its fifth, mixed as the Python twin does. */
 static PyObject *shingles(PyObject *self, PyObject *args) {
     PyObject *text;
     Py_ssize_t want, sample_cap;
-    unsigned long below;
-    if (!PyArg_ParseTuple(args, "Unkn", &text, &want, &below, &sample_cap)) return NULL;
+    unsigned long below, passage_below;
+    if (!PyArg_ParseTuple(args, "Unknk", &text, &want, &below, &sample_cap, &passage_below)) return NULL;
     if (want < 0 || sample_cap < 0 || want > MAX_TAKE || sample_cap > MAX_TAKE) {
         PyErr_SetString(PyExc_ValueError, "pool or sample size out of range");
         return NULL;
@@ -550,9 +551,10 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
     Py_ssize_t count = m - SHINGLE + 1;
     if (count <= 0) {
         PyMem_Free(codes);
-        return Py_BuildValue("(y#y#y#)", "", (Py_ssize_t)0, "", (Py_ssize_t)0, "", (Py_ssize_t)0);
+        return Py_BuildValue("(y#y#y#y#)", "", (Py_ssize_t)0, "", (Py_ssize_t)0, "", (Py_ssize_t)0, "", (Py_ssize_t)0);
     }
-    uint32_t *out = PyMem_Malloc((3 * count + want + 1) * sizeof(uint32_t));
+    /* out: the hashes (then the distinct ones), low, pool (want), sample, passage (count each) */
+    uint32_t *out = PyMem_Malloc((4 * count + want + 1) * sizeof(uint32_t));
     if (!out) { PyMem_Free(codes); return PyErr_NoMemory(); }
     const uint64_t mix1 = 0x9E3779B97F4A7C15ull, mix2 = 0xC2B2AE3D27D4EB4Full;
     uint64_t quad = 0;
@@ -571,14 +573,24 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
     Py_ssize_t nlow;
     Py_ssize_t d = keep_distinct(out, count, limit, low, &nlow);
     if (d < 0) { PyErr_NoMemory(); goto done; }
-    uint32_t *pool = out + 2 * count, *sample = pool + want;
-    Py_ssize_t np = smallest(out, d, want, pool, low, nlow, limit), ns = 0;
-    /* The sample: the distinct hashes below ``below``, the ``sample_cap`` smallest of them, ascending. */
-    for (Py_ssize_t i = 0; i < d; i++) if (out[i] < below) sample[ns++] = out[i];
-    sort_u32(sample, ns);
+    uint32_t *pool = out + 2 * count, *sample = pool + want, *passage = sample + count;
+    Py_ssize_t np = smallest(out, d, want, pool, low, nlow, limit), ns = 0, npass = 0;
+    /* The passage sample: the distinct hashes below ``passage_below``, ascending. */
+    for (Py_ssize_t i = 0; i < d; i++) if (out[i] < passage_below) passage[npass++] = out[i];
+    sort_u32(passage, npass);
+    /* The sample: the distinct hashes below ``below``, the ``sample_cap`` smallest of them, ascending (the start of
+     * the passage sample when that holds all of them). */
+    if (below <= passage_below) {
+        while (ns < npass && passage[ns] < below) ns++;
+        memcpy(sample, passage, ns * sizeof(uint32_t));
+    } else {
+        for (Py_ssize_t i = 0; i < d; i++) if (out[i] < below) sample[ns++] = out[i];
+        sort_u32(sample, ns);
+    }
     if (ns > sample_cap) ns = sample_cap;
-    res = Py_BuildValue("(y#y#y#)", (const char *)out, d * (Py_ssize_t)sizeof(uint32_t), (const char *)pool,
-                        np * (Py_ssize_t)sizeof(uint32_t), (const char *)sample, ns * (Py_ssize_t)sizeof(uint32_t));
+    res = Py_BuildValue("(y#y#y#y#)", (const char *)out, d * (Py_ssize_t)sizeof(uint32_t), (const char *)pool,
+                        np * (Py_ssize_t)sizeof(uint32_t), (const char *)sample, ns * (Py_ssize_t)sizeof(uint32_t),
+                        (const char *)passage, npass * (Py_ssize_t)sizeof(uint32_t));
 done:
     PyMem_Free(out);
     return res;
@@ -1930,8 +1942,9 @@ static PyObject *release_memory(PyObject *self, PyObject *noargs) {
 
 static PyMethodDef methods[] = {
     {"shingles", shingles, METH_VARARGS,
-     "shingles(text, pool, below, sample) -> (distinct uint32 hashes in first-seen order, the pool smallest ascending, "
-     "the sample smallest below ``below`` ascending) as bytes: shingles.shingle_hashes_py."},
+     "shingles(text, pool, below, sample, passage_below) -> (distinct uint32 hashes in first-seen order, the pool "
+     "smallest ascending, the sample smallest below ``below`` ascending, all below ``passage_below`` ascending) as "
+     "bytes: shingles.shingle_hashes_py."},
     {"pending_add", pending_add, METH_VARARGS,
      "pending_add(pending, keys, value) -> count: postings.Postings.add into the buffer of recent additions."},
     {"find", find, METH_VARARGS,

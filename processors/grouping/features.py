@@ -7,8 +7,9 @@
   text's lead, its shingles stand for the rest); ``everything``: headline and text words;
 - ``figures`` (headline and text) and ``head_figures``: see text.figures;
 - ``subject``: character pairs of the headline's subject (see text.subject), empty when it names none;
-- ``shingles``, ``pool`` and ``sample``: the text's distinct shingle hashes, its smallest ones, and its
-  sampled ones (shingles.py), empty when the text is too short to share a passage with another.
+- ``shingles``, ``pool``, ``sample`` and ``passage``: the text's distinct shingle hashes, its smallest ones,
+  its sampled ones and its passage sample (shingles.py), empty when the text is too short to share a
+  passage with another.
 
 The arrays of a new article are complete; what the index keeps of them is chosen in signature.py.
 ``word_arrays`` has a compiled twin (native.py): scanning and hashing words was the largest part of
@@ -68,6 +69,8 @@ class Features:
     roundup: bool
     cut: bool = False  # the text was cut short ("...", a snippet)
     context: str = ""  # headline and lead, where another story's subject is looked for (see ``pairs``)
+    # uint32, ascending: the shingle hashes below shingles.PASSAGE_BELOW (passages.sampled of ``shingles``)
+    passage: np.ndarray = field(default_factory=lambda: _EMPTY32)
     _packed: Packed | None = field(default=None, repr=False)
 
     @property
@@ -183,9 +186,9 @@ def extract(title: str, body: str, outlet: str) -> Features:
     lead_norm = text.norm(lead)
     snippet_cut = content.rstrip().endswith(("...", "…")) and not long
     head, bigrams, rest, everything = word_arrays(head_norm, cut, lead_norm, snippet_cut or long)
-    distinct = pool = sample = _EMPTY32
+    distinct = pool = sample = passage = _EMPTY32
     if len(content) >= MIN_SHARED_TEXT:
-        distinct, pool, sample = shingles.shingle_hashes(content)
+        distinct, pool, sample, passage = shingles.shingle_hashes(content)
     head_figures, figures = figure_arrays(head_norm, lead_norm)
     return Features(
         head=head,
@@ -203,4 +206,5 @@ def extract(title: str, body: str, outlet: str) -> Features:
         roundup=text.is_roundup(headline),
         cut=snippet_cut,
         context=headline + " " + lead,
+        passage=passage,
     )

@@ -186,7 +186,7 @@ class Grouper:
         index = self._index
         t = _time_of(article)
         feats = _features(article)
-        below = passages.sampled(feats.shingles)
+        below = feats.passage
         ev = self._evidence(feats, t)
         story: int | None = None
         absorbed: list[int] = []
@@ -263,7 +263,7 @@ class Grouper:
             feats = _features(article)
             if feats.roundup and index.members_n[story] == 0:
                 index.roundups.add(story)
-            trailer, sample, bound = passages.trailer(passages.sampled(feats.shingles), feats.size)
+            trailer, sample, bound = passages.trailer(feats.passage, feats.size)
             blob = signature.choose_encoded(feats, t, index.rarity) + trailer
             index.add_encoded(_id_hash(article.id), blob, story, (sample, bound))
             self._compact()

@@ -30,9 +30,9 @@ from collections import deque
 
 import numpy as np
 
-from processors.grouping import signature
+from processors.grouping import shingles, signature
 
-SAMPLE_BELOW = 1 << 30  # shingle hashes below this (one in four) make up a passage sample
+SAMPLE_BELOW = shingles.PASSAGE_BELOW  # shingle hashes below this (one in four) make up a passage sample
 SAMPLE_CAP = 512  # at most this many of them (the smallest): about the first 2,000 characters' worth
 MIN_SAMPLED = 8  # sampled hashes each side needs before its share is read (fewer: too coarse to call a copy)
 MIN_SHINGLES = 60  # texts with fewer distinct shingles (about 60 characters) share no passage worth a copy
@@ -43,9 +43,11 @@ _TRAILER = struct.Struct("<2sHI")  # magic, count, bound (the sample's largest h
 _EMPTY = np.zeros(0, dtype=np.uint32)
 
 
-def sampled(shingles: np.ndarray) -> np.ndarray:
-    """A text's shingle hashes below SAMPLE_BELOW, ascending, all of them (what ``containment`` compares)."""
-    return np.sort(shingles[shingles < SAMPLE_BELOW]).astype(np.uint32, copy=False)
+def sampled(hashes: np.ndarray) -> np.ndarray:
+    """A text's shingle hashes below SAMPLE_BELOW, ascending, all of them (what ``containment`` compares).
+
+    The reference of ``Features.passage``, which shingles.shingle_hashes makes in the same pass as the rest."""
+    return np.sort(hashes[hashes < SAMPLE_BELOW]).astype(np.uint32, copy=False)
 
 
 def sample_of(below: np.ndarray) -> tuple[np.ndarray, int]:

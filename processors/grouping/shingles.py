@@ -10,7 +10,9 @@ and punctuation dropped), so re-spacing, re-punctuating and reflowing change not
   a trimmed lead or a description inside a long article is a copy too);
 - the **sample**: every hash below ``SAMPLE_BELOW`` (one in 64; the smallest ``SAMPLE_CAP`` of them),
   posted in the index; two texts that share a passage share its sampled shingles, whichever text is
-  longer, so a copy is found as a candidate from its shared passage alone.
+  longer, so a copy is found as a candidate from its shared passage alone;
+- the **passage sample**: every hash below ``PASSAGE_BELOW`` (one in four), ascending, which passages.py
+  keeps for recent articles (it is ``passages.sampled`` of the distinct hashes, made here in the same pass).
 
 ``shingle_hashes`` uses the compiled core when it is built (see native.py); ``shingle_hashes_py`` is
 the reference it is tested against.
@@ -26,6 +28,7 @@ SHINGLE = 5  # characters per shingle (5-character shingles separate copies from
 POOL = 64  # smallest hashes handed back with the distinct ones: the candidates for a sketch
 SAMPLE_BELOW = 1 << 26  # hashes below this (1 in 64) are posted in the index
 SAMPLE_CAP = 16  # at most this many of them (the smallest): a long text is found by a part of its passages
+PASSAGE_BELOW = 1 << 30  # hashes below this (one in four) are the passage sample (passages.SAMPLE_BELOW)
 
 # Code units kept: Hangul syllables, digits, ASCII letters (folded to lower case), CJK ideographs.
 _KEEP = np.zeros(1 << 16, dtype=bool)
@@ -46,23 +49,24 @@ def kept_units(text: str) -> np.ndarray:
     return _FOLD.take(codes.compress(_KEEP.take(codes)))
 
 
-def shingle_hashes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct shingle hashes of a text (in no particular order), its ``POOL`` smallest (ascending), and its
-    sample: the hashes below ``SAMPLE_BELOW``, at most the ``SAMPLE_CAP`` smallest (ascending)."""
+def shingle_hashes(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct shingle hashes of a text (in no particular order), its ``POOL`` smallest (ascending), its
+    sample: the hashes below ``SAMPLE_BELOW``, at most the ``SAMPLE_CAP`` smallest (ascending), and its passage
+    sample: all the hashes below ``PASSAGE_BELOW`` (ascending)."""
     core = native.active()
     if core is not None:
-        distinct, pool, sample = core.shingles(text, POOL, SAMPLE_BELOW, SAMPLE_CAP)
+        distinct, pool, sample, passage = core.shingles(text, POOL, SAMPLE_BELOW, SAMPLE_CAP, PASSAGE_BELOW)
         return (np.frombuffer(distinct, dtype=np.uint32), np.frombuffer(pool, dtype=np.uint32),
-                np.frombuffer(sample, dtype=np.uint32))  # fmt: skip
+                np.frombuffer(sample, dtype=np.uint32), np.frombuffer(passage, dtype=np.uint32))  # fmt: skip
     return shingle_hashes_py(text)
 
 
-def shingle_hashes_py(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shingle_hashes_py(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The pure-Python twin of ``shingle_hashes`` (numpy); its distinct hashes come sorted."""
     codes = kept_units(text)
     count = len(codes) - SHINGLE + 1
     if count <= 0:
-        return _EMPTY, _EMPTY, _EMPTY
+        return _EMPTY, _EMPTY, _EMPTY, _EMPTY
     # Each shingle is its first four characters read as one uint64 (2-byte strides) and its fifth.
     raw = np.concatenate([codes, np.zeros(4, dtype=np.uint16)]).tobytes()
     quads = np.ndarray(shape=(count,), dtype=np.uint64, buffer=raw, strides=(2,))
@@ -71,7 +75,7 @@ def shingle_hashes_py(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     hashes ^= hashes >> np.uint64(29)
     hashes *= _MIX1
     out = np.unique((hashes >> np.uint64(32)).astype(np.uint32))
-    return out, out[:POOL], out[out < SAMPLE_BELOW][:SAMPLE_CAP]
+    return out, out[:POOL], out[out < SAMPLE_BELOW][:SAMPLE_CAP], out[out < PASSAGE_BELOW]
 
 
 def _pair_hash(first: int, second: int) -> int:

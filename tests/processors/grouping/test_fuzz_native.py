@@ -340,18 +340,23 @@ def hostile_texts(rng: random.Random) -> list[str]:
 
 
 def check_shingles(core: ModuleType, s: str, rng: random.Random) -> None:
-    ref, ref_pool, ref_sample = shingles.shingle_hashes_py(s)
-    distinct, pool, sample = map(u32, core.shingles(s, shingles.POOL, shingles.SAMPLE_BELOW, shingles.SAMPLE_CAP))
+    ref, ref_pool, ref_sample, ref_passage = shingles.shingle_hashes_py(s)
+    distinct, pool, sample, passage = map(u32, core.shingles(s, shingles.POOL, shingles.SAMPLE_BELOW,
+                                                             shingles.SAMPLE_CAP, shingles.PASSAGE_BELOW))  # fmt: skip
     expect_equal("shingles distinct (as a set)", sorted(distinct.tolist()), ref.tolist(), s)
     expect_equal("shingles pool", pool, ref_pool, s)
     expect_equal("shingles sample", sample, ref_sample, s)
+    expect_equal("shingles passage", passage, ref_passage, s)
     for _ in range(3):  # other pool sizes and samples than the package's: derived from the twin's distinct hashes
         want = rng.choice((0, 1, 2, 5, 64, 100, 1000, 70_000))
         below = rng.choice((0, 1, 1 << 20, 1 << 26, 1 << 31, 2**32 - 1, 2**32, 2**64 - 1))
+        passage_below = rng.choice((0, 1, 1 << 20, 1 << 26, 1 << 30, 1 << 31, 2**32 - 1, 2**32, 2**64 - 1))
         cap = rng.choice((0, 1, 32, 10_000))
-        _, pool, sample = map(u32, core.shingles(s, want, below, cap))
+        _, pool, sample, passage = map(u32, core.shingles(s, want, below, cap, passage_below))
         expect_equal(f"shingles pool of {want}", pool, ref[:want], s)
-        expect_equal(f"shingles sample below {below} cap {cap}", sample, ref[ref < below][:cap], s)
+        expect_equal(f"shingles sample below {below} cap {cap} (passage below {passage_below})", sample,
+                     ref[ref < below][:cap], s)  # fmt: skip
+        expect_equal(f"shingles passage below {passage_below}", passage, ref[ref < passage_below], s)
 
 
 @functools.cache
@@ -389,7 +394,8 @@ def check_extract(title: str, body: str, outlet: str) -> None:
     got = features.extract(title, body, outlet)
     with python_path():
         want = features.extract(title, body, outlet)
-    names = ["head", "head_bigrams", "text", "everything", "subject", "pool", "sample", "figures", "head_figures"]
+    names = ["head", "head_bigrams", "text", "everything", "subject", "pool", "sample", "figures", "head_figures",
+             "passage"]
     for name in names:
         expect_equal(f"extract {name}", getattr(got, name), getattr(want, name), title, body, outlet)
     expect_equal("extract shingles (as a set)", sorted(got.shingles.tolist()), want.shingles.tolist(), body)
@@ -398,9 +404,10 @@ def check_extract(title: str, body: str, outlet: str) -> None:
 def bad_text_calls(core: ModuleType) -> int:
     """Arguments of the wrong kind for the text functions: each must raise."""
     calls = [
-        (core.shingles, (b"abcdef", 64, 1, 32)), (core.shingles, ("abcdef", -1, 1, 32)),
-        (core.shingles, ("abcdef", 64, 1, -1)), (core.shingles, ("abcdef", 2**64, 1, 32)),
-        (core.shingles, ("abcdef", 64, 1)), (core.shingles, (None, 64, 1, 32)), (core.shingles, ("abcdef", 1.5, 1, 32)),
+        (core.shingles, (b"abcdef", 64, 1, 32, 1)), (core.shingles, ("abcdef", -1, 1, 32, 1)),
+        (core.shingles, ("abcdef", 64, 1, -1, 1)), (core.shingles, ("abcdef", 2**64, 1, 32, 1)),
+        (core.shingles, ("abcdef", 64, 1, 32)), (core.shingles, (None, 64, 1, 32, 1)),
+        (core.shingles, ("abcdef", 1.5, 1, 32, 1)), (core.shingles, ("abcdef", 64, 1, 32, 1.5)),
         (core.word_sets, (b"a", False, "b", False)), (core.word_sets, ("a", False, None, False)),
         (core.word_sets, ("a", False)), (core.figures, (1, "a")), (core.figures, ("a",)), (core.figures, ("a", b"b")),
     ]  # fmt: skip
@@ -846,7 +853,7 @@ def _figure_of_65_digits(core: ModuleType) -> None:
 
 
 def _shingles_huge_pool(core: ModuleType) -> None:
-    core.shingles("abcde", 2**62 - 4, shingles.SAMPLE_BELOW, shingles.SAMPLE_CAP)
+    core.shingles("abcde", 2**62 - 4, shingles.SAMPLE_BELOW, shingles.SAMPLE_CAP, shingles.PASSAGE_BELOW)
 
 
 def _evidence_huge_story_count(core: ModuleType) -> None:

@@ -39,7 +39,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsradar.events import Article
-from processors.grouping import Grouper, candidates, decision, evidence, features, native, shingles, signature, text
+from processors.grouping import (
+    Grouper,
+    candidates,
+    decision,
+    evidence,
+    features,
+    native,
+    passages,
+    shingles,
+    signature,
+    text,
+)
 from processors.grouping.candidates import Found
 from processors.grouping.features import Features
 from processors.grouping.index import Index, whole_seconds
@@ -160,12 +171,14 @@ def assert_same_text_features(head: str, body: str) -> None:
             assert_same_array(f, s, "word_arrays", name, head_cut, body_cut, head, body)
     for raw in (head, body):
         with core_on(True):
-            distinct, pool, sample = shingles.shingle_hashes(raw)
-        ref, ref_pool, ref_sample = shingles.shingle_hashes_py(raw)
+            distinct, pool, sample, passage = shingles.shingle_hashes(raw)
+        ref, ref_pool, ref_sample, ref_passage = shingles.shingle_hashes_py(raw)
         assert len(np.unique(distinct)) == len(distinct), raw  # each hash once, in first-seen order
         assert_same_array(np.sort(distinct), ref, "shingles", raw)
         assert_same_array(pool, ref_pool, "pool", raw)
         assert_same_array(sample, ref_sample, "sample", raw)
+        assert_same_array(passage, ref_passage, "passage", raw)
+        assert_same_array(passage, passages.sampled(ref), "passage is passages.sampled", raw)
     with core_on(True):
         head_figures, all_figures = features.figure_arrays(head_norm, body_norm)
     assert head_figures.tolist() == sorted(text.figures(head_norm)), head
@@ -203,18 +216,23 @@ def test_shingle_pools_and_samples_of_long_texts_match_at_any_size() -> None:
     texts += ["포항시 이차전지 특화단지 " * 200, "가나다라마바사아자차" * 3]  # repeats: few distinct shingles
     texts.append(corpus.story(99, 60_000)[1])
     bounds = ((shingles.SAMPLE_BELOW, shingles.SAMPLE_CAP), (0, 32), (1 << 20, 1), (2**32 - 1, 5_000), (1 << 31, 0))
+    passage_bounds = (shingles.PASSAGE_BELOW, 0, 1 << 20, 2**32 - 1)  # below, above and equal to the samples' bounds
     for raw in texts:
-        ref, _, _ = shingles.shingle_hashes_py(raw)
-        for want, (below, cap) in itertools.product((0, 1, 2, 3, 16, 64, 200, 5_000), bounds):
-            distinct, pool, sample = (np.frombuffer(b, np.uint32) for b in native.core.shingles(raw, want, below, cap))
+        ref, _, _, _ = shingles.shingle_hashes_py(raw)
+        for want, (below, cap), passage_below in itertools.product((0, 1, 2, 3, 16, 64, 200, 5_000), bounds,
+                                                                   passage_bounds):  # fmt: skip
+            distinct, pool, sample, passage = (np.frombuffer(b, np.uint32)
+                                               for b in native.core.shingles(raw, want, below, cap, passage_below))
             assert np.array_equal(np.sort(distinct), ref), raw[:40]
             assert np.array_equal(pool, ref[:want]), (raw[:40], want)
-            assert np.array_equal(sample, ref[ref < below][:cap]), (raw[:40], below, cap)
+            assert np.array_equal(sample, ref[ref < below][:cap]), (raw[:40], below, cap, passage_below)
+            assert np.array_equal(passage, ref[ref < passage_below]), (raw[:40], passage_below)
 
 
 # --- features of real articles -----------------------------------------------------------------------------------
 
-_ARRAYS = ("head", "head_bigrams", "text", "everything", "figures", "head_figures", "subject", "pool", "sample")
+_ARRAYS = ("head", "head_bigrams", "text", "everything", "figures", "head_figures", "subject", "pool", "sample",
+           "passage")
 _SCALARS = ("outlet", "has_text", "roundup", "cut", "context", "size", "long")
 
 
@@ -228,6 +246,7 @@ def test_features_of_every_labelled_and_syndicated_article_match(name: str) -> N
             assert_same_array(getattr(fast, field), getattr(slow, field), a.id, field)
         # The core's distinct hashes come in first-seen order, Python's sorted.
         assert_same_array(np.sort(fast.shingles), slow.shingles, a.id, "shingles")
+        assert_same_array(fast.passage, passages.sampled(slow.shingles), a.id, "passage is passages.sampled")
         assert [getattr(fast, f) for f in _SCALARS] == [getattr(slow, f) for f in _SCALARS], a.id
         for f, s in zip(fast.packed(), slow.packed(), strict=True):
             assert_same_array(f, s, a.id, "packed")
