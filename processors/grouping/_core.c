@@ -52,7 +52,43 @@
         if (tmp != name##_scratch) PyMem_Free(tmp);                                                        \
     }
 
-DEFINE_SORT(sort_u32, uint32_t)
+DEFINE_SORT(radix_u32, uint32_t)
+
+/* Ascending sort of hashes spread evenly over [0, their largest): counted into at least as many buckets by their
+ * top bits, then an insertion sort that moves each value within its bucket only (a radix sort of a few hundred
+ * values spends more on its byte counts than on the values). Returns 0, with ``a`` as it was, when some bucket
+ * holds more than SPREAD_CROWD values (not spread evenly: the caller sorts another way). */
+#define SPREAD_MAX 4096
+#define SPREAD_CROWD 16
+static uint32_t spread_scratch[SPREAD_MAX];
+static uint16_t spread_count[SPREAD_MAX + 1];
+static int sort_spread(uint32_t *a, Py_ssize_t n) {
+    if (n > SPREAD_MAX) return 0;
+    uint32_t top = 0;
+    for (Py_ssize_t i = 0; i < n; i++) top |= a[i];
+    int bits = 0, lb = 0;
+    while (bits < 32 && (top >> bits)) bits++; /* every value is below 2**bits */
+    while (((Py_ssize_t)1 << lb) < n) lb++;    /* 2**lb buckets: at least one per value */
+    int shift = bits > lb ? bits - lb : 0;
+    Py_ssize_t buckets = (Py_ssize_t)1 << lb;
+    memset(spread_count, 0, (buckets + 1) * sizeof spread_count[0]);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (++spread_count[(a[i] >> shift) + 1] > SPREAD_CROWD) return 0;
+    for (Py_ssize_t b = 0; b < buckets; b++) spread_count[b + 1] += spread_count[b];
+    for (Py_ssize_t i = 0; i < n; i++) spread_scratch[spread_count[a[i] >> shift]++] = a[i];
+    for (Py_ssize_t i = 0; i < n; i++) { /* buckets are in order: a value moves past its bucket's others only */
+        uint32_t v = spread_scratch[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && v < a[j - 1]; j--) a[j] = a[j - 1];
+        a[j] = v;
+    }
+    return 1;
+}
+
+/* Ascending sort of uint32 hashes: by buckets when they are spread evenly (hashes are), else by radix. */
+static void sort_u32(uint32_t *a, Py_ssize_t n) {
+    if (n <= 24 || !sort_spread(a, n)) radix_u32(a, n);
+}
 
 /* The ``k`` smallest of ``n`` keys, ascending, into ``out`` (room for ``k``); returns how many. The few kept are
  * a sorted run that a key enters only when it is smaller than the largest kept: for keys in random order that
