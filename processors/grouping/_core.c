@@ -510,14 +510,14 @@ static Py_ssize_t kept_units(PyObject *text, uint16_t *codes) {
 
 /* keep_distinct's table of the values seen, kept all zero between calls (the GIL is held throughout); big enough
  * for texts of ~16,000 characters, longer ones get a table of their own for the call. */
-#define SEEN_KEPT (1 << 17)
+#define SEEN_KEPT (1 << 16)
 static uint32_t seen_kept[SEEN_KEPT];
 
 /* Keeps the first of each value of ``h[0..n)``, in place and in order; returns how many are kept. The kept values
  * at most ``limit`` are also written to ``low`` (``*nlow`` of them): the candidates for the sketch pool. */
 static Py_ssize_t keep_distinct(uint32_t *h, Py_ssize_t n, uint32_t limit, uint32_t *low, Py_ssize_t *nlow) {
     Py_ssize_t size = 16;
-    while (size < 8 * n) size <<= 1; /* mostly empty: a probe rarely meets another value */
+    while (size < 4 * n) size <<= 1; /* mostly empty: a probe rarely meets another value */
     uint32_t *seen_table = size <= SEEN_KEPT ? seen_kept : PyMem_Calloc(size, sizeof(uint32_t));
     if (!seen_table) return -1;
     uint32_t mask = (uint32_t)(size - 1);
@@ -567,6 +567,13 @@ static Py_ssize_t smallest(const uint32_t *h, Py_ssize_t n, Py_ssize_t want, uin
     }
 }
 
+/* shingles' working memory for the texts of most articles (a few thousand characters; the GIL is held throughout):
+ * a malloc and free of tens of kilobytes per article cost more than the hashing. Longer texts get their own. */
+#define SHINGLE_CODES 8192
+#define SHINGLE_OUT (1 << 15)
+static uint16_t shingle_codes[SHINGLE_CODES];
+static uint32_t shingle_out[SHINGLE_OUT];
+
 /* shingles.shingle_hashes_py: (distinct hashes of the text's SHINGLE-unit shingles, in first-seen order;
  * the ``want`` smallest of them, ascending; the sample: those below ``below``, the ``sample_cap`` smallest,
  * ascending; the passage sample: all of them below ``passage_below``, ascending), as uint32 bytes. A shingle is
@@ -581,17 +588,18 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-    uint16_t *codes = PyMem_Malloc((len + 1) * sizeof(uint16_t));
+    uint16_t *codes = len < SHINGLE_CODES ? shingle_codes : PyMem_Malloc((len + 1) * sizeof(uint16_t));
     if (!codes) return PyErr_NoMemory();
     Py_ssize_t m = kept_units(text, codes);
     Py_ssize_t count = m - SHINGLE + 1;
     if (count <= 0) {
-        PyMem_Free(codes);
+        if (codes != shingle_codes) PyMem_Free(codes);
         return Py_BuildValue("(y#y#y#y#)", "", (Py_ssize_t)0, "", (Py_ssize_t)0, "", (Py_ssize_t)0, "", (Py_ssize_t)0);
     }
     /* out: the hashes (then the distinct ones), low, pool (want), sample, passage (count each) */
-    uint32_t *out = PyMem_Malloc((4 * count + want + 1) * sizeof(uint32_t));
-    if (!out) { PyMem_Free(codes); return PyErr_NoMemory(); }
+    Py_ssize_t room = 4 * count + want + 1;
+    uint32_t *out = room <= SHINGLE_OUT ? shingle_out : PyMem_Malloc(room * sizeof(uint32_t));
+    if (!out) { if (codes != shingle_codes) PyMem_Free(codes); return PyErr_NoMemory(); }
     const uint64_t mix1 = 0x9E3779B97F4A7C15ull, mix2 = 0xC2B2AE3D27D4EB4Full;
     uint64_t quad = 0;
     for (int k = 3; k >= 0; k--) quad = (quad << 16) | codes[k];
@@ -603,7 +611,7 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
         if (i + 1 >= count) break;
         quad = (quad >> 16) | ((uint64_t)codes[i + 4] << 48);
     }
-    PyMem_Free(codes);
+    if (codes != shingle_codes) PyMem_Free(codes);
     PyObject *res = NULL;
     uint32_t limit = pool_limit(count, want), *low = out + count;
     Py_ssize_t nlow;
@@ -628,7 +636,7 @@ static PyObject *shingles(PyObject *self, PyObject *args) {
                         np * (Py_ssize_t)sizeof(uint32_t), (const char *)sample, ns * (Py_ssize_t)sizeof(uint32_t),
                         (const char *)passage, npass * (Py_ssize_t)sizeof(uint32_t));
 done:
-    PyMem_Free(out);
+    if (out != shingle_out) PyMem_Free(out);
     return res;
 }
 
