@@ -67,7 +67,7 @@ def find(index: Index, features: Features, t: float) -> Found:
     stories, slots, owner, shared = core.find(*index.postings.parts(), p.head, p.text, features.sample,
                                               index.rarity.words,
                                       index.rarity.common_df() - 2.0, features.long,
-                                      index.records.view(), index.last, index.members_n, t, index.window_s,
+                                      index.records.raw_view(), index.last, index.members_n, t, index.window_s,
                                       (LIMIT, CROWD, MIN_HITS, STORIES, MEMBERS, LONG_TEXT_KEYS, MAX_WORD_POSTINGS,
                                        MAX_SHINGLE_POSTINGS, signature.SHINGLE_SALT))  # fmt: skip
     return Found(np.frombuffer(stories, dtype=np.uint32).tolist(), np.frombuffer(slots, dtype=np.uint32),

@@ -185,7 +185,7 @@ def measure(new: Features, index: Index, found: Found, t: float
         p = new.packed()
         rarity = index.rarity
         pairs, cover, gram, dots, norm2 = core.evidence(
-            index.records.view(), index.flat32.view(), index.flat16.view(), rarity.words, rarity.bigrams,
+            index.records.raw_view(), index.flat32.view(), index.flat16.view(), rarity.words, rarity.bigrams,
             rarity.docs + 1 + PRIOR_DOCS,
             CENTROID_MIN_IDF, (MIN_COPY_SHINGLES, float(NOISE_HITS), MIN_SAMPLE, SAMPLE_HITS, signature.REACH_SHIFT),
             p.head, p.bigrams, p.text, p.everything, p.figures, p.units, p.subject, new.context, new.shingles,

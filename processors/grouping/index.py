@@ -48,11 +48,25 @@ class Growing:
     def __init__(self, dtype: Any, values: np.ndarray | None = None) -> None:
         self.n = 0 if values is None else len(values)
         self.data = np.empty(max(1024, self.n + self.n // 2), dtype=dtype)
+        self._raw = self.data.view(np.uint8)  # the same memory as plain bytes (see ``raw``)
         if values is not None:
             self.data[: self.n] = values
 
     def view(self) -> np.ndarray:
         return self.data[: self.n]
+
+    @property
+    def raw(self) -> np.ndarray:
+        """``data`` as plain bytes: what the compiled core is handed. Numpy describes a structured dtype's
+        buffer format anew on every request (microseconds for the records' sixteen fields), plain bytes not."""
+        raw = self._raw
+        if raw.base is not self.data:  # grown (or copied) since
+            raw = self._raw = self.data.view(np.uint8)
+        return raw
+
+    def raw_view(self) -> np.ndarray:
+        """``view()`` as plain bytes (see ``raw``)."""
+        return self.raw[: self.n * self.data.itemsize]
 
     def reserve(self, extra: int) -> None:
         """Room for ``extra`` more items."""
@@ -169,16 +183,16 @@ class Index:
         else:
             encoded, (sample, bound) = memoryview(blob), passage
         core = native.active()
+        t = signature.time_of(blob)
         if core is None:
             slot = self.add(id_hash, signature.decode(bytes(encoded)), story)
         else:
-            t = signature.time_of(blob)
             self.rarity.advance(t)
             r, records, flat32, flat16 = self.rarity, self.records, self.flat32, self.flat16
             records.reserve(1)
             flat32.reserve(_ROOM32)
             flat16.reserve(_ROOM32)
-            keys, flat32.n, flat16.n = core.put(encoded, records.data, records.n, flat32.data, flat32.n, flat16.data,
+            keys, flat32.n, flat16.n = core.put(encoded, records.raw, records.n, flat32.data, flat32.n, flat16.data,
                                                 flat16.n, self.last, self.first, self.members_n, story, r.words,
                                                 r.bigrams, r.shingles, self.postings.buffer(),
                                                 signature.VERSION)  # fmt: skip
@@ -187,7 +201,7 @@ class Index:
             r.docs += 1
             self.postings.added(keys)
             self._indexed(id_hash, slot, t)
-        self.passages.add(slot, signature.time_of(blob), sample, bound, self.clock)
+        self.passages.add(slot, t, sample, bound, self.clock)
         return slot
 
     def add(self, id_hash: int, sig: Signature, story: int) -> int:

@@ -41,6 +41,7 @@ HASH_BUDGET = 2_000_000  # and at most this many hashes in all (8 MB: 4,000 full
 _MAGIC = b"P1"
 _TRAILER = struct.Struct("<2sHI")  # magic, count, bound (the sample's largest hash + 1, or SAMPLE_BELOW)
 _EMPTY = np.zeros(0, dtype=np.uint32)
+_LE32 = np.dtype("<u4")  # the trailer's hashes (the samples' own dtype on a little-endian machine: no copy)
 
 
 def sampled(hashes: np.ndarray) -> np.ndarray:
@@ -65,7 +66,7 @@ def trailer(below: np.ndarray, size: int) -> tuple[bytes, np.ndarray | None, int
     if size < MIN_SHINGLES:
         return b"", None, 0
     sample, bound = sample_of(below)
-    return _TRAILER.pack(_MAGIC, len(sample), bound) + sample.astype("<u4").tobytes(), sample, bound
+    return _TRAILER.pack(_MAGIC, len(sample), bound) + sample.astype(_LE32, copy=False).tobytes(), sample, bound
 
 
 def split(blob: bytes) -> tuple[memoryview, np.ndarray | None, int]:

@@ -50,7 +50,7 @@ class IdTable:
         if slot is not None or not len(self.keys):
             return slot
         at = int(self.keys.searchsorted(np.uint64(key), "right"))  # the method: a third of np.searchsorted's cost
-        return int(self.vals[at - 1]) if at and self.keys[at - 1] == key else None
+        return self.vals.item(at - 1) if at and self.keys.item(at - 1) == key else None  # item: no numpy scalar
 
     def merge(self) -> None:
         """Move the recent additions into the sorted arrays (a key's newest slot last)."""
