@@ -33,6 +33,8 @@ MIN_SHARED_TEXT = 100  # characters of text from which an article can share a pa
 LONG = 100
 _EMPTY32 = np.zeros(0, dtype=np.uint32)
 _EMPTY16 = np.zeros(0, dtype=np.uint16)
+_EMPTY8 = np.zeros(0, dtype=np.uint8)
+_U32, _U16 = np.dtype(np.uint32), np.dtype(np.uint16)  # dtype objects: np.frombuffer is twice as fast given one
 _CACHE = 100_000  # words remembered with their hashes (news vocabulary repeats a lot)
 _FORMS: dict[str, tuple[int, ...]] = {}
 _BIGRAMS: dict[str, tuple[int, ...]] = {}
@@ -92,7 +94,7 @@ class Features:
         if self._packed is None:
             units = sorted({f >> 24 for f in self.head_figures.tolist()})
             self._packed = Packed(self.head, self.head_bigrams, self.text, self.everything, self.figures,
-                                  np.array(units, dtype=np.uint8), self.subject)  # fmt: skip
+                                  np.array(units, dtype=np.uint8) if units else _EMPTY8, self.subject)  # fmt: skip
         return self._packed
 
     @classmethod
@@ -136,6 +138,8 @@ def _bigrams(found: list[str]) -> set[int]:
 
 
 def _array(values: set[int], dtype: type) -> np.ndarray:
+    if not values:  # most headlines name no subject: one shared empty array
+        return _EMPTY32 if dtype is np.uint32 else _EMPTY16 if dtype is np.uint16 else np.zeros(0, dtype=dtype)
     return np.array(sorted(values), dtype=dtype)
 
 
@@ -145,8 +149,8 @@ def word_arrays(head_norm: str, head_cut: bool, body_norm: str, body_cut: bool
     core = native.active()
     if core is not None:
         head, bigrams, rest, everything = core.word_sets(head_norm, head_cut, body_norm, body_cut)
-        return (np.frombuffer(head, dtype=np.uint32), np.frombuffer(bigrams, dtype=np.uint16),
-                np.frombuffer(rest, dtype=np.uint32), np.frombuffer(everything, dtype=np.uint32))  # fmt: skip
+        return (np.frombuffer(head, _U32), np.frombuffer(bigrams, _U16), np.frombuffer(rest, _U32),
+                np.frombuffer(everything, _U32))  # fmt: skip
     return word_arrays_py(head_norm, head_cut, body_norm, body_cut)
 
 
@@ -164,7 +168,7 @@ def figure_arrays(head_norm: str, lead_norm: str) -> tuple[np.ndarray, np.ndarra
     core = native.active()
     if core is not None:
         head, everything = core.figures(head_norm, lead_norm)
-        return np.frombuffer(head, dtype=np.uint32), np.frombuffer(everything, dtype=np.uint32)
+        return np.frombuffer(head, _U32), np.frombuffer(everything, _U32)
     head_figures = text.figures(head_norm)
     return _array(head_figures, np.uint32), _array(head_figures | text.figures(lead_norm), np.uint32)
 
