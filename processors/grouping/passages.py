@@ -105,7 +105,9 @@ class Passages:
     def add(self, slot: int, t: int, sample: np.ndarray | None, bound: int, clock: float) -> None:
         """Keep ``slot``'s sample (if it has one and is recent at ``clock``); forget what is too old or over budget."""
         if sample is not None and len(sample) >= MIN_SAMPLED and t >= clock - RECENT_HOURS * 3600:
-            self._sample[slot], self._bound[slot] = sample, bound
+            # A copy of its own: the sample is often a view of the bytes the core returned, and small bytes live in
+            # pymalloc's arenas, where one kept for hours pins the whole arena (7 B/article more at a million).
+            self._sample[slot], self._bound[slot] = sample.copy(), bound
             self._order.append((slot, t))
             self.hashes += len(sample)
         order = self._order
