@@ -65,6 +65,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _partitions(conn: sqlite3.Connection, topic: str, default: int) -> int:
+    """Partition count of ``topic`` on ``conn``, creating the topic with ``default`` partitions on first use.
+
+    Call it outside any transaction of ``conn``: on a connection another thread holds in a write transaction
+    it would wait for that thread, which may be waiting for this one's lock (a deadlock until busy_timeout).
+    """
+    row = conn.execute("SELECT partitions FROM topics WHERE name=?", (topic,)).fetchone()
+    if row:
+        return int(row[0])
+    conn.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)", (topic, default))
+    (count,) = conn.execute("SELECT partitions FROM topics WHERE name=?", (topic,)).fetchone()
+    return int(count)
+
+
 def partition_for(key: str, partitions: int) -> int:
     """Stable key → partition mapping (crc32), the same in every process."""
     return zlib.crc32(key.encode("utf-8")) % partitions
@@ -94,11 +108,8 @@ class EmbeddedBus(Bus):
 
     def partitions(self, topic: str) -> int:
         """Partition count of ``topic``, creating it with the default count on first use."""
-        row = self._conn.execute("SELECT partitions FROM topics WHERE name=?", (topic,)).fetchone()
-        if row:
-            return int(row[0])
-        self._conn.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)", (topic, self.default_partitions))
-        return self.partitions(topic)
+        with self._lock:
+            return _partitions(self._conn, topic, self.default_partitions)
 
     def publish(self, topic: str, key: str, event: Any) -> None:
         self.publish_many(topic, [(key, event)])
@@ -108,19 +119,23 @@ class EmbeddedBus(Bus):
         if not encoded:
             return
         with self._lock:
-            count = self.partitions(topic)
+            count = _partitions(self._conn, topic, self.default_partitions)  # outside the transaction
             now = time.time()
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
             try:
+                last: dict[int, int] = {}  # the partition's last offset, read once per batch under the write lock
+                rows = []
                 for key, payload in encoded:
                     part = partition_for(key, count)
-                    (last,) = self._conn.execute(
-                        "SELECT COALESCE(MAX(off), -1) FROM messages WHERE topic=? AND part=?", (topic, part)
-                    ).fetchone()
-                    self._conn.execute(
-                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", (topic, part, last + 1, key, payload, now)
-                    )
-                self._conn.execute("COMMIT")
+                    if part not in last:
+                        (last[part],) = conn.execute(
+                            "SELECT COALESCE(MAX(off), -1) FROM messages WHERE topic=? AND part=?", (topic, part)
+                        ).fetchone()
+                    last[part] += 1
+                    rows.append((topic, part, last[part], key, payload, now))
+                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
+                conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -165,6 +180,9 @@ class EmbeddedConsumer(Consumer):
         self.group = group
         self.member = uuid.uuid4().hex
         self._conn = _connect(bus.path)
+        # Partition counts never change once a topic exists: read once, here, on this consumer's own connection
+        # (never inside the rebalance transaction, never on the bus's connection that publishers share).
+        self._partitions = {topic: _partitions(self._conn, topic, bus.default_partitions) for topic in topics}
         self._positions: dict[tuple[str, int], int] = {}  # next offset to fetch, per owned partition
         self._closed = False
 
@@ -186,7 +204,7 @@ class EmbeddedConsumer(Consumer):
             rank, size = live.index(self.member), len(live)
             owned: set[tuple[str, int]] = set()
             for topic in self.topics:
-                for part in range(self.bus.partitions(topic)):
+                for part in range(self._partitions[topic]):
                     if part % size != rank:
                         conn.execute(
                             "DELETE FROM leases WHERE grp=? AND topic=? AND part=? AND member=?",
