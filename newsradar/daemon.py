@@ -177,11 +177,51 @@ class Daemon:
             return sum(runner.drain(idle_polls=1, poll_timeout=0.0) for runner in self.runners)
         return sum(runner.drain() for runner in self.runners)
 
-    def run_once(self) -> list[PollSummary]:
-        """Poll every source once, process and notify everything, then close."""
+    def sweep_and_drain(self) -> list[PollSummary]:
+        """One sweep with every local stage running beside it, each as a thread; returns once all is drained.
+
+        A stage consumes what the sweep (or the stage before it) publishes as it arrives: extraction, grouping
+        and alerts overlap the polling, and the waits of one stage (fsync, Slack) the work of another. Stage k
+        drains its topic once the sweep and stages 1..k-1 are done: nothing can be published upstream after
+        that, so its last empty poll means empty. Each stage commits as it does in the daemon (after its
+        effects are durable), so a kill at any moment loses and doubles nothing. A stage that fails stops the
+        others (their batch in hand is finished and committed) and its error is raised here.
+        """
+        swept = threading.Event()
+        finished = [threading.Event() for _ in self.runners]
+        failures: list[BaseException] = []
+        idle_polls, poll_timeout = (1, 0.0) if self.settings.bus.kind == "embedded" else (2, 0.3)  # see drain
+
+        def follow(k: int, runner: StageRunner) -> None:
+            try:
+                runner.follow(finished[k - 1] if k else swept, idle_polls, poll_timeout)
+            except BaseException as exc:  # noqa: BLE001 - raised in the calling thread below
+                failures.append(exc)
+                self.stop.set()
+            finally:
+                finished[k].set()
+
+        threads = [threading.Thread(target=follow, args=(k, runner), name=f"stage-{runner.stage.name}")
+                   for k, runner in enumerate(self.runners)]  # fmt: skip
+        for thread in threads:
+            thread.start()
         try:
             summaries = self.poll_all()
-            self.drain()
+        except BaseException:
+            self.stop.set()  # the stages finish their batch in hand, commit it and end
+            raise
+        finally:
+            swept.set()
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
+        return summaries
+
+    def run_once(self) -> list[PollSummary]:
+        """Poll every source once, process and notify everything (the stages beside the sweep), then close."""
+        try:
+            summaries = self.sweep_and_drain()
             self.check_sources()
             if self.notify is not None:
                 self.release_held()

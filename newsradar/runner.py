@@ -111,6 +111,30 @@ class StageRunner:
             raise
         return handled
 
+    def follow(self, upstream_done: threading.Event, idle_polls: int = 2, poll_timeout: float = 0.3,
+               linger: float = 0.1) -> int:  # fmt: skip
+        """Process while the stages upstream still run, then ``drain``; returns events handled (run --once).
+
+        Until ``upstream_done`` is set a short batch only means "not yet": wait up to ``linger`` seconds for
+        more to arrive before polling again (a batch has fixed costs: a transaction, an fsync, a commit, so a
+        stream of tiny batches would cost more than the overlap saves). Once it is set, everything upstream is
+        published, so the ``drain`` that follows misses nothing.
+        """
+        handled = 0
+        try:
+            while not upstream_done.is_set() and not self.stop.is_set():
+                n = self.step(0.0)
+                handled += n
+                if n < self.batch_size:
+                    upstream_done.wait(linger)  # wakes at once when the upstream ends
+        except _Stopped as exc:
+            log.info("%s", exc)
+            return handled
+        except StateError as exc:
+            log.critical("%s: state store failure, stopping without committing: %s", self.stage.name, exc)
+            raise
+        return handled + self.drain(idle_polls, poll_timeout)
+
     def step(self, poll_timeout: float) -> int:
         """Poll one batch, handle it, commit it. Returns the number of deliveries."""
         deliveries = self.consumer.poll(self.batch_size, poll_timeout)

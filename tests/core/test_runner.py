@@ -83,3 +83,32 @@ def test_stop_during_transient_retry_leaves_the_batch_uncommitted(tmp_path):
     threading.Timer(0.3, runner.stop.set).start()
     runner.run(poll_timeout=0.1)
     assert bus.backlog("in", "g") == 3  # nothing committed: a restart redelivers everything
+
+
+def test_follow_handles_what_arrives_while_upstream_runs_and_everything_after_once(tmp_path):
+    """run --once: a stage beside a publisher (as beside the sweep) ends with every event handled exactly once."""
+    bus = EmbeddedBus(tmp_path / "bus.db")
+    stage = Recorder()
+    runner = StageRunner(stage, bus, Metrics(), threading.Event(), batch_size=7)
+    upstream_done = threading.Event()
+
+    def publish() -> None:
+        publisher = EmbeddedBus(tmp_path / "bus.db")  # its own connection, as a sweep worker process has
+        try:
+            for i in range(60):
+                publisher.publish_many("in", [(f"k{i % 5}", _raw(i))])
+                if i % 20 == 19:
+                    upstream_done.wait(0.05)  # pauses: the stage catches up and finds nothing for a while
+        finally:
+            publisher.close()
+            upstream_done.set()  # after the last publish returned, as the daemon sets it after the sweep
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    handled = runner.follow(upstream_done, idle_polls=1, poll_timeout=0.0, linger=0.01)
+    thread.join()
+    runner.close()
+    seen = [i for batch in stage.flushed for i in batch]
+    assert handled == 60 and sorted(seen) == sorted(f"r{i}" for i in range(60))
+    assert len(stage.flushed) > 1  # it did run beside the publisher, batch by batch
+    assert bus.backlog("in", "g") == 0
