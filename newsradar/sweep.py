@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.util
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -95,6 +98,18 @@ def _start_worker(settings: Settings, shard: tuple[int, int]) -> None:
     # The stage (and its fetcher's per-host gate) lives as long as the worker: spacing holds across sweeps.
     _WORKER.update(settings=settings, store=store, bus=bus, stage=CollectStage(settings, store, bus, Metrics(), shard))
     multiprocessing.util.Finalize(None, _close_worker, exitpriority=10)
+    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the daemon is gone (kill -9): the pool's queues would keep it waiting forever.
+
+    Whatever it was polling is safe to cut short: items are marked seen only after they are published.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
 
 
 def _close_worker() -> None:

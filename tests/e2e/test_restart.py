@@ -56,3 +56,55 @@ def test_restart_mid_run_loses_nothing_and_doubles_nothing(tmp_path, http_server
     assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
     press = [m for m in messages if "재활용 클러스터" in m.text]
     assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
+
+
+def test_run_once_killed_mid_run_then_run_again_loses_nothing_and_doubles_nothing(tmp_path, http_server,
+                                                                                 slack_server):  # fmt: skip
+    """kill -9 ``run --once`` while its stages run beside the sweep (two sweep processes), then run it again."""
+    for i, entries in enumerate((DISTINCT, PRESS_COPIES + UNRELATED)):
+        http_server.add(f"/feed{i}.xml", rss(entries), headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    config = _config(tmp_path, http_server, slack_server)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sources"] = [{"name": f"regional-{i}", "url": http_server.url(f"/feed{i}.xml"), "interval": 3600}
+                       for i in range(2)]  # fmt: skip
+    data["polling"] = {"processes": 2}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    slack_server.delay_next(8, 0.4)  # slow answers: the kill is likely to land between a post and its record
+
+    once = start(config, "--once")
+    try:
+        wait_for(lambda: len(slack_server.posts) >= 2 or once.poll() is not None, 120, "the first alerts")
+        assert once.poll() is None, output(once)
+        workers = _children(once.pid)
+        assert workers, "the sweep ran in worker processes"
+        once.send_signal(signal.SIGKILL)
+        once.wait(timeout=90)
+    finally:
+        if once.poll() is None:
+            once.kill()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30, "the orphaned sweep workers to end")
+
+    again = start(config, "--once")
+    again.wait(timeout=240)
+    assert again.returncode == 0, output(again)
+
+    messages = slack_server.messages("#news")
+    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
+    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, [m.text[:60] for m in messages]
+    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
+    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
+    press = [m for m in messages if "재활용 클러스터" in m.text]
+    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
