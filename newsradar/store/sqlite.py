@@ -183,18 +183,22 @@ class SqliteStore(StateStore):
         self._conn = _open(self.path)
         self._lock = threading.Lock()
 
-    def _write(self, sql: str, params: tuple[object, ...]) -> int:
-        """Run one write in its own transaction; a failing disk is a loud StateError, never silent."""
-        with self._lock:
+    def _write(self, sql: str, params: tuple[object, ...], durable: bool = True) -> int:
+        """Run one write in its own transaction; a failing disk is a loud StateError, never silent.
+
+        ``durable=False`` (leases only, see ``_fsync``): the write is seen by every process at once and survives
+        their crashes, but not a power loss.
+        """
+        with self._lock, self._fsync(durable):
             try:
                 return self._conn.execute(sql, params).rowcount
             except sqlite3.Error as exc:
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """Several writes as one (BEGIN IMMEDIATE … COMMIT); a failure rolls back and is a StateError."""
-        with self._lock:
+        with self._lock, self._fsync(durable):
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 yield self._conn
@@ -205,6 +209,24 @@ class SqliteStore(StateStore):
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise TransientError(f"state store {self.path}: busy: {exc}") from exc
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
+
+    @contextmanager
+    def _fsync(self, durable: bool) -> Iterator[None]:
+        """With ``durable=False``, commit without waiting for the disk (synchronous=NORMAL), for this write only.
+
+        Only for leases: a lease guards work in progress in a live process on this host, and a power loss ends
+        every such process with it, so a lease lost that way guards nothing any more. The next durable commit
+        syncs the log up to itself, leases included (WAL is written in order), so this never reorders writes.
+        Called with the connection's lock held, outside any transaction (SQLite ignores the pragma inside one).
+        """
+        if durable:
+            yield
+            return
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous=FULL")
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
@@ -358,7 +380,7 @@ class SqliteStore(StateStore):
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
-        with self._transaction() as conn:
+        with self._transaction(durable=False) as conn:  # see _fsync: a lease need not outlive a power loss
             return conn.execute(
                 """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
                    until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=?""",
@@ -366,7 +388,7 @@ class SqliteStore(StateStore):
             ).rowcount == 1
 
     def drop_lease(self, key: str, owner: str) -> None:
-        self._write("DELETE FROM leases WHERE key=? AND owner=?", (key, owner))
+        self._write("DELETE FROM leases WHERE key=? AND owner=?", (key, owner), durable=False)
 
     def stats(self) -> dict[str, int]:
         out: dict[str, int] = {}
