@@ -37,6 +37,20 @@ FUTURE_SLACK = timedelta(days=1)
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.IGNORECASE)
 _ENTITY_DECL_TEXT = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 _AGGREGATOR_HOSTS = ("news.google.", "news.naver.", "news.daum.")
+# Values feedparser resolves against the document's URL, when not absolute: a tag's href, and the text of a link, an
+# Atom id or a guid that is a permalink (not isPermaLink="false"). Two patterns, not one alternation: each runs
+# ten times faster on its own.
+_RELATIVE_HREF = re.compile(r"""<[^>]*\bhref\s*=\s*["']\s*(?![a-z][a-z0-9+.-]*:)""", re.IGNORECASE)
+_RELATIVE_TEXT = re.compile(
+    r"""<(?:\w+:)?(?:link|id|guid(?![^>]*ispermalink\s*=\s*["']false))\b[^>]*>"""
+    r"""\s*(?:<!\[CDATA\[\s*)?(?![a-z][a-z0-9+.-]*:)[^<\s]""",
+    re.IGNORECASE,
+)
+
+
+def _needs_document_url(text: str) -> bool:
+    """Whether feedparser's answer depends on the document's URL: an xml:base, or a relative reference."""
+    return "xml:base" in text or bool(_RELATIVE_TEXT.search(text) or _RELATIVE_HREF.search(text))
 
 
 def _entry_time(entry: Any, zone: ZoneInfo) -> datetime | None:
@@ -140,12 +154,15 @@ class RssCollector:
             batch.error(decoded.problem, logged=True)  # counted for the source; charset.py logged it
         if _ENTITY_DECL_TEXT.search(decoded.text):  # the same check for UTF-16 and other wide encodings
             raise self._refuse(where)
+        headers = {"content-type": "application/xml; charset=utf-8"}
+        if _needs_document_url(decoded.text):
+            # Only then does the document's URL change what feedparser returns. Without it feedparser skips a
+            # urljoin per element (a quarter of its time on the bench's feeds); entry links are joined in
+            # _new_items either way.
+            headers["content-location"] = result.url
         parsed = feedparser.parse(
             io.BytesIO(xml_as_utf8(decoded.text)),  # a stream: feedparser must not treat bytes as a path
-            response_headers={
-                "content-location": result.url,
-                "content-type": "application/xml; charset=utf-8",
-            },
+            response_headers=headers,
             # Entry links are resolved by us (urljoin on the feed's URL) and relative links inside entry HTML
             # are never followed: feedparser's URI rewriting of every content element is work for nothing.
             resolve_relative_uris=False,

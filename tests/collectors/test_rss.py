@@ -7,10 +7,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from collectors.fetch import Fetcher
-from collectors.rss import RssCollector
+from collectors.rss import RssCollector, _needs_document_url
 from collectors.urls import canonical_url, item_id
 from newsradar.errors import ContentError
 from newsradar.settings import SourceSettings
@@ -436,3 +437,46 @@ def test_default_config_has_one_korean_google_news_feed_per_watched_term() -> No
         queries.append(params["q"][0])
     for term in settings.watchlist.terms:
         assert any(term.name in q for q in queries), f"no Google News feed for {term.name}"
+
+
+def _feed(items: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<link>https://press.example/</link>{items}</channel></rss>").encode()
+
+
+@pytest.mark.parametrize("entry, url, guid", [
+    # a relative link: the feed's own URL is its base
+    ("<link>/news/7</link>", "/news/7", None),
+    # a permalink guid that is not a URL: feedparser resolves it against the feed's URL, and its id stays that
+    ("<link>https://press.example/a/8</link><guid>8</guid>", "https://press.example/a/8", "/8"),
+    ("<link>https://press.example/a/9</link><guid isPermaLink=\"false\">9</guid>", "https://press.example/a/9", "9"),
+    ('<link><![CDATA[news/10]]></link>', "/news/10", None),
+], ids=["relative-link", "relative-permalink-guid", "opaque-guid", "cdata-relative-link"])
+def test_relative_references_resolve_against_the_feed_url(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime, entry: str, url: str, guid: str | None
+) -> None:
+    """Feeds with a relative reference are parsed with the document's URL (collectors/rss.py _needs_document_url);
+    feeds with none are parsed without it, and the items are the same either way."""
+    absolute = "<item><title>absolute</title><link>https://press.example/a/1</link></item>"
+    http_server.add("/feed.xml", _feed(f"<item><title>x</title>{entry}</item>{absolute}"), headers=XML)
+    items = {i.title: i for i in collector(http_server, fetcher, store).collect(now).items}
+    expected_url = url if url.startswith("https:") else http_server.url(url)
+    assert items["x"].url == expected_url
+    expected_guid = http_server.url(guid) if guid and guid.startswith("/") else guid
+    assert items["x"].guid == expected_guid
+    assert items["x"].id == item_id(expected_guid, canonical_url(expected_url))
+    assert items["absolute"].url == "https://press.example/a/1"
+
+
+def test_a_feed_with_absolute_references_only_gives_the_items_it_gave_with_the_document_url(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime
+) -> None:
+    body = fixture_bytes("feed_atom_naive.xml")
+    assert not _needs_document_url(body.decode("utf-8"))
+    http_server.add("/atom", body, headers={"Content-Type": "application/atom+xml"})
+    fast = collector(http_server, fetcher, store, "/atom", name="insight").collect(now).items
+    # the reference: feedparser told the document's URL, as every feed was parsed before
+    reference = feedparser.parse(body, response_headers={"content-location": http_server.url("/atom")},
+                                 resolve_relative_uris=False)  # fmt: skip
+    assert [i.url for i in fast] == [e.link for e in reference.entries]
+    assert [i.guid for i in fast] == [e.id for e in reference.entries]
