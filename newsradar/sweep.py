@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from newsradar.collect import CollectStage, PollSummary
 from newsradar.metrics import Metrics
-from newsradar.pipeline import CollectStage, PollSummary
 from newsradar.settings import Settings
 
 log = logging.getLogger(__name__)
