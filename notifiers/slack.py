@@ -149,17 +149,24 @@ class SlackNotifier:
             self._buffer[update.story.id] = update
 
     def flush(self) -> None:
-        """Deliver everything buffered; see AlertSink.flush for the error contract."""
+        """Deliver everything buffered; see AlertSink.flush for the error contract.
+
+        'sent' records are written without waiting for the disk and made durable together at the end (one fsync
+        a flush, not one a message), before the runner acknowledges the deliveries, whatever the outcome.
+        """
         failures: list[str] = []
-        for story_id in list(self._buffer):
-            story = self._buffer[story_id].story
-            for channel in self.channels(story):
-                try:
-                    self._deliver(story, channel)
-                except _ChannelFailed as exc:
-                    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
-                    failures.append(str(exc))
-            del self._buffer[story_id]
+        try:
+            for story_id in list(self._buffer):
+                story = self._buffer[story_id].story
+                for channel in self.channels(story):
+                    try:
+                        self._deliver(story, channel)
+                    except _ChannelFailed as exc:
+                        log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
+                        failures.append(str(exc))
+                del self._buffer[story_id]
+        finally:
+            self._store.sync()
         if failures:
             raise PermanentError(f"{len(failures)} Slack deliveries failed: " + "; ".join(failures[:5]))
 
@@ -224,7 +231,8 @@ class SlackNotifier:
             )
         channel_id, ts = str(response.get("channel") or channel), str(response["ts"])
         self._channel_ids[channel] = channel_id
-        self._store.record_alert(story.id, channel, "sent", f"{channel_id}/{ts}", story.carried_by)
+        # durable at the flush's (or release's) sync; 'pending' above was durable before the post
+        self._store.record_alert(story.id, channel, "sent", f"{channel_id}/{ts}", story.carried_by, durable=False)
 
     def _edit(self, story: Story, channel: str, ref: str) -> None:
         if self._web is None:
@@ -248,7 +256,7 @@ class SlackNotifier:
                 raise
             # Someone deleted the message or it can no longer be edited: do not re-post, do not loop.
             log.warning("slack: cannot edit alert %s for story %s in %s: %s", ref, story.id, channel, exc)
-        self._store.record_alert(story.id, channel, "sent", ref, story.carried_by)
+        self._store.record_alert(story.id, channel, "sent", ref, story.carried_by, durable=False)  # see flush
 
     def _reconcile(self, story: Story, channel: str) -> str | None:
         """The ref of a message already carrying this story's metadata, or None to post (again)."""
@@ -359,7 +367,12 @@ class SlackNotifier:
         finished first (a pending roll-up or post is looked up in the channel's history before any new post).
         Errors as flush().
         """
-        now = self._clock()
+        try:
+            return self._release_due(self._clock())
+        finally:
+            self._store.sync()  # the 'sent' records of released posts and edits (see flush)
+
+    def _release_due(self, now: datetime) -> int:
         released = 0
         for rollup_id, channel, story_ids in self._store.take_over_rollups(now - RELEASE_LEASE, now):
             released += self._send_rollup(rollup_id, channel, story_ids, resumed=True)

@@ -186,10 +186,21 @@ class StateStore(ABC):
         """(state, ref, outlets shown) of the alert for (story, channel), or None if never attempted."""
 
     @abstractmethod
-    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int,
+                     durable: bool = True) -> None:  # fmt: skip
         """state: 'pending' before the send, 'sent' once delivered.
 
         ref: "<channel id>/<ts>" for Slack bot messages, "webhook" for webhooks, a file path for the console.
+        ``durable=False`` (a 'sent' record only): the write may wait for the caller's next ``sync`` to reach the
+        disk; every reader sees it at once. 'pending' records are always durable: they keep a post from
+        being made twice after a crash.
+        """
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Make every write made so far durable (e.g. before a notifier's deliveries are acknowledged).
+
+        A no-op where every commit is durable already (PostgreSQL).
         """
 
     @abstractmethod

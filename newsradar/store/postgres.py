@@ -376,11 +376,16 @@ class PostgresStore(StateStore):
                           (story_id, channel))
         return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
-    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int,
+                     durable: bool = True) -> None:  # fmt: skip
+        """Every commit here is durable: ``durable`` changes nothing."""
         self._write("""INSERT INTO alerts VALUES (%s, %s, %s, %s, %s, EXTRACT(EPOCH FROM now()))
                        ON CONFLICT (story_id, channel) DO UPDATE SET ref=excluded.ref, outlets=excluded.outlets,
                        state=excluded.state, updated_at=excluded.updated_at""",
                     (story_id, channel, ref, outlets, state))  # fmt: skip
+
+    def sync(self) -> None:
+        """Nothing to do: every commit here is durable."""
 
     def digest_state(self, day: str, recipient: str) -> str | None:
         rows = self._read("SELECT state FROM digests WHERE day=%s AND recipient=%s", (day, recipient))

@@ -186,8 +186,8 @@ class SqliteStore(StateStore):
     def _write(self, sql: str, params: tuple[object, ...], durable: bool = True) -> int:
         """Run one write in its own transaction; a failing disk is a loud StateError, never silent.
 
-        ``durable=False`` (leases only, see ``_fsync``): the write is seen by every process at once and survives
-        their crashes, but not a power loss.
+        ``durable=False`` (leases, and 'sent' records until the next ``sync``; see ``_fsync``): the write is seen
+        by every process at once and survives their crashes, but not a power loss.
         """
         with self._lock, self._fsync(durable):
             try:
@@ -214,9 +214,10 @@ class SqliteStore(StateStore):
     def _fsync(self, durable: bool) -> Iterator[None]:
         """With ``durable=False``, commit without waiting for the disk (synchronous=NORMAL), for this write only.
 
-        Only for leases: a lease guards work in progress in a live process on this host, and a power loss ends
-        every such process with it, so a lease lost that way guards nothing any more. The next durable commit
-        syncs the log up to itself, leases included (WAL is written in order), so this never reorders writes.
+        For leases: a lease guards work in progress in a live process on this host, and a power loss ends every
+        such process with it, so a lease lost that way guards nothing any more. For 'sent' alert records, which
+        the notifier makes durable with ``sync`` before its deliveries are acknowledged. The next durable commit
+        syncs the log up to itself, relaxed ones included (WAL is written in order): writes are never reordered.
         Called with the connection's lock held, outside any transaction (SQLite ignores the pragma inside one).
         """
         if durable:
@@ -351,15 +352,23 @@ class SqliteStore(StateStore):
         rows = self._read("SELECT state, ref, outlets FROM alerts WHERE story_id=? AND channel=?", (story_id, channel))
         return (rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
-    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int) -> None:
+    def record_alert(self, story_id: str, channel: str, state: str, ref: str | None, outlets: int,
+                     durable: bool = True) -> None:  # fmt: skip
         """state: 'pending' before the send (outbox), 'sent' once delivered.
 
         ref: "<channel id>/<ts>" for Slack bot messages, "webhook" for webhooks, a file path for the console.
+        ``durable=False``: committed without waiting for the disk; ``sync`` (or any durable write after it)
+        makes it durable.
         """
         self._write(
             "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, strftime('%s','now'))",
             (story_id, channel, ref, outlets, state),
+            durable=durable or state == "pending",
         )
+
+    def sync(self) -> None:
+        """One durable write: syncing the log syncs every relaxed commit before it (WAL is written in order)."""
+        self._write("INSERT OR REPLACE INTO meta VALUES ('synced_at', strftime('%s','now'))", ())
 
     def digest_state(self, day: str, recipient: str) -> str | None:
         rows = self._read("SELECT state FROM digests WHERE day=? AND recipient=?", (day, recipient))

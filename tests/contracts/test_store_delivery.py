@@ -11,6 +11,7 @@ from functools import partial
 from typing import TypeVar
 
 from newsradar.store import StateStore
+from newsradar.store.sqlite import SqliteStore
 from tests.concurrency import race as run_together
 from tests.contracts.test_store import T0, Opener, _story, opener  # noqa: F401 - the two-store fixture
 
@@ -164,3 +165,19 @@ def test_digest_parts_first_polls_and_recent_stories(opener: Opener):
     store.save_story(_story("new"), "n1", T0)
     store.save_story(_story("plain", terms=()), "p1", T0)  # never relevant: not in the chart
     assert [s.id for s in reopened.stories_touched_since(T0 - timedelta(days=15))] == ["new"]
+
+
+def test_relaxed_sent_records_and_leases_are_seen_at_once_and_sync_keeps_durable_ones_durable(opener: Opener):
+    """A 'sent' record written with durable=False and a lease are visible to every store object at once (as to
+    other processes); ``sync`` is a durable write. A 'pending' record is durable whatever it is asked."""
+    store, other = opener(), opener()
+    store.record_alert("s1", "#news", "pending", None, 1, durable=False)
+    store.record_alert("s2", "#news", "sent", "C1/1.0", 2, durable=False)
+    assert store.take_lease("alert:s1:#news", "me", T0 + timedelta(minutes=2), T0)
+    assert other.alert("s1", "#news") == ("pending", None, 1) and other.alert("s2", "#news") == ("sent", "C1/1.0", 2)
+    assert not other.take_lease("alert:s1:#news", "you", T0 + timedelta(minutes=2), T0)  # held: seen at once
+    store.sync()
+    store.drop_lease("alert:s1:#news", "me")
+    assert other.take_lease("alert:s1:#news", "you", T0 + timedelta(minutes=2), T0)
+    if isinstance(store, SqliteStore):  # how SQLite does it: one connection, FULL outside the relaxed writes
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
