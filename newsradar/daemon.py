@@ -180,6 +180,8 @@ class Daemon:
     def sweep_and_drain(self) -> list[PollSummary]:
         """One sweep with every local stage running beside it, each as a thread; returns once all is drained.
 
+        ``run --once`` and the daemon's first sweep run this way.
+
         A stage consumes what the sweep (or the stage before it) publishes as it arrives: extraction, grouping
         and alerts overlap the polling, and the waits of one stage (fsync, Slack) the work of another. Stage k
         drains its topic once the sweep and stages 1..k-1 are done: nothing can be published upstream after
@@ -243,8 +245,7 @@ class Daemon:
         try:
             self.start_dashboard()
             if self.collect is not None and not self.stop.is_set():
-                self.poll_all()
-                self.drain()  # the first sweep is processed before the catch-up digest looks at stories
+                self.sweep_and_drain()  # the first sweep is processed before the catch-up digest looks at stories
             for thread in threads:
                 thread.start()
             self._schedule(scheduler)
