@@ -188,10 +188,32 @@ class EmbeddedConsumer(Consumer):
 
     # -- group membership ------------------------------------------------------------------
     def _rebalance(self) -> None:
-        """Heartbeat, then own exactly the partitions this member's rank gets among live members."""
+        """Heartbeat, then own exactly the partitions this member's rank gets among live members.
+
+        Committed without waiting for the disk (synchronous=NORMAL for this transaction): it runs before every
+        poll, and membership and leases describe live processes on this host, which a power loss ends too.
+        Offsets (``commit``) stay fully durable, and syncing them syncs this too (WAL is written in order).
+        """
         now = time.time()
         expires = now + self.bus.session_timeout
         conn = self._conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            owned = self._lease(conn, now, expires)
+        finally:
+            conn.execute("PRAGMA synchronous=FULL")
+        for tp in list(self._positions):
+            if tp not in owned:
+                del self._positions[tp]  # lost it: the next owner starts from the committed offset
+        for topic, part in owned:
+            if (topic, part) not in self._positions:
+                row = conn.execute(
+                    "SELECT committed FROM offsets WHERE grp=? AND topic=? AND part=?", (self.group, topic, part)
+                ).fetchone()
+                self._positions[(topic, part)] = (row[0] + 1) if row else 0
+
+    def _lease(self, conn: sqlite3.Connection, now: float, expires: float) -> set[tuple[str, int]]:
+        """Heartbeat and take this member's partitions in one transaction; returns the partitions it owns."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
@@ -225,15 +247,7 @@ class EmbeddedConsumer(Consumer):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        for tp in list(self._positions):
-            if tp not in owned:
-                del self._positions[tp]  # lost it: the next owner starts from the committed offset
-        for topic, part in owned:
-            if (topic, part) not in self._positions:
-                row = conn.execute(
-                    "SELECT committed FROM offsets WHERE grp=? AND topic=? AND part=?", (self.group, topic, part)
-                ).fetchone()
-                self._positions[(topic, part)] = (row[0] + 1) if row else 0
+        return owned
 
     def _forget_dead_processes(self, conn: sqlite3.Connection) -> None:
         """Members that were processes on this host which no longer exist lose membership and leases now."""
