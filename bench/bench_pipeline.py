@@ -1,4 +1,4 @@
-"""The whole pipeline on the real June stream: items/s end to end, embedded or on Kafka, SQLite or PostgreSQL state.
+"""The embedded daemon on the real June stream: items/s end to end, with SQLite or PostgreSQL state.
 
 The stream: ../shared/corpus/battery_news/news-until-2026-06-30.json (3,633 real Google News and Naver items of
 June 2026), dealt into ``--feeds`` RSS feeds (default 12) by a hash of the item id and served by our local HTTP
@@ -6,17 +6,14 @@ server (tests/servers/http.py); ``--repeat N`` serves the stream N times over wi
 in N times as many feeds. Alerts go to the Slack Web API stand-in (tests/servers/slack.py) with the per-channel
 pacing off (it would measure Slack's limit, not ours).
 
-Runs, each timed from the first poll to the last alert posted (wall clock; CPU of every process on 2 cores):
-- ``embedded``: ``newsradar run --once`` (one process: collect, extract+match, group, notify on the SQLite bus);
-- ``kafka``: a real broker (tests/servers/kafka.py); one collector process polls everything once, and one or two
-  processor processes and one notifier process run ``newsradar run --role …`` until the last alert arrives;
-  ``--processors 1 2`` prints the ratio.
-Every run uses ``--state sqlite`` (the state file under the run's state_dir; several processes on one host) or
-``--state postgres`` (a server started by tests/servers/postgres.py on a temporary directory).
+Each run is ``newsradar run --once`` (one process: collect, extract+match, group, notify on the SQLite bus), timed
+as the process's wall clock, start-up included, with ``--state sqlite`` (the state file under the run's
+state_dir) and/or ``--state postgres`` (a server started by tests/servers/postgres.py on a temporary directory).
+The roles on Kafka, with one and two processors, are measured by bench/bench_kafka.py.
 
-    .venv/bin/python bench/bench_pipeline.py [--mode embedded kafka] [--state sqlite postgres] [--repeat 1]
+    .venv/bin/python bench/bench_pipeline.py [--state sqlite postgres] [--repeat 1]
 
-Prints items/s, alerts posted and the Slack stand-in's counts; asserts nothing.
+Prints items/s and alerts posted; asserts nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ import sys
 import tempfile
 import time
 import zlib
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -41,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.servers.http import HttpServer  # noqa: E402
+from tests.servers.postgres import running_server  # noqa: E402
 from tests.servers.slack import TOKEN, SlackStandIn, serve_slack  # noqa: E402
 
 JUNE = ROOT.parent / "shared" / "corpus" / "battery_news" / "news-until-2026-06-30.json"
@@ -127,7 +126,6 @@ def run_embedded(tmp: Path, sources: list[dict[str, Any]], slack: SlackStandIn, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--mode", nargs="+", default=["embedded"], choices=["embedded", "kafka"])
     parser.add_argument("--state", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
     parser.add_argument("--repeat", type=int, default=1, help="serve the stream this many times over, new ids")
     parser.add_argument("--feeds", type=int, default=12, help="feeds per pass of the stream")
@@ -139,16 +137,17 @@ def main() -> int:
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
     env.pop("SLACK_WEBHOOK_URL", None)
     print(f"{len(items):,} items in {args.feeds * args.repeat} feeds; one core each process, 2 cores in all")
-    for mode in args.mode:
-        for state_kind in args.state:
-            with tempfile.TemporaryDirectory() as tmpdir, HttpServer() as http, serve_slack() as slack:
-                tmp = Path(tmpdir)
-                sources = serve_feeds(http, items, args.feeds * args.repeat)
-                state = {"kind": state_kind}
-                if mode == "embedded":
-                    seconds, alerts = run_embedded(tmp, sources, slack, state, env)
-                    print(f"{mode:9} {state_kind:9} {len(items) / seconds:8,.0f} items/s   "
-                          f"({len(items):,} items in {seconds:.1f} s, {alerts:,} alerts posted)")  # fmt: skip
+    for state_kind in args.state:
+        with tempfile.TemporaryDirectory() as tmpdir, HttpServer() as http, serve_slack() as slack, \
+                ExitStack() as stack:  # fmt: skip
+            tmp = Path(tmpdir)
+            sources = serve_feeds(http, items, args.feeds * args.repeat)
+            run_env = dict(env)
+            if state_kind == "postgres":
+                run_env["NEWSRADAR_DATABASE_URL"] = stack.enter_context(running_server()).new_database()
+            seconds, alerts = run_embedded(tmp, sources, slack, {"kind": state_kind}, run_env)
+            print(f"embedded  {state_kind:9} {len(items) / seconds:8,.0f} items/s   "
+                  f"({len(items):,} items in {seconds:.1f} s, {alerts:,} alerts posted)")  # fmt: skip
     return 0
 
 
