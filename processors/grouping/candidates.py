@@ -25,7 +25,6 @@ MAX_WORD_POSTINGS = 256  # a word carried by more articles than this finds no ca
 MAX_SHINGLE_POSTINGS = 64  # a shingle in more texts than this finds no candidates
 MIN_HITS, CROWD = 2, 32  # with more articles found than CROWD, only those sharing MIN_HITS keys count
 LONG_TEXT_KEYS = 4  # rarest text words of a long text used as keys
-_U32 = np.dtype(np.uint32)  # a dtype object, not the type: np.frombuffer is twice as fast given one
 
 
 def query(features: Features, index: Index) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +70,9 @@ def find(index: Index, features: Features, t: float) -> Found:
                                       index.records.raw_view(), index.last, index.members_n, t, index.window_s,
                                       (LIMIT, CROWD, MIN_HITS, STORIES, MEMBERS, LONG_TEXT_KEYS, MAX_WORD_POSTINGS,
                                        MAX_SHINGLE_POSTINGS, signature.SHINGLE_SALT))  # fmt: skip
-    return Found(np.frombuffer(stories, _U32).tolist(), np.frombuffer(slots, _U32), np.frombuffer(owner, _U32),
-                 np.frombuffer(shared, _U32))  # fmt: skip
+    u32 = native.U32
+    return Found(np.frombuffer(stories, u32).tolist(), np.frombuffer(slots, u32), np.frombuffer(owner, u32),
+                 np.frombuffer(shared, u32))  # fmt: skip
 
 
 def find_py(index: Index, keys: np.ndarray, caps: np.ndarray, t: float, sample_from: int) -> Found:

@@ -48,7 +48,6 @@ class Growing:
     def __init__(self, dtype: Any, values: np.ndarray | None = None) -> None:
         self.n = 0 if values is None else len(values)
         self.data = np.empty(max(1024, self.n + self.n // 2), dtype=dtype)
-        self._raw = self.data.view(np.uint8)  # the same memory as plain bytes (see ``raw``)
         if values is not None:
             self.data[: self.n] = values
 
@@ -59,10 +58,7 @@ class Growing:
     def raw(self) -> np.ndarray:
         """``data`` as plain bytes: what the compiled core is handed. Numpy describes a structured dtype's
         buffer format anew on every request (microseconds for the records' sixteen fields), plain bytes not."""
-        raw = self._raw
-        if raw.base is not self.data:  # grown (or copied) since
-            raw = self._raw = self.data.view(np.uint8)
-        return raw
+        return self.data.view(np.uint8)
 
     def raw_view(self) -> np.ndarray:
         """``view()`` as plain bytes (see ``raw``)."""

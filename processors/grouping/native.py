@@ -14,7 +14,12 @@ import logging
 import os
 from types import ModuleType
 
+import numpy as np
+
 log = logging.getLogger(__name__)
+
+# What the core's result bytes are read as (np.frombuffer): dtype objects, not types, which it reads twice as fast.
+U16, U32, F64 = np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.float64)
 
 core: ModuleType | None
 try:
