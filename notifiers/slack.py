@@ -113,6 +113,7 @@ class SlackNotifier:
         self._settings = settings
         self._slack = settings.slack
         self._store = store
+        self._unsynced = False  # a 'sent' record was written without waiting for the disk since the last sync
         self._secrets = [token or "", webhook_url or ""]
         _REDACTOR.secrets.update(s for s in self._secrets if s)
         sdk_log = _SDK_LOG
@@ -166,7 +167,7 @@ class SlackNotifier:
                         failures.append(str(exc))
                 del self._buffer[story_id]
         finally:
-            self._store.sync()
+            self._sync()
         if failures:
             raise PermanentError(f"{len(failures)} Slack deliveries failed: " + "; ".join(failures[:5]))
 
@@ -232,7 +233,7 @@ class SlackNotifier:
         channel_id, ts = str(response.get("channel") or channel), str(response["ts"])
         self._channel_ids[channel] = channel_id
         # durable at the flush's (or release's) sync; 'pending' above was durable before the post
-        self._store.record_alert(story.id, channel, "sent", f"{channel_id}/{ts}", story.carried_by, durable=False)
+        self._record_sent(story, channel, f"{channel_id}/{ts}")
 
     def _edit(self, story: Story, channel: str, ref: str) -> None:
         if self._web is None:
@@ -256,7 +257,19 @@ class SlackNotifier:
                 raise
             # Someone deleted the message or it can no longer be edited: do not re-post, do not loop.
             log.warning("slack: cannot edit alert %s for story %s in %s: %s", ref, story.id, channel, exc)
-        self._store.record_alert(story.id, channel, "sent", ref, story.carried_by, durable=False)  # see flush
+        self._record_sent(story, channel, ref)
+
+    def _record_sent(self, story: Story, channel: str, ref: str) -> None:
+        """The 'sent' record of a post or edit, written without waiting for the disk: durable at ``_sync``."""
+        self._store.record_alert(story.id, channel, "sent", ref, story.carried_by, durable=False)
+        self._unsynced = True
+
+    def _sync(self) -> None:
+        """Make the 'sent' records written since the last sync durable (nothing to do when there are none: the
+        daemon looks for due releases every few seconds, and an idle look must not cost a disk write)."""
+        if self._unsynced:
+            self._store.sync()
+            self._unsynced = False
 
     def _reconcile(self, story: Story, channel: str) -> str | None:
         """The ref of a message already carrying this story's metadata, or None to post (again)."""
@@ -370,7 +383,7 @@ class SlackNotifier:
         try:
             return self._release_due(self._clock())
         finally:
-            self._store.sync()  # the 'sent' records of released posts and edits (see flush)
+            self._sync()  # the 'sent' records of released posts and edits (see flush)
 
     def _release_due(self, now: datetime) -> int:
         released = 0

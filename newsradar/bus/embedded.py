@@ -24,6 +24,7 @@ from typing import Any
 
 from newsradar import events
 from newsradar.bus.base import Bus, Consumer, Delivery
+from newsradar.sqlite_sync import without_fsync
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
@@ -190,18 +191,15 @@ class EmbeddedConsumer(Consumer):
     def _rebalance(self) -> None:
         """Heartbeat, then own exactly the partitions this member's rank gets among live members.
 
-        Committed without waiting for the disk (synchronous=NORMAL for this transaction): it runs before every
-        poll, and membership and leases describe live processes on this host, which a power loss ends too.
-        Offsets (``commit``) stay fully durable, and syncing them syncs this too (WAL is written in order).
+        Committed without waiting for the disk (newsradar.sqlite_sync): it runs before every poll, and
+        membership and leases describe live processes on this host, which a power loss ends too. Offsets
+        (``commit``) stay fully durable, and syncing them syncs this too (the log is written in order).
         """
         now = time.time()
         expires = now + self.bus.session_timeout
         conn = self._conn
-        conn.execute("PRAGMA synchronous=NORMAL")
-        try:
+        with without_fsync(conn):
             owned = self._lease(conn, now, expires)
-        finally:
-            conn.execute("PRAGMA synchronous=FULL")
         for tp in list(self._positions):
             if tp not in owned:
                 del self._positions[tp]  # lost it: the next owner starts from the committed offset

@@ -13,13 +13,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from newsradar import events
 from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, Story
+from newsradar.sqlite_sync import without_fsync
 from newsradar.store.base import (
     GroupingDecision,
     GroupingRow,
@@ -210,24 +211,14 @@ class SqliteStore(StateStore):
                     raise TransientError(f"state store {self.path}: busy: {exc}") from exc
                 raise StateError(f"state store {self.path}: write failed: {exc}") from exc
 
-    @contextmanager
-    def _fsync(self, durable: bool) -> Iterator[None]:
-        """With ``durable=False``, commit without waiting for the disk (synchronous=NORMAL), for this write only.
+    def _fsync(self, durable: bool) -> AbstractContextManager[None]:
+        """With ``durable=False`` the write commits without waiting for the disk (newsradar.sqlite_sync).
 
         For leases: a lease guards work in progress in a live process on this host, and a power loss ends every
-        such process with it, so a lease lost that way guards nothing any more. For 'sent' alert records, which
-        the notifier makes durable with ``sync`` before its deliveries are acknowledged. The next durable commit
-        syncs the log up to itself, relaxed ones included (WAL is written in order): writes are never reordered.
-        Called with the connection's lock held, outside any transaction (SQLite ignores the pragma inside one).
+        such process with it. For 'sent' alert records, which the notifier makes durable with ``sync`` before
+        its deliveries are acknowledged. Entered with the connection's lock held, outside any transaction.
         """
-        if durable:
-            yield
-            return
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            yield
-        finally:
-            self._conn.execute("PRAGMA synchronous=FULL")
+        return nullcontext() if durable else without_fsync(self._conn)
 
     def _read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
