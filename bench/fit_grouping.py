@@ -18,6 +18,11 @@ What it does, exactly:
    - time split: fit on the first half of every set (by publication time), run on each whole stream,
      score the second half's items; and the reverse.
    Also the weights currently in decision.py, for comparison.
+   With ``--fit-thresholds`` the join thresholds (decision.JOIN_AT, SINGLE_JOIN_AT), chosen once by
+   reading dev errors, are fitted too, inside each training split: a coordinate search over a small grid
+   for the best mean B-cubed F1 of the online run on the training items among settings with pairwise
+   precision of at least 0.97 there (``--precision-floor``; 0: B-cubed alone), so that the held-out
+   figures owe nothing to the held-out items (a minute more).
 4. Prints the fitted weights as the two Python lines to paste into processors/grouping/decision.py.
 
 The stream the daemon groups mixes full texts with search-API entries (a headline and a snippet of a
@@ -27,7 +32,8 @@ article (by a hash of its id) recast as its entry (``as_entry``), the rest as th
 fitted and scored like the others: how a mixed stream fares (a snippet against full texts). It is
 not part of the weights in decision.py: it lowers precision on the real sets (README, grouping).
 
-Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl ...] [--folds 3]`` (seconds on both dev sets).
+Run: ``.venv/bin/python bench/fit_grouping.py [LABELS.jsonl ...] [--folds 3] [--fit-thresholds
+[--precision-floor 0.97]]`` (seconds on both dev sets; a minute and a half with --fit-thresholds).
 """
 
 from __future__ import annotations
@@ -163,6 +169,67 @@ def weights(fitted: Weights) -> Iterator[None]:
         decision.WEIGHTS = saved
 
 
+Thresholds = tuple[float, float, float]  # JOIN_AT["short"], JOIN_AT["long"], SINGLE_JOIN_AT
+JOIN_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SINGLE_GRID = (0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+# Thresholds are chosen for B-cubed F1 among those whose pairwise precision on every training stream reaches this
+# (the bar: two events must not hide each other), else for precision alone; --precision-floor 0: B-cubed alone.
+PRECISION_FLOOR = 0.97
+
+
+def current_thresholds() -> Thresholds:
+    return decision.JOIN_AT["short"], decision.JOIN_AT["long"], decision.SINGLE_JOIN_AT
+
+
+@contextmanager
+def thresholds(chosen: Thresholds) -> Iterator[None]:
+    """Run the real grouping code with other join thresholds for a while."""
+    saved = decision.JOIN_AT, decision.SINGLE_JOIN_AT
+    decision.JOIN_AT, decision.SINGLE_JOIN_AT = {"short": chosen[0], "long": chosen[1]}, chosen[2]
+    try:
+        yield
+    finally:
+        decision.JOIN_AT, decision.SINGLE_JOIN_AT = saved
+
+
+def fit_thresholds(train: dict[str, list[dict[str, Any]]], floor: float = PRECISION_FLOOR) -> Thresholds:
+    """The join thresholds with the best mean B-cubed F1 of the online run over the training streams among those
+    precise enough on each (``floor``; the weights in use as fitted on them): each threshold in turn over its
+    grid, the others held, twice round."""
+
+    def score(chosen: Thresholds) -> tuple[bool, float]:
+        with thresholds(chosen):
+            runs = [figures(rows, assign(rows), list(range(len(rows)))) for rows in train.values()]
+        precise = all(run["pair_precision"] >= floor for run in runs)
+        return precise, sum(run["bcubed_f1" if precise else "pair_precision"] for run in runs) / len(runs)
+
+    best = current_thresholds()
+    best_score = score(best)
+    for _ in range(2):
+        moved = False
+        for at, grid in enumerate((JOIN_GRID, JOIN_GRID, SINGLE_GRID)):
+            for value in grid:
+                values = list(best)
+                values[at] = value
+                trial: Thresholds = (values[0], values[1], values[2])
+                if trial != best and (trial_score := score(trial)) > best_score:
+                    best, best_score, moved = trial, trial_score, True
+        if not moved:
+            break
+    return best
+
+
+@contextmanager
+def fitted_on(train_rows: dict[str, list[dict[str, Any]]], samples: list[Sample], tune: float | None
+              ) -> Iterator[Thresholds]:  # fmt: skip
+    """Weights fitted on ``samples`` and, unless ``tune`` is None, thresholds fitted on the training streams with
+    ``tune`` as their precision floor, in force."""
+    with weights(fit(samples)):
+        chosen = current_thresholds() if tune is None else fit_thresholds(train_rows, tune)
+        with thresholds(chosen):
+            yield chosen
+
+
 def assign(rows: list[dict[str, Any]]) -> list[str]:
     """The online decisions, each item named by the story it is part of at the end (after merges)."""
     grouper = Grouper()
@@ -195,37 +262,44 @@ def grouped_folds(rows: list[dict[str, Any]], k: int) -> list[list[int]]:
     return folds
 
 
-def held_out_grouped(sets: dict[str, list[dict[str, Any]]], k: int) -> dict[str, list[dict[str, float]]]:
+def held_out_grouped(sets: dict[str, list[dict[str, Any]]], k: int, tune: float | None) -> dict[str, list[dict[str, float]]]:
     folds = {name: grouped_folds(rows, k) for name, rows in sets.items()}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in sets}
     for f in range(k):
         train: list[Sample] = []
+        train_rows = {}
         for name, rows in sets.items():
             held = set(folds[name][f])
-            train += collect([row for i, row in enumerate(rows) if i not in held])
-        with weights(fit(train)):
+            train_rows[name] = [row for i, row in enumerate(rows) if i not in held]
+            train += collect(train_rows[name])
+        with fitted_on(train_rows, train, tune) as chosen:
             for name, rows in sets.items():
                 sub = [rows[i] for i in folds[name][f]]
                 runs[name].append(figures(sub, assign(sub), list(range(len(sub)))))
-                print(line(f"  {name}: grouped fold {f + 1}/{k}", runs[name][-1]), flush=True)
+                print(line(f"  {name}: grouped fold {f + 1}/{k}", runs[name][-1]) + _shown(chosen, tune), flush=True)
     return runs
 
 
-def held_out_time(sets: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, float]]]:
+def _shown(chosen: Thresholds, tune: float | None) -> str:
+    return "" if tune is None else f"  (join at {chosen[0]}/{chosen[1]}, single {chosen[2]})"
+
+
+def held_out_time(sets: dict[str, list[dict[str, Any]]], tune: float | None) -> dict[str, list[dict[str, float]]]:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in sets}
     for direction in ("first half -> second", "second half -> first"):
         train: list[Sample] = []
-        halves = {}
+        halves, train_rows = {}, {}
         for name, rows in sets.items():
             half = len(rows) // 2
             first, second = list(range(half)), list(range(half, len(rows)))
             fit_on, test = (first, second) if direction.startswith("first") else (second, first)
             halves[name] = test
-            train += collect([rows[i] for i in fit_on])
-        with weights(fit(train)):
+            train_rows[name] = [rows[i] for i in fit_on]
+            train += collect(train_rows[name])
+        with fitted_on(train_rows, train, tune) as chosen:
             for name, rows in sets.items():
                 runs[name].append(figures(rows, assign(rows), halves[name]))
-                print(line(f"  {name}: time {direction}", runs[name][-1]), flush=True)
+                print(line(f"  {name}: time {direction}", runs[name][-1]) + _shown(chosen, tune), flush=True)
     return runs
 
 
@@ -234,6 +308,10 @@ def main() -> int:
     parser.add_argument("labels", nargs="*", type=Path, default=DEV)
     parser.add_argument("--folds", type=int, default=3, help="k of the grouped k-fold (default 3)")
     parser.add_argument("--entries", action="store_true", help="add the derived set of search-API entries")
+    parser.add_argument("--fit-thresholds", action="store_true",
+                        help="fit the join thresholds in each training split too (a minute more)")
+    parser.add_argument("--precision-floor", type=float, default=PRECISION_FLOOR,
+                        help=f"with --fit-thresholds: training precision to keep (default {PRECISION_FLOOR}; 0: none)")
     args = parser.parse_args()
     sets = {path.parent.name: load(path) for path in args.labels}
     if "fulltext_news" in sets and args.entries:
@@ -243,12 +321,15 @@ def main() -> int:
     print()
     for name, rows in sets.items():
         print(line(f"{name}: weights in decision.py", figures(rows, assign(rows), list(range(len(rows))))))
-    fitted = fit([s for rows in sets.values() for s in collect(rows)])
-    with weights(fitted):
+    samples = [s for rows in sets.values() for s in collect(rows)]
+    fitted = fit(samples)
+    tune = args.precision_floor if args.fit_thresholds else None
+    with fitted_on(sets, samples, tune) as chosen:
         for name, rows in sets.items():
-            print(line(f"{name}: refit, in-sample", figures(rows, assign(rows), list(range(len(rows))))), flush=True)
-    grouped = held_out_grouped(sets, args.folds)
-    timed = held_out_time(sets)
+            print(line(f"{name}: refit, in-sample", figures(rows, assign(rows), list(range(len(rows)))))
+                  + _shown(chosen, tune), flush=True)  # fmt: skip
+    grouped = held_out_grouped(sets, args.folds, tune)
+    timed = held_out_time(sets, tune)
     print()
     for name in sets:
         print(line(f"{name}: held out, grouped {args.folds}-fold mean", mean(grouped[name])))
