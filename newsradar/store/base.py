@@ -41,6 +41,30 @@ class StoryWrite:
     copy: Article | None = None  # issue 17: the joining article, kept as a StoryCopy for the dashboard
 
 
+def in_runs(writes: Sequence[StoryWrite]) -> Iterator[StoryWrite | list[StoryWrite]]:
+    """A batch's story writes in order: runs of writes that fold nothing, which a store writes together (see
+    ``latest``), and each write that folds a story into another on its own (it keeps its own statements)."""
+    run: list[StoryWrite] = []
+    for write in writes:
+        if not write.absorbed_id:
+            run.append(write)
+            continue
+        if run:
+            yield run
+            run = []
+        yield write
+    if run:
+        yield run
+
+
+def latest(run: Sequence[StoryWrite]) -> list[Story]:
+    """Each story of a run of writes once, in its last state. A story record is replaced by each write, so the
+    earlier states of one transaction would only be overwritten; and a story's terms only accumulate within a
+    batch, so its last state is relevant (has terms) if any was. On the real June stream four writes in ten
+    repeat a story of their batch of 500."""
+    return list({write.story.id: write.story for write in run}.values())
+
+
 @dataclass(frozen=True)
 class GroupingDecision:
     """One grouping decision as it is recorded: the article, its story, its encoded signature and time
@@ -139,7 +163,8 @@ class StateStore(ABC):
         """Record a batch of grouping decisions and its story writes in one transaction, if ``writer`` still
         holds the claim; False (nothing written) when another grouper has claimed since.
 
-        A decision already recorded for its article is kept as it was (a redelivery).
+        A decision already recorded for its article is kept as it was (a redelivery). Between the writes that
+        fold a story, each story's record is written once, in its last state (``in_runs``, ``latest``).
         """
 
     @abstractmethod

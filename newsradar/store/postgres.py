@@ -37,6 +37,8 @@ from newsradar.store.base import (
     StateStore,
     StoryCopy,
     StoryWrite,
+    in_runs,
+    latest,
 )
 
 log = logging.getLogger(__name__)
@@ -148,10 +150,8 @@ def _apply(cur: psycopg.Cursor, write: StoryWrite, now: datetime) -> None:
 
 
 def _apply_many(cur: psycopg.Cursor, writes: Sequence[StoryWrite], now: datetime) -> None:
-    """Story writes that fold nothing, in order, as a few pipelined statements."""
-    if not writes:
-        return
-    cur.executemany(_UPSERT_STORY, [_story_row(w.story, now) for w in writes])
+    """Story writes that fold nothing, as a few pipelined statements (each story's last state once: base.latest)."""
+    cur.executemany(_UPSERT_STORY, [_story_row(story, now) for story in latest(writes)])
     copies = [_copy_row(w.copy, now) for w in writes if w.copy is not None]
     if copies:
         cur.executemany(_UPSERT_COPY, copies)
@@ -305,15 +305,11 @@ class PostgresStore(StateStore):
             for decision in decisions:
                 if decision.roundup or decision.absorbed:
                     _decision_marks(cur, decision)
-            run: list[StoryWrite] = []
-            for write in writes:
-                if write.absorbed_id:
-                    _apply_many(cur, run, now)
-                    run = []
-                    _apply(cur, write, now)
+            for part in in_runs(writes):
+                if isinstance(part, StoryWrite):
+                    _apply(cur, part, now)
                 else:
-                    run.append(write)
-            _apply_many(cur, run, now)
+                    _apply_many(cur, part, now)
             return True
 
         return self._run(work, "commit grouping")

@@ -31,6 +31,8 @@ from newsradar.store.base import (
     StateStore,
     StoryCopy,
     StoryWrite,
+    in_runs,
+    latest,
 )
 
 _SCHEMA = """
@@ -82,6 +84,18 @@ def _upsert_story(conn: sqlite3.Connection, story: Story, now: datetime) -> None
            copies=excluded.copies, relevant_at=COALESCE(stories.relevant_at, excluded.relevant_at)""",
         (story.id, events.encode(story).decode("utf-8"), _ts(story.first_seen), relevant_at, _ts(now), story.copies),
     )
+
+
+def _apply_many(conn: sqlite3.Connection, writes: Sequence[StoryWrite], now: datetime) -> None:
+    """Story writes that fold nothing: each story's last state once (base.latest), then each write's copy and
+    membership."""
+    for story in latest(writes):
+        _upsert_story(conn, story, now)
+    for write in writes:
+        if write.copy is not None:
+            _record_copy(conn, write.copy, now)
+        if write.article_id:
+            conn.execute("INSERT OR IGNORE INTO story_articles VALUES (?, ?)", (write.story.id, write.article_id))
 
 
 def _apply(conn: sqlite3.Connection, write: StoryWrite, now: datetime) -> None:
@@ -283,8 +297,11 @@ class SqliteStore(StateStore):
                 return False
             for decision in decisions:
                 _record_decision(conn, decision)
-            for write in writes:
-                _apply(conn, write, now)
+            for part in in_runs(writes):
+                if isinstance(part, StoryWrite):
+                    _apply(conn, part, now)
+                else:
+                    _apply_many(conn, part, now)
         return True
 
     def grouping_rows(self) -> Iterator[GroupingRow]:

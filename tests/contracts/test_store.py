@@ -175,6 +175,23 @@ def test_a_story_written_several_times_in_one_batch_ends_in_its_last_state(opene
     assert reopened.story("s2") is not None and reopened.story_has_article("s2", "b1")
 
 
+def test_a_story_that_gains_terms_within_a_batch_is_relevant_and_a_fold_keeps_its_place(opener: Opener):
+    store = opener()
+    store.claim_grouping("w")
+    writes = [StoryWrite(_story("s1", terms=()), article_id="a1"), StoryWrite(_story("s2"), article_id="b1"),
+              StoryWrite(_story("s1", copies=2), article_id="a2"),  # a watched term arrives with the second copy
+              StoryWrite(_story("s1", copies=3), absorbed_id="s2"),  # s2 folded into s1 between s1's writes
+              StoryWrite(_story("s1", copies=4), article_id="a3")]  # fmt: skip
+    decisions = [_decision("a1", "s1"), _decision("b1", "s2"), _decision("a2", "s1"),
+                 _decision("a3", "s1", absorbed=("s2",))]  # fmt: skip
+    assert store.commit_grouping("w", decisions, writes, T0)
+    reopened = opener()
+    assert [s.id for s in reopened.relevant_stories(None, T0 + timedelta(hours=1))] == ["s1"]
+    stored = reopened.story("s1")
+    assert stored is not None and stored.copies == 4 and reopened.story("s2") is None
+    assert all(reopened.story_has_article("s1", a) for a in ("a1", "a2", "a3", "b1"))
+
+
 def test_a_merge_relabels_the_absorbed_stories_and_is_remembered_by_its_article(opener: Opener):
     store = opener()
     store.claim_grouping("w")
