@@ -167,15 +167,18 @@ class Daemon:
                 log.debug("source %s: not rescheduled: %s", name, exc)
         return summary
 
-    def drain(self) -> int:
-        """Run every local stage until its topic is empty (in pipeline order).
+    def _empty_after(self) -> tuple[int, float]:
+        """How a drain knows a topic is empty: (empty polls in a row, seconds each poll may wait).
 
         On the embedded bus in one process nothing else writes the topics while we drain, so one empty
         poll means empty and no poll waits; on Kafka a poll may come back empty while the group forms.
         """
-        if self.settings.bus.kind == "embedded":
-            return sum(runner.drain(idle_polls=1, poll_timeout=0.0) for runner in self.runners)
-        return sum(runner.drain() for runner in self.runners)
+        return (1, 0.0) if self.settings.bus.kind == "embedded" else (2, 0.3)
+
+    def drain(self) -> int:
+        """Run every local stage until its topic is empty (in pipeline order)."""
+        idle_polls, poll_timeout = self._empty_after()
+        return sum(runner.drain(idle_polls, poll_timeout) for runner in self.runners)
 
     def sweep_and_drain(self) -> list[PollSummary]:
         """One sweep with every local stage running beside it, each as a thread; returns once all is drained.
@@ -192,7 +195,7 @@ class Daemon:
         swept = threading.Event()
         finished = [threading.Event() for _ in self.runners]
         failures: list[BaseException] = []
-        idle_polls, poll_timeout = (1, 0.0) if self.settings.bus.kind == "embedded" else (2, 0.3)  # see drain
+        idle_polls, poll_timeout = self._empty_after()
 
         def follow(k: int, runner: StageRunner) -> None:
             try:

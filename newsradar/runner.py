@@ -17,7 +17,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
@@ -96,19 +97,25 @@ class StageRunner:
         finally:
             self.close()
 
-    def drain(self, idle_polls: int = 2, poll_timeout: float = 0.3) -> int:
-        """Process until the topic has been empty for ``idle_polls`` polls; returns events handled."""
-        handled, idle = 0, 0
+    @contextmanager
+    def _until_stopped(self) -> Iterator[None]:
+        """Around a loop of steps: a stop request ends it quietly; a state store failure is logged and raised."""
         try:
-            while idle < idle_polls and not self.stop.is_set():
-                n = self.step(poll_timeout)
-                handled += n
-                idle = 0 if n else idle + 1
+            yield
         except _Stopped as exc:
             log.info("%s", exc)
         except StateError as exc:
             log.critical("%s: state store failure, stopping without committing: %s", self.stage.name, exc)
             raise
+
+    def drain(self, idle_polls: int = 2, poll_timeout: float = 0.3) -> int:
+        """Process until the topic has been empty for ``idle_polls`` polls; returns events handled."""
+        handled, idle = 0, 0
+        with self._until_stopped():
+            while idle < idle_polls and not self.stop.is_set():
+                n = self.step(poll_timeout)
+                handled += n
+                idle = 0 if n else idle + 1
         return handled
 
     def follow(self, upstream_done: threading.Event, idle_polls: int = 2, poll_timeout: float = 0.3,
@@ -121,19 +128,14 @@ class StageRunner:
         published, so the ``drain`` that follows misses nothing.
         """
         handled = 0
-        try:
+        with self._until_stopped():
             while not upstream_done.is_set() and not self.stop.is_set():
                 n = self.step(0.0)
                 handled += n
                 if n < self.batch_size:
                     upstream_done.wait(linger)  # wakes at once when the upstream ends
-        except _Stopped as exc:
-            log.info("%s", exc)
-            return handled
-        except StateError as exc:
-            log.critical("%s: state store failure, stopping without committing: %s", self.stage.name, exc)
-            raise
-        return handled + self.drain(idle_polls, poll_timeout)
+            return handled + self.drain(idle_polls, poll_timeout)
+        return handled  # stopped
 
     def step(self, poll_timeout: float) -> int:
         """Poll one batch, handle it, commit it. Returns the number of deliveries."""

@@ -138,7 +138,7 @@ class EmbeddedBus(Bus):
                 conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
 
     def consumer(self, topics: str | Sequence[str], group: str) -> Consumer:
