@@ -4,16 +4,21 @@ Every stage talks to the next only through these frozen dataclasses, encoded as
 versioned JSON (``{"v": 1, "type": "RawItem", "data": {...}}``) so that a process
 of another version, or a Kafka consumer, can read them. Times are always
 timezone-aware; naive datetimes are rejected at construction.
+
+orjson writes and reads the JSON: it serialises the dataclasses themselves (times as ISO 8601, tuples as
+arrays, UTF-8 text unescaped), a tenth of the cost of walking them in Python, and every event crosses the
+bus and the state store several times on its way to an alert.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
+
+import orjson
 
 SCHEMA_VERSION = 1
 
@@ -172,9 +177,9 @@ EVENT_TYPES: dict[str, type] = {
 }
 
 
-# How each field of each event crosses the wire: "time" (ISO 8601), "one" / "many" (a nested event, a tuple of
-# them), "tuple" and "pairs" (fields typed as tuples of plain values, and of (start, end) pairs: JSON arrays);
-# the rest as is.
+# How each field of each event is read back from its JSON: "time" (ISO 8601), "one" / "many" (a nested event, a
+# tuple of them), "tuple" and "pairs" (fields typed as tuples of plain values, and of (start, end) pairs: JSON
+# arrays); the rest as is.
 _NESTED = {
     ("Article", "matches"): Match,
     ("Story", "lead"): Article,
@@ -200,22 +205,6 @@ def _kind(cls: type, field: dataclasses.Field) -> tuple[str, type | None]:
 _SPECS: dict[type, _Spec] = {
     cls: tuple((f.name, *_kind(cls, f)) for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
 }
-
-
-def _to_plain(event: Any) -> dict[str, Any]:
-    """An event as JSON-ready values (tuples stay tuples: JSON writes them as arrays)."""
-    out: dict[str, Any] = {}
-    for name, kind, _ in _SPECS[type(event)]:
-        value = getattr(event, name)
-        if value is None or kind in ("plain", "tuple", "pairs"):
-            out[name] = value
-        elif kind == "time":
-            out[name] = value.isoformat()
-        elif kind == "one":
-            out[name] = _to_plain(value)
-        else:
-            out[name] = [_to_plain(v) for v in value]
-    return out
 
 
 def _from_plain(cls: type, data: dict[str, Any]) -> Any:
@@ -245,13 +234,20 @@ def encode(event: Any) -> bytes:
     name = type(event).__name__
     if name not in EVENT_TYPES:
         raise TypeError(f"not an event: {type(event)!r}")
-    envelope = {"v": SCHEMA_VERSION, "type": name, "data": _to_plain(event)}
-    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return orjson.dumps({"v": SCHEMA_VERSION, "type": name, "data": event})
+    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate in a text: named, not a bare TypeError
+        raise ValueError(f"{name} {getattr(event, 'id', '')!r} cannot be written as JSON: {exc}") from exc
 
 
 def decode(payload: bytes | str) -> Any:
     """Parse versioned JSON back into its event; raises ValueError on an unknown type or version."""
-    envelope = json.loads(payload)
+    try:
+        envelope = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not an event: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise ValueError(f"not an event: JSON {type(envelope).__name__}, not an object")
     version = envelope.get("v")
     if version != SCHEMA_VERSION:
         raise ValueError(f"unsupported event schema version {version!r}")

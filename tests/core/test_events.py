@@ -1,7 +1,7 @@
 """The event model: versioned JSON round trips, aware times, forward compatibility."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -28,6 +28,27 @@ def test_wire_format_is_versioned_and_readable():
     envelope = json.loads(encode(_article()))
     assert envelope["v"] == 1 and envelope["type"] == "Article"
     assert envelope["data"]["title"] == "포항시 이차전지"  # UTF-8, not \\u escapes
+
+
+def test_wire_format_of_times_tuples_and_nested_events_is_what_other_versions_read():
+    seoul = timezone(timedelta(hours=9))
+    lead = Article(id="a1", source="s", outlet="o", url="u", title="제목", text="",
+                   published_at=datetime(2026, 11, 23, 18, 0, 0, 123456, tzinfo=seoul),
+                   matches=(Match("포항", "포항시", 0, 2, 87.5, "포항"),))  # fmt: skip
+    story = Story(id="s-a1", lead=lead, first_seen=NOW, outlets=("a", "b"), highlights=((0, 2), (5, 7)))
+    data = json.loads(encode(StoryUpdate(story=story, article_id="a1", is_new=True)))["data"]
+    assert data["story"]["first_seen"] == "2026-11-23T09:00:00+00:00"  # ISO 8601 with the offset, as isoformat()
+    assert data["story"]["lead"]["published_at"] == "2026-11-23T18:00:00.123456+09:00"
+    assert data["story"]["outlets"] == ["a", "b"] and data["story"]["highlights"] == [[0, 2], [5, 7]]
+    assert data["story"]["lead"]["matches"][0]["score"] == 87.5 and data["absorbed"] == []
+    assert decode(json.dumps({"v": 1, "type": "StoryUpdate", "data": data}, ensure_ascii=False)).story == story
+
+
+def test_text_no_utf8_can_hold_is_a_value_error_naming_the_event():
+    with pytest.raises(ValueError, match="RawItem 'r'"):
+        encode(RawItem(id="r", source="s", outlet="o", url="u", canonical_url="u", title="half \ud83d an emoji"))
+    with pytest.raises(ValueError, match="not an event"):
+        decode(b"[1, 2]")
 
 
 def test_unknown_version_and_type_are_rejected():
