@@ -56,6 +56,7 @@ MAX_START = 1000  # the API refuses start > 1000
 API_DAILY_LIMIT = 25_000
 _HIGHLIGHT = re.compile(r"</?b>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # errorCode -> (transient?, what it means and what to do)
 _ERRORS: dict[str, tuple[bool, str]] = {
@@ -231,13 +232,23 @@ class NaverCollector:
             data = json.loads(result.body.decode("utf-8"))
             items = data["items"]
             return [
-                _Result(str(i.get("title") or ""), str(i.get("originallink") or "").strip(),
-                        str(i.get("link") or "").strip(), str(i.get("description") or ""), str(i.get("pubDate") or ""))
+                _Result(self._text(i, "title"), self._text(i, "originallink").strip(), self._text(i, "link").strip(),
+                        self._text(i, "description"), self._text(i, "pubDate"))
                 for i in items
             ]  # fmt: skip
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ContentError(f"{src.name}: {src.url}: not a Naver search response ({type(exc).__name__}: {exc})") \
                 from exc  # fmt: skip
+
+    def _text(self, item: dict[str, Any], key: str) -> str:
+        """A string of a result. JSON may escape half of a surrogate pair ("\\ud83d": an emoji cut in two), which
+        no UTF-8 text can hold: it becomes U+FFFD, logged, rather than an item the bus cannot carry."""
+        text = str(item.get(key) or "")
+        if not _SURROGATE.search(text):
+            return text
+        logger.warning("%s: Naver search result %r: %s holds a lone surrogate escape; replaced with U+FFFD",
+                       self.source.name, item.get("link") or item.get("originallink"), key)  # fmt: skip
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def _api_error(self, result: FetchResult) -> TransientError | PermanentError:
         """Our error for a non-200 answer, from the HTTP status and the body's errorCode/errorMessage."""

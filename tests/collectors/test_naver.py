@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -14,6 +16,7 @@ from collectors.naver import NaverCollector, budget_report, naver_day, scheduled
 from collectors.outlets import outlet_for_url
 from collectors.rss import RssCollector
 from newsradar.errors import PermanentError, TransientError
+from newsradar.events import decode, encode
 from newsradar.settings import NaverSettings, Settings, SourceSettings, parse
 from newsradar.store import SqliteStore
 from tests.collectors.conftest import SEOUL
@@ -65,6 +68,23 @@ def test_a_poll_sends_credentials_sort_by_date_and_strips_highlighting(api: Nave
     assert first.guid == "https://n.news.naver.com/mnews/article/001/0000000001"  # Naver's copy kept
     assert [i.outlet for i in batch.items] == ["연합뉴스", "KBS"]
     assert first.published_at == NOW - timedelta(minutes=30)  # pubDate: Naver's receive time, kept
+
+
+def test_half_an_emoji_escaped_in_the_json_is_replaced_and_the_item_travels(api: NaverApi, fetcher: Fetcher,
+                                                                             store: SqliteStore, caplog):  # fmt: skip
+    api.add(title="포항 이차전지 \ud83d 소식", originallink="https://www.yna.co.kr/view/AKR9", link="",
+            description="이차전지 \udc00설명 😀", received=NOW - timedelta(minutes=5))
+    query = urlencode({"query": "포항 이차전지", "sort": "date"})
+    request = Request(f"{api.url}?{query}", headers={"X-Naver-Client-Id": "test-client-id",
+                                                     "X-Naver-Client-Secret": "test-client-secret"})  # fmt: skip
+    with urlopen(request, timeout=10) as answer:
+        assert b"\\ud83d" in answer.read()  # the stand-in sends the escape, as the API would
+    with caplog.at_level("WARNING"):
+        batch = _collector(api, fetcher, store).collect(NOW)
+    [item] = batch.items
+    assert item.title == "포항 이차전지 \ufffd 소식" and item.body == "이차전지 \ufffd설명 😀"
+    assert decode(encode(item)) == item  # the bus can carry it
+    assert "naver-포항" in caplog.text and "https://www.yna.co.kr/view/AKR9" in caplog.text and "surrogate" in caplog.text
 
 
 def test_paging_goes_on_until_a_known_item_appears(api: NaverApi, fetcher: Fetcher, store: SqliteStore):

@@ -59,7 +59,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         api._record(self.path, {k.lower(): v for k, v in self.headers.items()})
         status, body = api._answer(parts.path, parse_qs(parts.query), self.headers)
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # half a surrogate pair in a text: escaped, as the API sends it ("\ud83d")
+            data = json.dumps(body).encode("ascii")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
