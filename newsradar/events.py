@@ -235,7 +235,8 @@ def encode(event: Any) -> bytes:
     if name not in EVENT_TYPES:
         raise TypeError(f"not an event: {type(event)!r}")
     try:
-        return orjson.dumps({"v": SCHEMA_VERSION, "type": name, "data": event})
+        # numpy numbers (a score computed with numpy) are written as the json module wrote numpy's float64
+        return orjson.dumps({"v": SCHEMA_VERSION, "type": name, "data": event}, option=orjson.OPT_SERIALIZE_NUMPY)
     except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate in a text: named, not a bare TypeError
         raise ValueError(f"{name} {getattr(event, 'id', '')!r} cannot be written as JSON: {exc}") from exc
 

@@ -1,8 +1,10 @@
 """The event model: versioned JSON round trips, aware times, forward compatibility."""
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from newsradar.events import Article, Match, RawItem, Story, StoryUpdate, decode, encode, stable_id
@@ -42,6 +44,8 @@ def test_wire_format_of_times_tuples_and_nested_events_is_what_other_versions_re
     assert data["story"]["outlets"] == ["a", "b"] and data["story"]["highlights"] == [[0, 2], [5, 7]]
     assert data["story"]["lead"]["matches"][0]["score"] == 87.5 and data["absorbed"] == []
     assert decode(json.dumps({"v": 1, "type": "StoryUpdate", "data": data}, ensure_ascii=False)).story == story
+    from_numpy = Match("포항", "포항", 0, 2, np.float64(92.5), "포항")  # a score computed with numpy
+    assert decode(encode(replace(lead, matches=(from_numpy,)))).matches[0].score == 92.5
 
 
 def test_text_no_utf8_can_hold_is_a_value_error_naming_the_event():
