@@ -168,6 +168,7 @@ class NaverCollector:
                 break
             results = self._page(start, headers)
             known = False
+            linked: list[tuple[_Result, str, str]] = []  # (result, canonical URL, id)
             for result in results:
                 batch.received += 1
                 target = result.originallink or result.link
@@ -176,7 +177,9 @@ class NaverCollector:
                     batch.error(f"{src.name}: result {result.title[:60]!r} has no usable link; skipped")
                     continue
                 canonical = canonical_url(target)
-                ident = item_id(None, canonical)
+                linked.append((result, canonical, item_id(None, canonical)))
+            batch.ask_seen(self._store, [ident for *_, ident in linked])
+            for result, canonical, ident in linked:
                 if ident in ids:
                     batch.drop("duplicate")
                     continue

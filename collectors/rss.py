@@ -203,6 +203,7 @@ class RssCollector:
         ids: set[str] = set()
         repeats: list[str] = []
         undated: list[str] = []
+        linked: list[tuple[Any, str | None, str, str, str]] = []  # (entry, guid, url, canonical URL, id)
         for entry in entries:
             batch.received += 1
             guid = (entry.get("id") or "").strip() or None
@@ -213,7 +214,9 @@ class RssCollector:
                 continue
             url = urljoin(base_url, link)
             canonical = canonical_url(url)
-            ident = item_id(guid, canonical)
+            linked.append((entry, guid, url, canonical, item_id(guid, canonical)))
+        batch.ask_seen(self._store, [ident for *_, ident in linked])
+        for entry, guid, url, canonical, ident in linked:
             if ident in ids:
                 batch.drop("duplicate")
                 repeats.append(guid or url)

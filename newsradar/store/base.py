@@ -119,6 +119,11 @@ class StateStore(ABC):
         """Whether ``source`` has published ``item_id`` already."""
 
     @abstractmethod
+    def seen_among(self, source: str, item_ids: Sequence[str]) -> set[str]:
+        """Those of ``item_ids`` that ``source`` has published already: a poll's entries asked at once (one
+        round trip to a database server, not one per entry)."""
+
+    @abstractmethod
     def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
         """Remember these ids (one transaction); called only after the items are durably on the bus."""
 

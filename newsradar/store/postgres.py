@@ -248,6 +248,12 @@ class PostgresStore(StateStore):
     def is_seen(self, source: str, item_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM seen WHERE source=%s AND item_id=%s", (source, item_id)))
 
+    def seen_among(self, source: str, item_ids: Sequence[str]) -> set[str]:
+        if not item_ids:
+            return set()
+        rows = self._read("SELECT item_id FROM seen WHERE source=%s AND item_id = ANY(%s)", (source, list(item_ids)))
+        return {str(row[0]) for row in rows}
+
     def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
         rows = [(source, i, _ts(when)) for i in item_ids]
         self._run(lambda cur: cur.executemany(
@@ -560,21 +566,33 @@ class PostgresStore(StateStore):
         return int(rows[0][0]) if rows else 0
 
     def claim_urls(self, claims: Sequence[tuple[str, Sequence[str]]], now: datetime) -> list[str]:
+        # Three statements for the whole batch (a poll's entries), not three per claim: the claims are decided in
+        # order against what is recorded and what the claims before them recorded, as base.StateStore says.
+        urls = sorted({url for _, own in claims for url in own})
+
+        def recorded(cur: psycopg.Cursor) -> dict[str, tuple[float, str]]:
+            rows = cur.execute("SELECT url, claimed_at, item_id FROM url_claims WHERE url = ANY(%s)", (urls,))
+            return {str(url): (float(at), str(item)) for url, at, item in rows.fetchall()}
+
+        def first(claimed: dict[str, tuple[float, str]], item_id: str, own: Sequence[str]) -> str:
+            held = [(claimed[url][0], url) for url in own if url in claimed]
+            return claimed[min(held)[1]][1] if held else item_id
+
         def work(cur: psycopg.Cursor) -> list[str]:
-            winners: list[str] = []
-            for item_id, urls in claims:
-                if not urls:
-                    winners.append(item_id)
-                    continue
-                row = cur.execute("SELECT item_id FROM url_claims WHERE url = ANY(%s) ORDER BY claimed_at, url LIMIT 1",
-                                  (list(urls),)).fetchone()  # fmt: skip
-                cur.executemany("INSERT INTO url_claims VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                                [(u, row[0] if row else item_id, _ts(now)) for u in urls])  # fmt: skip
-                # Read back: a claimer that raced us and won is visible now (our INSERT waited for its commit).
-                owner = cur.execute("SELECT item_id FROM url_claims WHERE url = ANY(%s) ORDER BY claimed_at, url "
-                                    "LIMIT 1", (list(urls),)).fetchone()  # fmt: skip
-                winners.append(owner[0] if owner else item_id)
-            return winners
+            if not urls:
+                return [item_id for item_id, _ in claims]
+            claimed, stamp, rows = recorded(cur), _ts(now), []
+            for item_id, own in claims:
+                owner = first(claimed, item_id, own)
+                for url in own:
+                    if url not in claimed:
+                        claimed[url] = (stamp, owner)
+                        rows.append((url, owner, stamp))
+            if rows:
+                cur.executemany("INSERT INTO url_claims VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", rows)
+            # Read back: a claimer that raced us and won is visible now (our INSERT waited for its commit).
+            claimed = recorded(cur)
+            return [first(claimed, item_id, own) for item_id, own in claims]
 
         return self._run(work, "claim urls")
 

@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS poll_state (
 """
 
 
+_IN_CHUNK = 500  # ids asked in one IN (...) list: far below SQLite's limit on bound parameters
+
+
 def _upsert_story(conn: sqlite3.Connection, story: Story, now: datetime) -> None:
     """Write a story record; the time it first became relevant (it matched a term) is kept."""
     relevant_at = _ts(now) if story.terms else None
@@ -255,6 +258,16 @@ class SqliteStore(StateStore):
 
     def is_seen(self, source: str, item_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM seen WHERE source=? AND item_id=?", (source, item_id)))
+
+    def seen_among(self, source: str, item_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(dict.fromkeys(item_ids))
+        for at in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[at : at + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(str(row[0]) for row in self._read(
+                f"SELECT item_id FROM seen WHERE source=? AND item_id IN ({marks})", (source, *chunk)))  # fmt: skip
+        return found
 
     def mark_seen(self, source: str, item_ids: list[str], when: datetime) -> None:
         """Remember these ids; called only after the items are durably on the bus."""

@@ -71,6 +71,14 @@ def test_validators_and_seen_survive_reopen(opener: Opener):
     assert store.is_seen("src", "a") and not store.is_seen("other", "a")
 
 
+def test_seen_among_answers_a_polls_ids_at_once(opener: Opener):
+    store = opener()
+    store.mark_seen("src", [f"id{i}" for i in range(0, 1200, 2)], T0)  # every other one, past one IN-list chunk
+    asked = [f"id{i}" for i in range(1200)] + ["id0", "never"]
+    assert store.seen_among("src", asked) == {f"id{i}" for i in range(0, 1200, 2)}
+    assert store.seen_among("other", asked) == set() and store.seen_among("src", []) == set()
+
+
 def test_seen_ids_are_kept_by_time_not_count(opener: Opener):
     store = opener()
     store.mark_seen("src", [f"old{i}" for i in range(50)], T0 - timedelta(days=31))

@@ -69,6 +69,16 @@ def test_url_claims_make_two_entries_of_one_article_one_item(opener: Opener):
         "feed-id", "fresh", "bare"]
 
 
+def test_url_claims_of_one_call_are_decided_in_order(opener: Opener):
+    store = opener()
+    store.claim_urls([("early", ["https://x/9"])], T0 - timedelta(hours=1))
+    claims = [("a", ["https://x/1", "https://x/2"]), ("b", ["https://x/2", "https://x/3"]), ("c", ["https://x/3"]),
+              ("d", ["https://x/4", "https://x/4"]), ("e", ["https://x/5", "https://x/9"])]  # fmt: skip
+    # b meets a's URL, c meets the URL b recorded for a; e's URL recorded earlier wins over its new one
+    assert store.claim_urls(claims, T0) == ["a", "a", "a", "d", "early"]
+    assert store.claim_urls([("f", ["https://x/5"])], T0) == ["early"]
+
+
 def test_url_claims_are_pruned_with_the_seen_ids(opener: Opener):
     store = opener()
     store.claim_urls([("old", ["https://x/old"])], T0 - timedelta(days=31))
