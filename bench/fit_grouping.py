@@ -220,11 +220,11 @@ def fit_thresholds(train: dict[str, list[dict[str, Any]]], floor: float = PRECIS
 
 
 @contextmanager
-def fitted_on(train_rows: dict[str, list[dict[str, Any]]], samples: list[Sample], tune: float | None
+def fitted_on(train_rows: dict[str, list[dict[str, Any]]], fitted: Weights, tune: float | None
               ) -> Iterator[Thresholds]:  # fmt: skip
-    """Weights fitted on ``samples`` and, unless ``tune`` is None, thresholds fitted on the training streams with
+    """Weights ``fitted`` on the training streams and, unless ``tune`` is None, thresholds fitted on them with
     ``tune`` as their precision floor, in force."""
-    with weights(fit(samples)):
+    with weights(fitted):
         chosen = current_thresholds() if tune is None else fit_thresholds(train_rows, tune)
         with thresholds(chosen):
             yield chosen
@@ -272,7 +272,7 @@ def held_out_grouped(sets: dict[str, list[dict[str, Any]]], k: int, tune: float 
             held = set(folds[name][f])
             train_rows[name] = [row for i, row in enumerate(rows) if i not in held]
             train += collect(train_rows[name])
-        with fitted_on(train_rows, train, tune) as chosen:
+        with fitted_on(train_rows, fit(train), tune) as chosen:
             for name, rows in sets.items():
                 sub = [rows[i] for i in folds[name][f]]
                 runs[name].append(figures(sub, assign(sub), list(range(len(sub)))))
@@ -296,7 +296,7 @@ def held_out_time(sets: dict[str, list[dict[str, Any]]], tune: float | None) -> 
             halves[name] = test
             train_rows[name] = [rows[i] for i in fit_on]
             train += collect(train_rows[name])
-        with fitted_on(train_rows, train, tune) as chosen:
+        with fitted_on(train_rows, fit(train), tune) as chosen:
             for name, rows in sets.items():
                 runs[name].append(figures(rows, assign(rows), halves[name]))
                 print(line(f"  {name}: time {direction}", runs[name][-1]) + _shown(chosen, tune), flush=True)
@@ -321,10 +321,9 @@ def main() -> int:
     print()
     for name, rows in sets.items():
         print(line(f"{name}: weights in decision.py", figures(rows, assign(rows), list(range(len(rows))))))
-    samples = [s for rows in sets.values() for s in collect(rows)]
-    fitted = fit(samples)
+    fitted = fit([s for rows in sets.values() for s in collect(rows)])
     tune = args.precision_floor if args.fit_thresholds else None
-    with fitted_on(sets, samples, tune) as chosen:
+    with fitted_on(sets, fitted, tune) as chosen:
         for name, rows in sets.items():
             print(line(f"{name}: refit, in-sample", figures(rows, assign(rows), list(range(len(rows)))))
                   + _shown(chosen, tune), flush=True)  # fmt: skip

@@ -40,8 +40,8 @@ class Batch:
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     settled_ids: list[str] = field(default_factory=list)
     # Answers of ``ask_seen``: the ids asked at once, and those of them seen before.
-    _asked: set[str] = field(default_factory=set, repr=False)
-    _seen: set[str] = field(default_factory=set, repr=False)
+    _asked: set[str] = field(default_factory=set, init=False, repr=False)
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
 
     @property
     def emitted(self) -> int:
