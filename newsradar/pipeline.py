@@ -18,7 +18,7 @@ import threading
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsradar.bus.base import ARTICLES, RAW, STORIES
 from newsradar.collect import CollectStage, PollSummary, make_collector, utcnow
@@ -28,9 +28,10 @@ from newsradar.metrics import Metrics
 from newsradar.runner import Output
 from newsradar.settings import Settings
 from newsradar.store import StateStore, StoryWrite
-from processors.extract import extract
-from processors.grouping import Grouper
 from processors.match import Matcher
+
+if TYPE_CHECKING:
+    from processors.grouping import Grouper
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class ExtractMatchStage:
     group = "newsradar-processor"
 
     def __init__(self, settings: Settings, matcher: Matcher) -> None:
+        from processors.extract import extract  # here, not at the top: a notifier or collector needs none of it
+
+        self._extract = extract
         self.matcher = matcher
         self.selectors = {s.name: s.content_selector for s in settings.sources}
 
@@ -54,7 +58,7 @@ class ExtractMatchStage:
 
     def article(self, raw: RawItem) -> Article:
         """Extract and match one raw item (also used by batch classify)."""
-        article = extract(raw, content_selector=self.selectors.get(raw.source))
+        article = self._extract(raw, content_selector=self.selectors.get(raw.source))
         return _with_matches(article, self.matcher)
 
     def process(self, event: Any) -> list[Output]:
@@ -110,6 +114,8 @@ class GroupStage:
         return cls(settings, store, Matcher.from_settings(settings.watchlist))
 
     def _open_grouper(self) -> Grouper:
+        from processors.grouping import Grouper  # here: only a grouper needs it (numpy, the compiled core)
+
         window = timedelta(days=self.settings.grouping.window_days)
         return Grouper(window, store=self.store, writer=self.writer)
 
