@@ -84,7 +84,7 @@ def serve_feeds(http: HttpServer, items: list[dict[str, Any]], feeds: int) -> li
 
 
 def config(tmp: Path, sources: list[dict[str, Any]], slack: SlackStandIn, bus: dict[str, Any],
-           state: dict[str, Any]) -> Path:  # fmt: skip
+           state: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:  # fmt: skip
     settings = {
         "state_dir": str(tmp / "state"),
         "sources": sources,
@@ -95,6 +95,7 @@ def config(tmp: Path, sources: list[dict[str, Any]], slack: SlackStandIn, bus: d
         "slack": {"base_url": slack.base_url, "min_interval": 0, "default_channel": "#bench",
                   "alert_max_age_hours": 1e6},
         "digest": {"recipients": []},
+        **(extra or {}),
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
@@ -114,8 +115,8 @@ def posts(slack: SlackStandIn) -> int:
 
 
 def run_embedded(tmp: Path, sources: list[dict[str, Any]], slack: SlackStandIn, state: dict[str, Any],
-                 env: dict[str, str]) -> tuple[float, int]:  # fmt: skip
-    path = config(tmp, sources, slack, {"kind": "embedded"}, state)
+                 env: dict[str, str], extra: dict[str, Any] | None = None) -> tuple[float, int]:  # fmt: skip
+    path = config(tmp, sources, slack, {"kind": "embedded"}, state, extra)
     before = posts(slack)
     started = time.monotonic()
     process = newsradar(path, "run", "--once", env=env)
@@ -129,6 +130,8 @@ def main() -> int:
     parser.add_argument("--state", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
     parser.add_argument("--repeat", type=int, default=1, help="serve the stream this many times over, new ids")
     parser.add_argument("--feeds", type=int, default=12, help="feeds per pass of the stream")
+    parser.add_argument("--own-process", action="store_true",
+                        help="processor.own_process: the processor stages in a process of their own")
     args = parser.parse_args()
     if not JUNE.is_file():
         print(f"the June stream is not at {JUNE} (the shared folder beside the repo)", file=sys.stderr)
@@ -145,7 +148,8 @@ def main() -> int:
             run_env = dict(env)
             if state_kind == "postgres":
                 run_env["NEWSRADAR_DATABASE_URL"] = stack.enter_context(running_server()).new_database()
-            seconds, alerts = run_embedded(tmp, sources, slack, {"kind": state_kind}, run_env)
+            seconds, alerts = run_embedded(tmp, sources, slack, {"kind": state_kind}, run_env,
+                                           {"processor": {"own_process": args.own_process}})
             print(f"embedded  {state_kind:9} {len(items) / seconds:8,.0f} items/s   "
                   f"({len(items):,} items in {seconds:.1f} s, {alerts:,} alerts posted)")  # fmt: skip
     return 0

@@ -38,9 +38,11 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str, settings: Settings | None) -> None:
+def setup_logging(level: str, settings: Settings | None, process: str = "") -> None:
+    """Log to stderr at ``level``, secrets redacted; ``process`` tags the lines of a worker process."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    tag = f"[{process}] " if process else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s"))
     if settings is not None:
         handler.addFilter(RedactSecrets(secret_env_names(settings)))
     root = logging.getLogger()
@@ -56,6 +58,10 @@ def config_path(arg: str | None) -> str:
 
 # -- commands ----------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.role == "all" and settings.processor.own_process:
+        from newsradar.processor_process import start_early
+
+        start_early(settings, forever=not args.once)
     from newsradar.daemon import Daemon
 
     daemon = Daemon(settings, role=args.role, shard=args.shard)

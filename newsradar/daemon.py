@@ -30,6 +30,7 @@ from newsradar.bus import open_bus
 from newsradar.errors import ConfigError, NewsradarError, TransientError
 from newsradar.metrics import Metrics
 from newsradar.pipeline import CollectStage, ExtractMatchStage, GroupStage, NotifyStage, PollSummary, utcnow
+from newsradar.processor_process import ProcessorProcess
 from newsradar.progress import Progress
 from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
@@ -45,7 +46,8 @@ RELEASE_EVERY = 10  # seconds between two looks at alerts held for quiet hours
 class Daemon:
     """One process of newsradar. Build with settings and roles; call ``run_once`` or ``run_forever``."""
 
-    def __init__(self, settings: Settings, role: str = "all", shard: tuple[int, int] = (1, 1)) -> None:
+    def __init__(self, settings: Settings, role: str = "all", shard: tuple[int, int] = (1, 1),
+                 metrics: Metrics | None = None) -> None:  # fmt: skip
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
         if not 1 <= shard[0] <= shard[1]:
@@ -55,7 +57,7 @@ class Daemon:
         self.shard = shard
         self.state_dir = Path(settings.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.stop = threading.Event()
         self.store = open_store(settings)
         self.bus = open_bus(settings)
@@ -73,6 +75,7 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._digest_attempts = 0
         self._sweep_pool: SweepPool | None = None  # worker processes of a sweep (polling.processes > 1)
+        self.processor_process: ProcessorProcess | None = None  # the processor stages' own process (role all)
         self._wire()
 
     def _has(self, role: str) -> bool:
@@ -87,7 +90,9 @@ class Daemon:
             for source in self.settings.sources:
                 if source.name in self.collect.collectors:
                     self.metrics.component(f"source:{source.name}", scheduled_interval(self.settings, source))
-        if self._has("processor"):
+        if self.role == "all" and self.settings.processor.own_process:
+            self.processor_process = ProcessorProcess(self.settings, self.metrics, self.request_stop)
+        elif self._has("processor"):
             group = GroupStage.from_settings(self.settings, self.store)
             self.closers.append(group)
             for stage in (ExtractMatchStage.from_settings(self.settings), group):
@@ -190,17 +195,39 @@ class Daemon:
         drains its topic once the sweep and stages 1..k-1 are done: nothing can be published upstream after
         that, so its last empty poll means empty. Each stage commits as it does in the daemon (after its
         effects are durable), so a kill at any moment loses and doubles nothing. A stage that fails stops the
-        others (their batch in hand is finished and committed) and its error is raised here.
+        others (their batch in hand is finished and committed) and its error is raised here. With the
+        processor stages in their own process, that process follows the sweep and the notifier follows it.
         """
         swept = threading.Event()
+        child = self.processor_process
+        threads, failures = self._follow(child.drained if child is not None else swept)
+        try:
+            summaries = self.poll_all()
+        except BaseException:
+            self.stop.set()  # the stages finish their batch in hand, commit it and end
+            raise
+        finally:
+            swept.set()
+            if child is not None:
+                child.swept()
+            for thread in threads:
+                thread.join()
+        if child is not None:
+            child.check()
+        if failures:
+            raise failures[0]
+        return summaries
+
+    def _follow(self, upstream: Any) -> tuple[list[threading.Thread], list[BaseException]]:
+        """Start every local stage as a thread that follows ``upstream`` (an Event set when it is done)."""
         finished = [threading.Event() for _ in self.runners]
         failures: list[BaseException] = []
         idle_polls, poll_timeout = self._empty_after()
 
         def follow(k: int, runner: StageRunner) -> None:
             try:
-                runner.follow(finished[k - 1] if k else swept, idle_polls, poll_timeout)
-            except BaseException as exc:  # noqa: BLE001 - raised in the calling thread below
+                runner.follow(finished[k - 1] if k else upstream, idle_polls, poll_timeout)
+            except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
                 failures.append(exc)
                 self.stop.set()
             finally:
@@ -210,22 +237,32 @@ class Daemon:
                    for k, runner in enumerate(self.runners)]  # fmt: skip
         for thread in threads:
             thread.start()
-        try:
-            summaries = self.poll_all()
-        except BaseException:
-            self.stop.set()  # the stages finish their batch in hand, commit it and end
-            raise
-        finally:
-            swept.set()
-            for thread in threads:
-                thread.join()
+        return threads, failures
+
+    def follow_stages(self, upstream: Any) -> None:
+        """Run the local stages until ``upstream`` is done and they are drained (a processor process's start)."""
+        threads, failures = self._follow(upstream)
+        for thread in threads:
+            thread.join()
         if failures:
             raise failures[0]
-        return summaries
+
+    def run_stages(self) -> None:
+        """Run the local stages until stopped (a processor process after its first drain)."""
+        threads = [threading.Thread(target=r.run, name=f"stage-{r.stage.name}") for r in self.runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        failures = [r.failure for r in self.runners if r.failure is not None]
+        if failures:
+            raise failures[0]
 
     def run_once(self) -> list[PollSummary]:
         """Poll every source once, process and notify everything (the stages beside the sweep), then close."""
         try:
+            if self.processor_process is not None:
+                self.processor_process.start(forever=False)
             summaries = self.sweep_and_drain()
             self.check_sources()
             if self.notify is not None:
@@ -247,6 +284,8 @@ class Daemon:
         ]
         try:
             self.start_dashboard()
+            if self.processor_process is not None:
+                self.processor_process.start(forever=True)
             if self.collect is not None and not self.stop.is_set():
                 self.sweep_and_drain()  # the first sweep is processed before the catch-up digest looks at stories
             for thread in threads:
@@ -268,6 +307,8 @@ class Daemon:
         failures = [r.failure for r in self.runners if r.failure is not None]
         if failures:
             raise failures[0]  # the process exits non-zero; nothing was committed past the failure
+        if self.processor_process is not None:
+            self.processor_process.check()
 
     # -- issue 17: the dashboard and source health -----------------------------------------------------
     def start_dashboard(self) -> str | None:
@@ -414,6 +455,8 @@ class Daemon:
             prune(7 * 86400)
 
     def close(self) -> None:
+        if self.processor_process is not None:
+            self.processor_process.stop()  # its batch in hand finished and committed
         if self.dashboard is not None:
             self.dashboard.stop()
             self.dashboard = None

@@ -136,6 +136,10 @@ class Metrics:
         with self._process_seconds.labels(stage=stage).time():
             return process(event)
 
+    def observe_process(self, stage: str, seconds: float) -> None:
+        """One event's processing time measured elsewhere (a stage in another process)."""
+        self._process_seconds.labels(stage=stage).observe(seconds)
+
     def observe_lag(self, seconds: float) -> None:
         self._lag_seconds.observe(max(0.0, seconds))
 
@@ -169,6 +173,32 @@ class Metrics:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.snapshot(), ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(path)
+
+
+@dataclass
+class ComponentDelta:
+    """What a worker process counted for one component (a sweep worker, the processor process), to add up."""
+
+    counts: Counter[str]
+    error_kinds: Counter[str]
+    last_error: str | None
+    succeeded: bool
+    info: dict[str, Any]
+
+
+def merge_metrics(metrics: Metrics, deltas: dict[str, ComponentDelta]) -> None:
+    """Add a worker's counts, errors, successes and figures to ``metrics``."""
+    for name, delta in deltas.items():
+        for key, n in delta.counts.items():
+            if key != "errors":  # counted again by metrics.error below
+                metrics.count(name, key, n)
+        for kind, n in delta.error_kinds.items():
+            for _ in range(n):
+                metrics.error(name, delta.last_error or kind, kind=kind)
+        if delta.succeeded:
+            metrics.success(name)
+        if delta.info:
+            metrics.info(name, delta.info)
 
 
 class _Exposition(Collector):

@@ -383,6 +383,16 @@ class BusSettings(_Model):
     )
 
 
+class ProcessorSettings(_Model):
+    """Where the processor stages run when one daemon runs every role (``run``, ``run --once``)."""
+
+    own_process: bool = Field(
+        False,
+        description="Run extraction, matching and grouping in a process of their own beside the daemon (role "
+        "'all'): two cores instead of one; the same bus and state store, nothing else shared.",
+    )
+
+
 class WebSettings(_Model):
     """The dashboard, /metrics and the probes, served by the daemon (issue 17)."""
 
@@ -467,6 +477,7 @@ class Settings(_Model):
     sources: list[SourceSettings] = Field(default_factory=list, description="News sources.")
     naver: NaverSettings = Field(default_factory=NaverSettings, description="Naver Search API account.")
     polling: PollingSettings = Field(default_factory=PollingSettings, description="Adaptive polling.")
+    processor: ProcessorSettings = Field(default_factory=ProcessorSettings, description="The processor stages.")
     watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings, description="Watched terms.")
     grouping: GroupingSettings = Field(default_factory=GroupingSettings, description="Story grouping.")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack alerts.")

@@ -24,28 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from newsradar.collect import CollectStage, PollSummary
-from newsradar.metrics import Metrics
+from newsradar.metrics import ComponentDelta, Metrics, merge_metrics
 from newsradar.settings import Settings
 
 log = logging.getLogger(__name__)
 
 TASKS_PER_PROCESS = 4  # a sweep is cut into this many tasks per worker process (whole hosts each)
-
-
-@dataclass
-class ComponentDelta:
-    """What one worker counted for one component during a sweep (added to the daemon's metrics)."""
-
-    counts: Counter[str]
-    error_kinds: Counter[str]
-    last_error: str | None
-    succeeded: bool
-    info: dict[str, Any]
 
 
 def host_groups(settings: Settings, names: Sequence[str], count: int) -> list[list[str]]:
@@ -67,21 +55,6 @@ def host_groups(settings: Settings, names: Sequence[str], count: int) -> list[li
     for group in sorted(groups.values(), key=len, reverse=True):  # biggest first, each into the shortest list
         min(lists, key=len).extend(group)
     return [chunk for chunk in lists if chunk]
-
-
-def merge_metrics(metrics: Metrics, deltas: dict[str, ComponentDelta]) -> None:
-    """Add a worker's counts, errors, successes and figures to ``metrics``."""
-    for name, delta in deltas.items():
-        for key, n in delta.counts.items():
-            if key != "errors":  # counted again by metrics.error below
-                metrics.count(name, key, n)
-        for kind, n in delta.error_kinds.items():
-            for _ in range(n):
-                metrics.error(name, delta.last_error or kind, kind=kind)
-        if delta.succeeded:
-            metrics.success(name)
-        if delta.info:
-            metrics.info(name, delta.info)
 
 
 # -- the worker process ----------------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""The processor stages in a process of their own (``processor.own_process``), as real processes.
+
+The same alerts as one process gives, the child's counts in the daemon's summary, a child killed with -9 started
+again with nothing lost or doubled, and a daemon killed with -9 taking its child with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, rss
+from tests.e2e.processes import newsradar, output, start, stop, wait_for
+from tests.servers.slack import TOKEN
+
+ITEMS = DISTINCT + PRESS_COPIES + UNRELATED + [POHAM_ONLY]
+
+
+def _config(tmp_path: Path, http_server, slack_server) -> Path:
+    http_server.add("/feed.xml", rss(ITEMS), headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    data = {
+        "state_dir": str(tmp_path / "state"),
+        "web": {"enabled": False},
+        "http": {"per_host_delay": 0},
+        "processor": {"own_process": True},
+        "sources": [{"name": "regional", "url": http_server.url("/feed.xml"), "interval": 3600}],
+        "slack": {"base_url": slack_server.base_url, "default_channel": "#news", "min_interval": 0},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _processor_processes(pid: int) -> list[int]:
+    """Children of ``pid`` that run a spawned multiprocessing target (not its resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                found.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+def _check_alerts(slack_server) -> None:
+    """Every Pohang story alerted exactly once; the press release once, with its three outlets."""
+    messages = slack_server.messages("#news")
+    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
+    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, [m.text[:60] for m in messages]
+    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
+    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
+    press = [m for m in messages if "재활용 클러스터" in m.text]
+    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
+
+
+def test_once_in_two_processes_alerts_every_story_once_and_counts_every_stage(tmp_path, http_server, slack_server):
+    config = _config(tmp_path, http_server, slack_server)
+    run = newsradar("--config", str(config), "run", "--once", env={"SLACK_BOT_TOKEN": TOKEN})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    _check_alerts(slack_server)
+    # the child's counts came back to the daemon's summary
+    stages = json.loads(run.stdout.split("stages: ", 1)[1].splitlines()[0])
+    assert stages["processor"]["received"] == stages["processor"]["emitted"] == len(ITEMS)
+    assert stages["grouper"]["received"] == len(ITEMS)
+    assert stages["notifier"]["received"] == stages["grouper"]["emitted"] > len(DISTINCT)
+
+
+def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doubled(
+    tmp_path, http_server, slack_server
+):
+    config = _config(tmp_path, http_server, slack_server)
+    slack_server.delay_next(6, 0.3)
+    daemon = start(config)
+    try:
+        wait_for(lambda: bool(_processor_processes(daemon.pid)) or daemon.poll() is not None, 60, "the child")
+        first = _processor_processes(daemon.pid)[0]
+        time.sleep(random.uniform(0.5, 2.0))  # start-up, mid-batch or done: each must come out the same
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: any(p != first for p in _processor_processes(daemon.pid)) or daemon.poll() is not None,
+                 60, "a new child", lambda: output(daemon))  # fmt: skip
+        assert daemon.poll() is None, output(daemon)
+        wait_for(lambda: len(slack_server.messages("#news")) >= len(DISTINCT) + 1, 120, "every alert",
+                 lambda: output(daemon))  # fmt: skip
+        second = [p for p in _processor_processes(daemon.pid) if p != first][0]
+        time.sleep(1.0)  # anything doubled would be posted by now
+    finally:
+        returncode = stop(daemon)
+    assert returncode == 0, output(daemon)
+    assert not _alive(second)  # the daemon stopped its child
+    assert "processor process ended without a word" in output(daemon, tail=100_000)
+    _check_alerts(slack_server)
+
+
+def test_a_killed_daemon_takes_its_processor_process_with_it(tmp_path, http_server, slack_server):
+    config = _config(tmp_path, http_server, slack_server)
+    daemon = start(config)
+    try:
+        # killed while its child starts or works, before any alert is in flight (a notifier killed mid-post
+        # is tests/e2e/test_restart.py's: its post's lease then has to run out)
+        wait_for(lambda: bool(_processor_processes(daemon.pid)) or daemon.poll() is not None, 60, "the child")
+        time.sleep(random.uniform(0.0, 0.8))
+        assert daemon.poll() is None, output(daemon)
+        (child,) = _processor_processes(daemon.pid)
+        daemon.kill()
+        daemon.wait(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    wait_for(lambda: not _alive(child), 30, "the child to end")
+
+    again = start(config, "--once")
+    again.wait(timeout=240)
+    assert again.returncode == 0, output(again)
+    _check_alerts(slack_server)
+
+
+def test_a_run_once_whose_processor_process_dies_fails_loudly(tmp_path, http_server, slack_server):
+    config = _config(tmp_path, http_server, slack_server)
+    http_server.add("/feed.xml", rss(ITEMS), headers={"Content-Type": "application/rss+xml; charset=utf-8"},
+                    delay=3.0)  # a slow sweep: the child is killed before it can drain
+    run = start(config, "--once")
+    try:
+        wait_for(lambda: bool(_processor_processes(run.pid)) or run.poll() is not None, 60, "the child")
+        os.kill(_processor_processes(run.pid)[0], signal.SIGKILL)
+        run.wait(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert "processor process: ended unexpectedly (exit code -9)" in output(run)
