@@ -2,7 +2,7 @@
 
 The stream: ../shared/corpus/battery_news/news-until-2026-06-30.json (3,633 real Google News and Naver items of
 June 2026), dealt into ``--feeds`` RSS feeds (default 12) by a hash of the item id and served by our local HTTP
-server (tests/servers/http.py); ``--repeat N`` serves the stream N times over with new ids (and shifted times),
+server (tests/servers/http.py); ``--repeat N`` serves the stream N times over with new ids (and earlier times),
 in N times as many feeds. Alerts go to the Slack Web API stand-in (tests/servers/slack.py) with the per-channel
 pacing off (it would measure Slack's limit, not ours).
 
@@ -46,12 +46,16 @@ JUNE = ROOT.parent / "shared" / "corpus" / "battery_news" / "news-until-2026-06-
 
 
 def stream(repeat: int) -> list[dict[str, Any]]:
-    """The June items, ``repeat`` times over (pass k: ids suffixed, times shifted by k * 31 days)."""
+    """The June items, ``repeat`` times over (pass k: ids suffixed, times moved k * 31 days back).
+
+    Back, not forward: from a few passes on, later months would be in the future of a run in December 2026,
+    and the collectors take such a date for a wrong one (a warning per item, and the fetch time instead).
+    """
     items = json.loads(JUNE.read_text(encoding="utf-8"))["articles"]
     out = []
     for k in range(repeat):
         for item in items:
-            when = datetime.fromisoformat(item["published"]) + timedelta(days=31 * k)
+            when = datetime.fromisoformat(item["published"]) - timedelta(days=31 * k)
             out.append({**item, "id": f"{item['id']}-{k}" if k else item["id"], "published": when})
     return out
 
@@ -132,6 +136,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=12, help="feeds per pass of the stream")
     parser.add_argument("--own-process", action="store_true",
                         help="processor.own_process: the processor stages in a process of their own")
+    parser.add_argument("--sweep-processes", type=int, default=1, help="polling.processes (a sweep's workers)")
     args = parser.parse_args()
     if not JUNE.is_file():
         print(f"the June stream is not at {JUNE} (the shared folder beside the repo)", file=sys.stderr)
@@ -149,7 +154,8 @@ def main() -> int:
             if state_kind == "postgres":
                 run_env["NEWSRADAR_DATABASE_URL"] = stack.enter_context(running_server()).new_database()
             seconds, alerts = run_embedded(tmp, sources, slack, {"kind": state_kind}, run_env,
-                                           {"processor": {"own_process": args.own_process}})
+                                           {"processor": {"own_process": args.own_process},
+                                            "polling": {"processes": args.sweep_processes}})
             print(f"embedded  {state_kind:9} {len(items) / seconds:8,.0f} items/s   "
                   f"({len(items):,} items in {seconds:.1f} s, {alerts:,} alerts posted)")  # fmt: skip
     return 0

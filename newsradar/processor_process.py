@@ -51,37 +51,47 @@ class ReportingMetrics(Metrics):
     def __init__(self) -> None:
         super().__init__()
         self._observed: list[tuple[str, str, float]] = []  # (kind, stage, seconds) since the last report
+        self._observing = threading.Lock()
+        self._taking = threading.Lock()  # the reports thread and the end of the run both take
         self._reported: dict[str, tuple[Counter[str], Counter[str]]] = {}  # counts, error kinds last sent
         self._last_take = 0.0
 
     def observe_batch(self, stage: str, seconds: float) -> None:
         super().observe_batch(stage, seconds)
-        self._observed.append(("batch", stage, seconds))
+        self._observe("batch", stage, seconds)
 
     def timed_process(self, stage: str, process: Callable[[Any], T], event: Any) -> T:
         started = time.perf_counter()
         try:
             return super().timed_process(stage, process, event)
         finally:
-            self._observed.append(("process", stage, time.perf_counter() - started))
+            self._observe("process", stage, time.perf_counter() - started)
 
     def observe_lag(self, seconds: float) -> None:
         super().observe_lag(seconds)
-        self._observed.append(("lag", "", seconds))
+        self._observe("lag", "", seconds)
+
+    def _observe(self, kind: str, stage: str, seconds: float) -> None:
+        with self._observing:
+            self._observed.append((kind, stage, seconds))
 
     def take(self) -> tuple[dict[str, ComponentDelta], list[tuple[str, str, float]]]:
-        """What was counted and timed since the last ``take``."""
-        observed, self._observed = self._observed, []  # list swap: appends from other threads land in one
-        deltas: dict[str, ComponentDelta] = {}
-        for comp in self.components():
-            counts, kinds = self._reported.get(comp.name, (Counter(), Counter()))
-            new_counts, new_kinds = comp.counts - counts, comp.error_kinds - kinds
-            succeeded = comp.last_success_at is not None and comp.last_success_at > self._last_take
-            if new_counts or new_kinds or succeeded or comp.info or comp.name not in self._reported:
-                deltas[comp.name] = ComponentDelta(new_counts, new_kinds, comp.last_error, succeeded, dict(comp.info))
-            self._reported[comp.name] = (comp.counts, comp.error_kinds)
-        self._last_take = time.time()
-        return deltas, observed
+        """What was counted and timed since the last ``take`` (every component the first time, counted or not)."""
+        with self._taking:
+            with self._observing:
+                observed, self._observed = self._observed, []
+            now, since = time.time(), self._last_take
+            deltas: dict[str, ComponentDelta] = {}
+            for comp in self.components():
+                counts, kinds = self._reported.get(comp.name, (Counter(), Counter()))
+                new_counts, new_kinds = comp.counts - counts, comp.error_kinds - kinds
+                succeeded = comp.last_success_at is not None and comp.last_success_at > since
+                if new_counts or new_kinds or succeeded or comp.info or comp.name not in self._reported:
+                    deltas[comp.name] = ComponentDelta(new_counts, new_kinds, comp.last_error, succeeded,
+                                                       dict(comp.info))  # fmt: skip
+                self._reported[comp.name] = (comp.counts, comp.error_kinds)
+            self._last_take = now
+            return deltas, observed
 
 
 def add_report(metrics: Metrics, deltas: dict[str, ComponentDelta], observed: list[tuple[str, str, float]]) -> None:
