@@ -2,9 +2,11 @@
 
 Notifiers on several hosts may share one state store (PostgreSQL). Before a quiet-hours release or a digest
 goes out, the sender claims it in the store in one transaction (a conditional UPDATE, or INSERT ... ON
-CONFLICT DO NOTHING): only one claimer wins, the others send nothing. A claim names its owner (host, process
-and a random part, so a restarted process is a new owner) and its time; one older than the lease is taken to
-belong to a notifier that died mid-send, and is taken over, finished after a look in Slack's history.
+CONFLICT DO NOTHING): only one claimer wins, the others send nothing. A claim names its owner (host, PID
+namespace, process and a random part, so a restarted process is a new owner) and its time; one older than the
+lease is taken to belong to a notifier that died mid-send, and is taken over, finished after a look in Slack's
+history. An alert's lease held by a process of this host that no longer exists is taken over at once
+(``dead_here``).
 """
 
 from __future__ import annotations
@@ -23,5 +25,47 @@ DIGEST_LEASE = timedelta(minutes=5)
 
 
 def owner() -> str:
-    """A claim owner id for this notifier instance: "<host>:<pid>:<random>" (no secrets, fine in logs)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A claim owner id for this notifier instance: "<host>:pidns<N>:<pid>:<random>" (no secrets, fine in logs).
+
+    The PID namespace (Linux; empty elsewhere) tells two containers apart that share a host name (host
+    networking): a process id means something only within its namespace.
+    """
+    return f"{socket.gethostname()}:pidns{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return ""
+
+
+def dead_here(holder: str) -> bool:
+    """Whether ``holder`` (an ``owner()`` id) names a process of this host and PID namespace that no longer exists.
+
+    Then what it held can be taken over at once (a notifier killed with -9 and started again need not wait for
+    its own lease to run out). Anything else, including an id of another form, another host or namespace, a
+    live process, or an unknown namespace, is not known to be dead.
+    """
+    parts = holder.rsplit(":", 3)
+    if len(parts) != 4 or not parts[1].startswith("pidns") or not parts[2].isdigit():
+        return False
+    host, namespace, pid = parts[0], parts[1][len("pidns"):], int(parts[2])
+    if not namespace or host != socket.gethostname() or namespace != _pid_namespace() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists (another user's)
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has ended but not been reaped by its parent yet still answers signal 0."""
+    try:
+        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()  # noqa: SIM115 - one read
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]

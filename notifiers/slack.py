@@ -48,7 +48,7 @@ from newsradar.errors import PermanentError, TransientError
 from newsradar.events import Story, StoryUpdate
 from newsradar.settings import Settings
 from newsradar.store import StateStore
-from notifiers import slack_blocks
+from notifiers import claims, slack_blocks
 from notifiers import slack_format as fmt
 from notifiers.claims import RELEASE_LEASE, RELEASING
 from notifiers.quiet import describe, quiet_until
@@ -130,7 +130,7 @@ class SlackNotifier:
         self._buffer: dict[str, StoryUpdate] = {}
         self._next_ok: dict[str, float] = {}
         self._channel_ids: dict[str, str] = {}
-        self._owner = uuid.uuid4().hex  # this notifier, as a lease holder
+        self._owner = claims.owner()  # this notifier, as a lease holder
         self._clock = clock
 
     @property
@@ -194,7 +194,7 @@ class SlackNotifier:
     def _post_once(self, story: Story, channel: str) -> None:
         """Post under a lease, so a notifier on another host never posts the same story to the same channel."""
         lease, now = f"alert:{story.id}:{channel}", datetime.now(timezone.utc)
-        if not self._store.take_lease(lease, self._owner, now + ALERT_LEASE, now):
+        if not self._store.take_lease(lease, self._owner, now + ALERT_LEASE, now) and not self._take_over(lease, now):
             raise TransientError(f"slack: another notifier is posting story {story.id} to {channel}; will retry")
         try:
             record = self._store.alert(story.id, channel)  # again: the lease's last holder may have posted it
@@ -211,6 +211,20 @@ class SlackNotifier:
             self._post(story, channel, claimed=record is not None and record[1] == RELEASING)
         finally:
             self._store.drop_lease(lease, self._owner)
+
+    def _take_over(self, lease: str, now: datetime) -> bool:
+        """Take ``lease`` from a holder that died on this host (killed mid-post); False if it is not known dead.
+
+        What it may have posted is then found in the channel's history before anything is posted again.
+        """
+        holder = self._store.lease_holder(lease)
+        if holder is None or not claims.dead_here(holder):
+            return False
+        if not self._store.take_lease(lease, self._owner, now + ALERT_LEASE, now, replacing=holder):
+            return False
+        log.warning("slack: %s was held by %s, a process of this host that no longer exists; taken over", lease,
+                    holder)  # fmt: skip
+        return True
 
     def _post(self, story: Story, channel: str, claimed: bool = False) -> None:
         """Post a first alert; ``claimed``: a release's claim already recorded it 'pending' (keep its time)."""

@@ -247,13 +247,19 @@ class StateStore(ABC):
 
     # -- leases: one instance of a role at a time does a piece of work ---------------------------------
     @abstractmethod
-    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime, replacing: str | None = None) -> bool:
         """Take (or renew) the lease ``key`` for ``owner`` until ``until``; False while another owner's
-        lease runs (its ``until`` is after ``now``). Atomic: of two instances asking at once, one wins.
+        lease runs (its ``until`` is after ``now``), unless that owner is ``replacing``. Atomic: of two
+        instances asking at once, one wins.
 
         Notifiers on several hosts take one before a digest or a first alert is sent, so two of them never
-        send the same thing; a lease that ran out (its holder died) passes to the next asker.
+        send the same thing; a lease that ran out (its holder died) passes to the next asker, and so does one
+        whose holder is known to be dead (``replacing``: a process of this host that no longer exists).
         """
+
+    @abstractmethod
+    def lease_holder(self, key: str) -> str | None:
+        """The owner of the lease ``key`` (running or run out), or None when there is none."""
 
     @abstractmethod
     def drop_lease(self, key: str, owner: str) -> None:

@@ -402,12 +402,17 @@ class PostgresStore(StateStore):
         rows = self._read("SELECT MAX(cutoff) FROM digests WHERE recipient=%s AND state='sent'", (recipient,))
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime, replacing: str | None = None) -> bool:
         return self._write(
             """INSERT INTO leases VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE
-               SET owner=excluded.owner, until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=%s""",
-            (key, owner, _ts(until), _ts(now)),
+               SET owner=excluded.owner, until=excluded.until
+               WHERE leases.owner=excluded.owner OR leases.until<=%s OR leases.owner=%s""",
+            (key, owner, _ts(until), _ts(now), replacing),
         ) == 1
+
+    def lease_holder(self, key: str) -> str | None:
+        rows = self._read("SELECT owner FROM leases WHERE key=%s", (key,))
+        return str(rows[0][0]) if rows else None
 
     def drop_lease(self, key: str, owner: str) -> None:
         self._write("DELETE FROM leases WHERE key=%s AND owner=%s", (key, owner))

@@ -409,13 +409,17 @@ class SqliteStore(StateStore):
         )
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def take_lease(self, key: str, owner: str, until: datetime, now: datetime) -> bool:
+    def take_lease(self, key: str, owner: str, until: datetime, now: datetime, replacing: str | None = None) -> bool:
         with self._transaction(durable=False) as conn:  # see _fsync: a lease need not outlive a power loss
             return conn.execute(
                 """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
-                   until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=?""",
-                (key, owner, _ts(until), _ts(now)),
+                   until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=? OR leases.owner=?""",
+                (key, owner, _ts(until), _ts(now), replacing),
             ).rowcount == 1
+
+    def lease_holder(self, key: str) -> str | None:
+        rows = self._read("SELECT owner FROM leases WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def drop_lease(self, key: str, owner: str) -> None:
         self._write("DELETE FROM leases WHERE key=? AND owner=?", (key, owner), durable=False)

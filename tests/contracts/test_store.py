@@ -273,6 +273,20 @@ def test_a_lease_goes_to_one_asker_at_a_time_and_passes_on_when_it_runs_out_or_i
     assert a.take_lease(key, "A", T0 + timedelta(minutes=15), T0 + timedelta(minutes=10))
 
 
+def test_a_running_lease_passes_only_to_an_asker_replacing_its_holder(opener: Opener):
+    a, b, c = opener(), opener(), opener()
+    key = "alert:s1:#news"
+    assert b.lease_holder(key) is None
+    assert a.take_lease(key, "A", T0 + timedelta(minutes=2), T0)
+    assert b.lease_holder(key) == "A"
+    assert not b.take_lease(key, "B", T0 + timedelta(minutes=2), T0, replacing="someone else")  # A's still runs
+    assert b.take_lease(key, "B", T0 + timedelta(minutes=2), T0, replacing="A")  # A is known dead: B's now
+    assert not c.take_lease(key, "C", T0 + timedelta(minutes=2), T0, replacing="A")  # of two replacing A, one wins
+    assert a.lease_holder(key) == "B"
+    b.drop_lease(key, "B")
+    assert a.lease_holder(key) is None
+
+
 def test_of_many_asking_at_once_exactly_one_gets_the_lease(opener: Opener):
     stores = [opener() for _ in range(4)]
     won: list[int] = []
