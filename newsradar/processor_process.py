@@ -22,6 +22,7 @@ one); a child whose daemon died ends itself. Spawned, not forked: the daemon alr
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -109,14 +110,15 @@ def add_report(metrics: Metrics, deltas: dict[str, ComponentDelta], observed: li
 # -- the child ---------------------------------------------------------------------------------------------
 def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.connection.Connection) -> None:
     """The processor role in this process: follow the daemon's sweep, drain, then (``forever``) run on."""
-    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, systemd: the daemon tells us (it commits first)
-        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon too, which tells us to stop
     from newsradar.cli import setup_logging
     from newsradar.daemon import Daemon
 
     setup_logging(level, settings, process="processor")
     metrics = ReportingMetrics()
     daemon = Daemon(settings, role="processor", metrics=metrics)
+    # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     swept = threading.Event()
     sending = threading.Lock()
 
@@ -145,9 +147,10 @@ def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.
     threading.Thread(target=reports, name="reports", daemon=True).start()
     try:
         daemon.follow_stages(swept)
-        send("drained", *metrics.take())
-        if forever:
-            daemon.run_stages()
+        if not daemon.stop.is_set():  # stopped before the end, it has not drained: the daemon must not think so
+            send("drained", *metrics.take())
+            if forever:
+                daemon.run_stages()
     except BaseException as exc:
         send("failed", f"{type(exc).__name__}: {exc}", *metrics.take())
         raise
@@ -178,7 +181,19 @@ def start_early(settings: Settings, forever: bool) -> None:
     The child's own start (its imports, its stages) then runs on the other core meanwhile and it is ready when
     the sweep's first items arrive. The daemon's ``ProcessorProcess.start`` adopts it.
     """
+    if not _early:
+        atexit.register(_end_unadopted)
     _early.append((settings, forever, *_spawn_child(settings, forever)))
+
+
+def _end_unadopted() -> None:
+    """At exit, end a child spawned early that no daemon adopted (the daemon failed to start)."""
+    while _early:
+        _, _, process, conn = _early.pop()
+        conn.close()  # its end of the pipe sees EOF and the child exits
+        process.join(10)
+        if process.is_alive():
+            process.kill()
 
 
 # -- the daemon's side -----------------------------------------------------------------------------------
@@ -257,10 +272,12 @@ class ProcessorProcess:
             closed = closed or kind == "closed"
         process.join()
         receive.close()
-        if closed:
+        if closed and (self._stopping.is_set() or (self.drained.is_set() and not self._forever)):
+            self.drained.set()  # (stopped: nothing follows it any more)
             return  # it ended as asked: stopped, or drained in a run --once
         if self.failure is None and self._forever and not self._stopping.is_set():
-            why = f"the processor process ended without a word (exit code {process.exitcode})"
+            why = ("the processor process stopped on its own (SIGTERM?)" if closed else
+                   f"the processor process ended without a word (exit code {process.exitcode})")  # fmt: skip
             self.metrics.error(COMPONENT, why)
             log.error("%s; starting it again in %.0fs (its batch in hand is redelivered)", why, RESTART_AFTER)
             if not self._stopping.wait(RESTART_AFTER):
@@ -268,7 +285,8 @@ class ProcessorProcess:
                 self._spawn()
             return
         # A stage failed (as a stage thread's failure stops a daemon in one process), or a run --once lost it
-        self.failure = self.failure or f"ended unexpectedly (exit code {process.exitcode})"
+        self.failure = self.failure or (f"stopped before it drained (exit code {process.exitcode})" if closed else
+                                        f"ended unexpectedly (exit code {process.exitcode})")  # fmt: skip
         self.metrics.error(COMPONENT, self.failure, permanent=True)
         log.error("processor process: %s", self.failure)
         self.drained.set()  # whoever follows it must not wait for ever; ``check`` raises the failure

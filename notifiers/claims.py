@@ -16,6 +16,8 @@ import socket
 import uuid
 from datetime import timedelta
 
+from newsradar.liveness import alive
+
 RELEASING = "release"  # store ref of a held alert claimed for a one-by-one release
 # Far above one post's time (slack.timeout, default 10 s, plus min_interval): a release claimed longer ago
 # than this is a dead notifier's, and is finished by another (or by the restarted one).
@@ -53,19 +55,4 @@ def dead_here(holder: str) -> bool:
     host, namespace, pid = parts[0], parts[1][len("pidns"):], int(parts[2])
     if not namespace or host != socket.gethostname() or namespace != _pid_namespace() or pid == os.getpid():
         return False
-    try:
-        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists (another user's)
-    return _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A process that has ended but not been reaped by its parent yet still answers signal 0."""
-    try:
-        stat = open(f"/proc/{pid}/stat", encoding="ascii", errors="replace").read()  # noqa: SIM115 - one read
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+    return not alive(pid)

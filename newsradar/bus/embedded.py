@@ -24,6 +24,7 @@ from typing import Any
 
 from newsradar import events
 from newsradar.bus.base import Bus, Consumer, Delivery
+from newsradar.liveness import alive
 from newsradar.sqlite_sync import without_fsync
 
 _SCHEMA = """
@@ -53,17 +54,6 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 _HOST = socket.gethostname()
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (signal 0 checks without sending anything)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _partitions(conn: sqlite3.Connection, topic: str, default: int) -> int:
@@ -251,7 +241,7 @@ class EmbeddedConsumer(Consumer):
         """Members that were processes on this host which no longer exist lose membership and leases now."""
         rows = conn.execute("SELECT member, pid FROM members WHERE grp=? AND host=?", (self.group, _HOST)).fetchall()
         for member, pid in rows:
-            if member != self.member and not _alive(pid):
+            if member != self.member and not alive(pid):
                 conn.execute("DELETE FROM members WHERE grp=? AND member=?", (self.group, member))
                 conn.execute("DELETE FROM leases WHERE grp=? AND member=?", (self.group, member))
 

@@ -13,6 +13,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, rss
@@ -86,8 +87,10 @@ def test_once_in_two_processes_alerts_every_story_once_and_counts_every_stage(tm
     assert stages["notifier"]["received"] == stages["grouper"]["emitted"] > len(DISTINCT)
 
 
+@pytest.mark.parametrize(("how", "logged"), [(signal.SIGKILL, "ended without a word"),
+                                             (signal.SIGTERM, "stopped on its own")], ids=["kill-9", "sigterm"])
 def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doubled(
-    tmp_path, http_server, slack_server
+    tmp_path, http_server, slack_server, how, logged
 ):
     config = _config(tmp_path, http_server, slack_server)
     slack_server.delay_next(6, 0.3)
@@ -96,7 +99,7 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
         wait_for(lambda: bool(_processor_processes(daemon.pid)) or daemon.poll() is not None, 60, "the child")
         first = _processor_processes(daemon.pid)[0]
         time.sleep(random.uniform(0.5, 2.0))  # start-up, mid-batch or done: each must come out the same
-        os.kill(first, signal.SIGKILL)
+        os.kill(first, how)
         wait_for(lambda: any(p != first for p in _processor_processes(daemon.pid)) or daemon.poll() is not None,
                  60, "a new child", lambda: output(daemon))  # fmt: skip
         assert daemon.poll() is None, output(daemon)
@@ -108,7 +111,7 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
         returncode = stop(daemon)
     assert returncode == 0, output(daemon)
     assert not _alive(second)  # the daemon stopped its child
-    assert "processor process ended without a word" in output(daemon, tail=100_000)
+    assert f"processor process {logged}" in output(daemon, tail=100_000)
     _check_alerts(slack_server)
 
 
