@@ -359,6 +359,8 @@ class Daemon:
     def request_stop(self) -> None:
         log.info("stop requested: finishing work in hand")
         self.stop.set()
+        if self.processor_process is not None:
+            self.processor_process.request_stop()
 
     def _schedule(self, scheduler: BackgroundScheduler) -> None:
         if self.collect is not None:

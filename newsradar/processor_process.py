@@ -272,6 +272,8 @@ class ProcessorProcess:
             closed = closed or kind == "closed"
         process.join()
         receive.close()
+        if closed and self._forever:  # a SIGTERM to the whole unit (systemd) reaches the daemon too: let it stop
+            self._stopping.wait(RESTART_AFTER)
         if closed and (self._stopping.is_set() or (self.drained.is_set() and not self._forever)):
             self.drained.set()  # (stopped: nothing follows it any more)
             return  # it ended as asked: stopped, or drained in a run --once
@@ -297,17 +299,25 @@ class ProcessorProcess:
         if self.failure is not None:
             raise NewsradarError(f"processor process: {self.failure}")
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Ask the child to finish its batch in hand, commit and end; wait for it (then kill it)."""
+    def request_stop(self) -> None:
+        """Ask the child to finish its batch in hand, commit and end (the daemon is stopping); do not wait."""
         self._stopping.set()
         with self._lock:
             self._tell("stop")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask the child to finish its batch in hand, commit and end; wait for it (then kill it).
+
+        Only the listener joins the child (two threads joining one process race on its exit status): waiting
+        for the listener is waiting for the child.
+        """
+        self.request_stop()
+        with self._lock:
             process, listener = self._process, self._listener
-        if process is not None:
-            process.join(timeout)
-            if process.is_alive():
-                log.error("processor process did not end within %.0fs; killing it", timeout)
-                process.kill()
-                process.join()
-        if listener is not None:
-            listener.join(timeout)
+        if listener is None:
+            return
+        listener.join(timeout)
+        if listener.is_alive():
+            log.error("processor process did not end within %.0fs; killing it", timeout)
+            process.kill()
+            listener.join()

@@ -10,6 +10,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 import yaml
 
 from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, rss
-from tests.e2e.processes import newsradar, output, start, stop, wait_for
+from tests.e2e.processes import ROOT, newsradar, output, start, stop, wait_for
 from tests.servers.slack import TOKEN
 
 ITEMS = DISTINCT + PRESS_COPIES + UNRELATED + [POHAM_ONLY]
@@ -152,3 +154,29 @@ def test_a_run_once_whose_processor_process_dies_fails_loudly(tmp_path, http_ser
             run.kill()
     assert run.returncode != 0
     assert "processor process: ended unexpectedly (exit code -9)" in output(run)
+
+
+def test_sigterm_to_the_whole_group_stops_daemon_and_child_cleanly(tmp_path, http_server, slack_server):
+    """As systemd stops a unit (every process of it gets SIGTERM at once): both finish their work, exit 0."""
+    config = _config(tmp_path, http_server, slack_server)
+    log_path = tmp_path / "group.log"
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "newsradar.cli", "--config", str(config), "run"], cwd=ROOT,
+            env={**os.environ, "SLACK_BOT_TOKEN": TOKEN}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: len(slack_server.messages("#news")) >= len(DISTINCT) + 1 or daemon.poll() is not None,
+                 120, "every alert", lambda: log_path.read_text(errors="replace")[-2000:])  # fmt: skip
+        (child,) = _processor_processes(daemon.pid)
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=90)
+    finally:
+        if daemon.poll() is None:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+    logged = log_path.read_text(encoding="utf-8", errors="replace")
+    assert daemon.returncode == 0, logged[-3000:]
+    assert " ERROR " not in logged and "CRITICAL" not in logged, logged[-3000:]
+    wait_for(lambda: not _alive(child), 30, "the child to end")
+    _check_alerts(slack_server)
