@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 KST = timezone(timedelta(hours=9))
@@ -86,3 +87,15 @@ def rss(items: list[Item], title: str = "테스트 지역뉴스") -> bytes:
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode("utf-8")
+
+
+def check_alerted_once(slack_server: Any, channel: str = "#news", note: object = "") -> None:
+    """Every story of DISTINCT + PRESS_COPIES alerted exactly once in ``channel`` (nothing lost, nothing doubled),
+    the press release once, showing its three outlets; ``note`` goes into the failure message."""
+    messages = slack_server.messages(channel)
+    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
+    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, (note, [m.text[:60] for m in messages])
+    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
+    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
+    press = [m for m in messages if "재활용 클러스터" in m.text]
+    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)

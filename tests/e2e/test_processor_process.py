@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, rss
+from newsradar.liveness import alive
+from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, check_alerted_once, rss
 from tests.e2e.processes import ROOT, newsradar, output, start, stop, wait_for
 from tests.servers.slack import TOKEN
 
@@ -58,30 +59,11 @@ def _processor_processes(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-
-
-def _check_alerts(slack_server) -> None:
-    """Every Pohang story alerted exactly once; the press release once, with its three outlets."""
-    messages = slack_server.messages("#news")
-    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
-    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, [m.text[:60] for m in messages]
-    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
-    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
-    press = [m for m in messages if "재활용 클러스터" in m.text]
-    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
-
-
 def test_once_in_two_processes_alerts_every_story_once_and_counts_every_stage(tmp_path, http_server, slack_server):
     config = _config(tmp_path, http_server, slack_server)
     run = newsradar("--config", str(config), "run", "--once", env={"SLACK_BOT_TOKEN": TOKEN})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-    _check_alerts(slack_server)
+    check_alerted_once(slack_server)
     # the child's counts came back to the daemon's summary
     stages = json.loads(run.stdout.split("stages: ", 1)[1].splitlines()[0])
     assert stages["processor"]["received"] == stages["processor"]["emitted"] == len(ITEMS)
@@ -112,9 +94,9 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
     finally:
         returncode = stop(daemon)
     assert returncode == 0, output(daemon)
-    assert not _alive(second)  # the daemon stopped its child
+    assert not alive(second)  # the daemon stopped its child
     assert f"processor process {logged}" in output(daemon, tail=100_000)
-    _check_alerts(slack_server)
+    check_alerted_once(slack_server)
 
 
 def test_a_killed_daemon_takes_its_processor_process_with_it(tmp_path, http_server, slack_server):
@@ -132,12 +114,12 @@ def test_a_killed_daemon_takes_its_processor_process_with_it(tmp_path, http_serv
     finally:
         if daemon.poll() is None:
             daemon.kill()
-    wait_for(lambda: not _alive(child), 30, "the child to end")
+    wait_for(lambda: not alive(child), 30, "the child to end")
 
     again = start(config, "--once")
     again.wait(timeout=240)
     assert again.returncode == 0, output(again)
-    _check_alerts(slack_server)
+    check_alerted_once(slack_server)
 
 
 def test_a_run_once_whose_processor_process_dies_fails_loudly(tmp_path, http_server, slack_server):
@@ -178,5 +160,5 @@ def test_sigterm_to_the_whole_group_stops_daemon_and_child_cleanly(tmp_path, htt
     logged = log_path.read_text(encoding="utf-8", errors="replace")
     assert daemon.returncode == 0, logged[-3000:]
     assert " ERROR " not in logged and "CRITICAL" not in logged, logged[-3000:]
-    wait_for(lambda: not _alive(child), 30, "the child to end")
-    _check_alerts(slack_server)
+    wait_for(lambda: not alive(child), 30, "the child to end")
+    check_alerted_once(slack_server)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, rss
+from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, check_alerted_once, rss
 from tests.e2e.processes import output, start, wait_for
 
 
@@ -49,13 +49,7 @@ def test_restart_mid_run_loses_nothing_and_doubles_nothing(tmp_path, http_server
     again.wait(timeout=240)
     assert again.returncode == 0, output(again)
 
-    messages = slack_server.messages("#news")
-    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
-    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, (posted_before, [m.text[:60] for m in messages])
-    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
-    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
-    press = [m for m in messages if "재활용 클러스터" in m.text]
-    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
+    check_alerted_once(slack_server, note=f"{posted_before} posted before the restart")
 
 
 def test_run_once_killed_mid_run_then_run_again_loses_nothing_and_doubles_nothing(tmp_path, http_server,
@@ -88,13 +82,7 @@ def test_run_once_killed_mid_run_then_run_again_loses_nothing_and_doubles_nothin
     again.wait(timeout=240)
     assert again.returncode == 0, output(again)
 
-    messages = slack_server.messages("#news")
-    story_ids = [m.metadata["event_payload"]["story_id"] for m in messages if m.metadata]
-    assert len(story_ids) == len(messages) == len(DISTINCT) + 1, [m.text[:60] for m in messages]
-    assert len(set(story_ids)) == len(story_ids)  # no story alerted twice
-    assert len(slack_server.posts) == len(messages)  # and no extra post anywhere
-    press = [m for m in messages if "재활용 클러스터" in m.text]
-    assert len(press) == 1 and all(copy.outlet in press[0].text + str(press[0].blocks) for copy in PRESS_COPIES)
+    check_alerted_once(slack_server)
 
 
 def _children(pid: int) -> set[int]:
