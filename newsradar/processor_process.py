@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 REPORT_EVERY = 2.0  # seconds between two reports of the child's counts (health and /metrics lag this much)
-RESTART_AFTER = 1.0  # seconds before a child that died is started again
+RESTART_AFTER = 1.0  # seconds before a child that died is started again (doubling, up to RESTART_CAP, while
+RESTART_CAP = 60.0  # children keep dying within STEADY_AFTER seconds of their start)
+STEADY_AFTER = 300.0
 COMPONENT = "processor-process"  # health's entry for the child itself
 
 
@@ -116,15 +118,20 @@ def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.
 
     setup_logging(level, settings, process="processor")
     metrics = ReportingMetrics()
-    daemon = Daemon(settings, role="processor", metrics=metrics)
-    # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end
-    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
-    swept = threading.Event()
     sending = threading.Lock()
 
     def send(kind: str, *payload: Any) -> None:
         with sending:
             conn.send((kind, *payload))
+
+    try:
+        daemon = Daemon(settings, role="processor", metrics=metrics)
+    except BaseException as exc:  # e.g. the state store cannot be opened: the daemon stops, no restart loop
+        send("failed", f"cannot start: {type(exc).__name__}: {exc}", *metrics.take())
+        raise
+    # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    swept = threading.Event()
 
     def commands() -> None:
         """The daemon's word: "swept" or "stop". Its end of the pipe closing means it died: end too."""
@@ -212,6 +219,8 @@ class ProcessorProcess:
         self.drained = threading.Event()
         self.failure: str | None = None
         self.restarts = 0
+        self._in_a_row = 0  # children that died soon after their start, in a row
+        self._spawned_at = time.monotonic()
         self._swept = False
         self._stopping = threading.Event()
         self._forever = False
@@ -236,7 +245,7 @@ class ProcessorProcess:
                 process, ours = early[2], early[3]
             else:
                 process, ours = _spawn_child(self.settings, self._forever)
-            self._process, self._conn = process, ours
+            self._process, self._conn, self._spawned_at = process, ours, time.monotonic()
             if self._swept:
                 self._tell("swept")
             self._listener = threading.Thread(target=self._listen, args=(ours, process), name="processor-reports",
@@ -281,8 +290,12 @@ class ProcessorProcess:
             why = ("the processor process stopped on its own (SIGTERM?)" if closed else
                    f"the processor process ended without a word (exit code {process.exitcode})")  # fmt: skip
             self.metrics.error(COMPONENT, why)
-            log.error("%s; starting it again in %.0fs (its batch in hand is redelivered)", why, RESTART_AFTER)
-            if not self._stopping.wait(RESTART_AFTER):
+            # one that keeps dying (out of memory at each start) is started again less and less often
+            lived = time.monotonic() - self._spawned_at
+            self._in_a_row = 0 if lived > STEADY_AFTER else self._in_a_row + 1
+            delay = min(RESTART_CAP, RESTART_AFTER * 2 ** max(0, self._in_a_row - 1))
+            log.error("%s; starting it again in %.0fs (its batch in hand is redelivered)", why, delay)
+            if not self._stopping.wait(delay):
                 self.restarts += 1
                 self._spawn()
             return
