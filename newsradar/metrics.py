@@ -133,11 +133,14 @@ class Metrics:
 
     def timed_process(self, stage: str, process: Callable[[Any], T], event: Any) -> T:
         """Run ``process(event)`` and observe how long it took (also when it raises)."""
-        with self._process_seconds.labels(stage=stage).time():
+        started = time.perf_counter()
+        try:
             return process(event)
+        finally:
+            self.observe_process(stage, time.perf_counter() - started)
 
     def observe_process(self, stage: str, seconds: float) -> None:
-        """One event's processing time measured elsewhere (a stage in another process)."""
+        """One event's processing time (``timed_process``, or a stage's in another process)."""
         self._process_seconds.labels(stage=stage).observe(seconds)
 
     def observe_lag(self, seconds: float) -> None:

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from newsradar.errors import NewsradarError
 from newsradar.metrics import ComponentDelta, Metrics, merge_metrics
@@ -40,7 +40,6 @@ from newsradar.settings import Settings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 REPORT_EVERY = 2.0  # seconds between two reports of the child's counts (health and /metrics lag this much)
 RESTART_AFTER = 1.0  # seconds before a child that died is started again (doubling, up to RESTART_CAP, while
 RESTART_CAP = 60.0  # children keep dying within STEADY_AFTER seconds of their start)
@@ -54,8 +53,7 @@ class ReportingMetrics(Metrics):
     def __init__(self) -> None:
         super().__init__()
         self._observed: list[tuple[str, str, float]] = []  # (kind, stage, seconds) since the last report
-        self._observing = threading.Lock()
-        self._taking = threading.Lock()  # the reports thread and the end of the run both take
+        self._reporting = threading.Lock()  # stage threads observe; the reports thread and the run's end take
         self._reported: dict[str, tuple[Counter[str], Counter[str]]] = {}  # counts, error kinds last sent
         self._last_take = 0.0
 
@@ -63,26 +61,22 @@ class ReportingMetrics(Metrics):
         super().observe_batch(stage, seconds)
         self._observe("batch", stage, seconds)
 
-    def timed_process(self, stage: str, process: Callable[[Any], T], event: Any) -> T:
-        started = time.perf_counter()
-        try:
-            return super().timed_process(stage, process, event)
-        finally:
-            self._observe("process", stage, time.perf_counter() - started)
+    def observe_process(self, stage: str, seconds: float) -> None:
+        super().observe_process(stage, seconds)
+        self._observe("process", stage, seconds)
 
     def observe_lag(self, seconds: float) -> None:
         super().observe_lag(seconds)
         self._observe("lag", "", seconds)
 
     def _observe(self, kind: str, stage: str, seconds: float) -> None:
-        with self._observing:
+        with self._reporting:
             self._observed.append((kind, stage, seconds))
 
     def take(self) -> tuple[dict[str, ComponentDelta], list[tuple[str, str, float]]]:
         """What was counted and timed since the last ``take`` (every component the first time, counted or not)."""
-        with self._taking:
-            with self._observing:
-                observed, self._observed = self._observed, []
+        with self._reporting:
+            observed, self._observed = self._observed, []
             now, since = time.time(), self._last_take
             deltas: dict[str, ComponentDelta] = {}
             for comp in self.components():

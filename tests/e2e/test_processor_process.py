@@ -20,7 +20,7 @@ import yaml
 
 from newsradar.liveness import alive
 from tests.e2e.feeds import DISTINCT, POHAM_ONLY, PRESS_COPIES, UNRELATED, check_alerted_once, rss
-from tests.e2e.processes import ROOT, newsradar, output, start, stop, wait_for
+from tests.e2e.processes import ROOT, children, newsradar, output, start, stop, wait_for
 from tests.servers.slack import TOKEN
 
 ITEMS = DISTINCT + PRESS_COPIES + UNRELATED + [POHAM_ONLY]
@@ -44,18 +44,13 @@ def _config(tmp_path: Path, http_server, slack_server) -> Path:
 def _processor_processes(pid: int) -> list[int]:
     """Children of ``pid`` that run a spawned multiprocessing target (not its resource tracker)."""
     found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for child in sorted(children(pid)):
         try:
-            children = (task / "children").read_text().split()
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
-        for child in map(int, children):
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-                found.append(child)
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.append(child)
     return found
 
 

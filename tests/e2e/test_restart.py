@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.e2e.feeds import DISTINCT, PRESS_COPIES, UNRELATED, check_alerted_once, rss
-from tests.e2e.processes import output, start, wait_for
+from tests.e2e.processes import children, output, start, wait_for
 
 
 def _config(tmp_path: Path, http_server, slack_server) -> Path:
@@ -69,7 +69,7 @@ def test_run_once_killed_mid_run_then_run_again_loses_nothing_and_doubles_nothin
     try:
         wait_for(lambda: len(slack_server.posts) >= 2 or once.poll() is not None, 120, "the first alerts")
         assert once.poll() is None, output(once)
-        workers = _children(once.pid)
+        workers = children(once.pid)
         assert workers, "the sweep ran in worker processes"
         once.send_signal(signal.SIGKILL)
         once.wait(timeout=90)
@@ -85,14 +85,3 @@ def test_run_once_killed_mid_run_then_run_again_loses_nothing_and_doubles_nothin
     check_alerted_once(slack_server)
 
 
-def _children(pid: int) -> set[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
