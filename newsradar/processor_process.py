@@ -107,6 +107,10 @@ def add_report(metrics: Metrics, deltas: dict[str, ComponentDelta], observed: li
 def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.connection.Connection) -> None:
     """The processor role in this process: follow the daemon's sweep, drain, then (``forever``) run on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon too, which tells us to stop
+    # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end; one that
+    # comes while this process still starts is kept for the daemon below, not the default death
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminated.set())
     from newsradar.cli import setup_logging
     from newsradar.daemon import Daemon
 
@@ -123,8 +127,9 @@ def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.
     except BaseException as exc:  # e.g. the state store cannot be opened: the daemon stops, no restart loop
         send("failed", f"cannot start: {type(exc).__name__}: {exc}", *metrics.take())
         raise
-    # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
+    if terminated.is_set():
+        daemon.request_stop()
     swept = threading.Event()
 
     def commands() -> None:

@@ -77,7 +77,11 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
     try:
         wait_for(lambda: bool(_processor_processes(daemon.pid)) or daemon.poll() is not None, 60, "the child")
         first = _processor_processes(daemon.pid)[0]
-        time.sleep(random.uniform(0.5, 2.0))  # start-up, mid-batch or done: each must come out the same
+        # Once its first line is logged the child handles SIGTERM (before, the interpreter that spawn starts is
+        # still loading our modules: the default action ends it, "without a word", and it is restarted as well)
+        wait_for(lambda: "[processor]" in output(daemon, tail=100_000), 60, "the child to start",
+                 lambda: output(daemon))  # fmt: skip
+        time.sleep(random.uniform(0.0, 1.5))  # loading its stages, mid-batch or done: each must come out the same
         os.kill(first, how)
         wait_for(lambda: any(p != first for p in _processor_processes(daemon.pid)) or daemon.poll() is not None,
                  60, "a new child", lambda: output(daemon))  # fmt: skip
