@@ -10,7 +10,10 @@ Design choices:
   the channel *id*, which Slack returns from the post). Each post carries message ``metadata``
   with the story id; a 'pending' record found later (crash between post and record, or a timeout
   after Slack had accepted the post) is reconciled by looking for that metadata in
-  ``conversations.history`` and adopting the message before deciding to post again.
+  ``conversations.history`` and adopting the message before deciding to post again. A flush's first
+  alerts go out in batches of up to POST_BATCH: one commit takes their leases and writes their 'pending'
+  records (``claim_alerts``), one after the posts writes 'sent' and frees the leases (``settle_alerts``),
+  so a burst of alerts does not queue for the state store's write lock once per record.
 - **Webhook mode** (an incoming-webhook URL instead of a bot token) cannot edit, route or read
   history: each story is posted once to the webhook's own channel (store key ``"webhook"``), never
   updated; a 'pending' record there is re-posted (a rare duplicate beats a missed story).
@@ -65,6 +68,7 @@ _GLOBAL = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "t
            "no_permission", "missing_scope", "not_allowed_token_type", "org_login_required",
            "ekm_access_denied", "invalid_token", "no_service", "no_team", "team_disabled", "action_prohibited"}
 ALERT_LEASE = timedelta(minutes=2)  # longer than one post with its retries; a dead poster's lease runs out
+POST_BATCH = 20  # first alerts claimed in one commit (fewer when min_interval would stretch them past the lease)
 _MESSAGE_GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
 DEFAULT_ONE_BY_ONE = 3
 
@@ -152,20 +156,35 @@ class SlackNotifier:
     def flush(self) -> None:
         """Deliver everything buffered; see AlertSink.flush for the error contract.
 
-        'sent' records are written without waiting for the disk and made durable together at the end (one fsync
-        a flush, not one a message), before the runner acknowledges the deliveries, whatever the outcome.
+        First alerts go out in batches (``_post_batch``): each batch's leases and 'pending' records are one
+        durable commit before its posts, its 'sent' records and the leases' return one relaxed commit after.
+        'sent' records are made durable together at the end (one fsync a flush, not one a message), before the
+        runner acknowledges the deliveries, whatever the outcome. A story leaves the buffer once every channel
+        of it is done, so a retried flush redoes only what is left.
         """
         failures: list[str] = []
         try:
+            firsts: list[tuple[Story, str]] = []
             for story_id in list(self._buffer):
                 story = self._buffer[story_id].story
+                deferred = len(firsts)
                 for channel in self.channels(story):
                     try:
-                        self._deliver(story, channel)
+                        self._deliver(story, channel, firsts=firsts)
                     except _ChannelFailed as exc:
                         log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
                         failures.append(str(exc))
-                del self._buffer[story_id]
+                if len(firsts) == deferred:
+                    del self._buffer[story_id]
+            size = self._batch_size()
+            for start in range(0, len(firsts), size):
+                batch = firsts[start : start + size]
+                failures += self._post_batch(batch)
+                done = {story.id for story, _ in batch}
+                for story, _ in firsts[start + size :]:
+                    done.discard(story.id)  # another of its channels is in a later batch
+                for story_id in done:
+                    self._buffer.pop(story_id, None)
         finally:
             self._sync()
         if failures:
@@ -178,9 +197,15 @@ class SlackNotifier:
         self._buffer.clear()
 
     # -- delivery ---------------------------------------------------------------------------
-    def _deliver(self, story: Story, channel: str, releasing: bool = False) -> None:
+    def _deliver(self, story: Story, channel: str, releasing: bool = False,
+                 firsts: list[tuple[Story, str]] | None = None) -> None:  # fmt: skip
+        """Post, edit or hold one story in one channel, as its outbox record says; a first alert is appended to
+        ``firsts`` instead, when given, for the flush to post in a batch."""
         record = self._store.alert(story.id, channel)
         if record is None and self._hold(story, channel):
+            return
+        if record is None and firsts is not None:
+            firsts.append((story, channel))
             return
         if record is not None and (record[0] == "held" or (record[1] or "").startswith("rollup:")):
             return  # in the outbox until its window ends; the release reads the story's current record
@@ -226,17 +251,68 @@ class SlackNotifier:
                     holder)  # fmt: skip
         return True
 
+    def _post_batch(self, batch: list[tuple[Story, str]]) -> list[str]:
+        """Post the first alerts of ``batch`` under one claim; returns the channel failures.
+
+        ``claim_alerts`` takes each alert's lease and records it 'pending' (durable) in one commit; the posts
+        follow, and ``settle_alerts`` records what went out 'sent' and gives the leases back in one relaxed
+        commit. If the batch stops on an error, the alert being posted stays 'pending' (it may have reached
+        Slack: its history decides next time) and those after it are forgotten (never sent). An alert that
+        another notifier holds, or that was recorded meanwhile, goes the one-by-one way afterwards.
+        """
+        now = datetime.now(timezone.utc)
+        keys = [f"alert:{story.id}:{channel}" for story, channel in batch]
+        claimed = self._store.claim_alerts([(key, story.id, channel, story.carried_by)
+                                            for key, (story, channel) in zip(keys, batch, strict=True)],
+                                           self._owner, now + ALERT_LEASE, now)  # fmt: skip
+        mine = [at for at, (taken, before) in enumerate(claimed) if taken and before is None]
+        sent: list[tuple[str, str, str, int]] = []
+        failures: list[str] = []
+        tried = 0
+        try:
+            for at in mine:
+                story, channel = batch[at]
+                tried += 1  # before the call: an attempt that fails may still have reached Slack
+                try:
+                    sent.append((story.id, channel, self._send(story, channel), story.carried_by))
+                except _ChannelFailed as exc:
+                    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
+                    failures.append(str(exc))
+        finally:
+            untried = [(batch[at][0].id, batch[at][1]) for at in mine[tried:]]
+            self._store.settle_alerts(sent, untried, [key for key, (taken, _) in zip(keys, claimed, strict=True)
+                                                      if taken], self._owner)  # fmt: skip
+            self._unsynced = True
+        for (story, channel), (taken, before) in zip(batch, claimed, strict=True):
+            if not taken or before is not None:
+                try:
+                    self._deliver(story, channel)
+                except _ChannelFailed as exc:
+                    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
+                    failures.append(str(exc))
+        return failures
+
+    def _batch_size(self) -> int:
+        """First alerts claimed at once: their posts must end well within the lease at min_interval apart."""
+        interval = self._slack.min_interval
+        room = ALERT_LEASE.total_seconds() / 4
+        return max(1, min(POST_BATCH, int(room / interval) if interval > 0 else POST_BATCH))
+
     def _post(self, story: Story, channel: str, claimed: bool = False) -> None:
         """Post a first alert; ``claimed``: a release's claim already recorded it 'pending' (keep its time)."""
         if not claimed:
             self._store.record_alert(story.id, channel, "pending", None, story.carried_by)
+        # durable at the flush's (or release's) sync; 'pending' above was durable before the post
+        self._record_sent(story, channel, self._send(story, channel))
+
+    def _send(self, story: Story, channel: str) -> str:
+        """Post a first alert to Slack and return its ref (what the outbox records once it is 'sent')."""
         text, blocks = fmt.fallback_text(story), fmt.story_blocks(story, self._settings.timezone)
         if self._hook is not None:
             hook = self._hook
             with self._throttle(channel):
                 self._webhook_call(lambda: hook.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False))
-            self._store.record_alert(story.id, channel, "sent", WEBHOOK_CHANNEL, story.carried_by)
-            return
+            return WEBHOOK_CHANNEL
         web = self._client()
         with self._throttle(channel):
             response = self._api(
@@ -246,8 +322,7 @@ class SlackNotifier:
             )
         channel_id, ts = str(response.get("channel") or channel), str(response["ts"])
         self._channel_ids[channel] = channel_id
-        # durable at the flush's (or release's) sync; 'pending' above was durable before the post
-        self._record_sent(story, channel, f"{channel_id}/{ts}")
+        return f"{channel_id}/{ts}"
 
     def _edit(self, story: Story, channel: str, ref: str) -> None:
         if self._web is None:

@@ -227,6 +227,28 @@ class StateStore(ABC):
         """
 
     @abstractmethod
+    def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
+                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
+        """Claim many first alerts in one durable transaction. For each (lease key, story id, channel, outlets):
+        take the lease as ``take_lease`` does (no ``replacing``); where it was taken and the alert has no record,
+        record it 'pending' with ``outlets``. Returns, per claim in order, whether the lease was taken and the
+        alert's record before the claim (None: none, or the lease was not taken).
+
+        Why: a flush of many first alerts then costs one commit (one fsync, one turn at the write lock) before
+        its posts, not a lease, a read and a durable 'pending' write each. Leases are taken in key order, so
+        two notifiers claiming overlapping batches never wait on each other in a cycle.
+        """
+
+    @abstractmethod
+    def settle_alerts(self, sent: Sequence[tuple[str, str, str, int]], unsent: Sequence[tuple[str, str]],
+                      leases: Sequence[str], owner: str) -> None:
+        """After a batch claimed by ``claim_alerts``, in one transaction: record each (story id, channel, ref,
+        outlets) of ``sent`` 'sent'; forget the 'pending' record of each (story id, channel) of ``unsent`` (the
+        batch stopped before posting it, so it was never sent: it is claimed afresh next time, with no history
+        lookup); give back ``owner``'s ``leases``. Relaxed like a 'sent' record: durable at the next ``sync``.
+        """
+
+    @abstractmethod
     def sync(self) -> None:
         """Make every write made so far durable (e.g. before a notifier's deliveries are acknowledged).
 

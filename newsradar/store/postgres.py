@@ -181,6 +181,12 @@ def _decision_marks(cur: psycopg.Cursor, d: GroupingDecision) -> None:
                     (other, d.story_id, d.article_id, d.t))  # fmt: skip
 
 
+# Take a lease: a new one, one ``owner`` holds already, one that ran out, or the known-dead holder's (``replacing``).
+_TAKE_LEASE = """INSERT INTO leases VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE
+                 SET owner=excluded.owner, until=excluded.until
+                 WHERE leases.owner=excluded.owner OR leases.until<=%s OR leases.owner=%s"""
+
+
 class PostgresStore(StateStore):
     """Durable pipeline state in a PostgreSQL database, shared by every role that names it."""
 
@@ -403,12 +409,42 @@ class PostgresStore(StateStore):
         return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def take_lease(self, key: str, owner: str, until: datetime, now: datetime, replacing: str | None = None) -> bool:
-        return self._write(
-            """INSERT INTO leases VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE
-               SET owner=excluded.owner, until=excluded.until
-               WHERE leases.owner=excluded.owner OR leases.until<=%s OR leases.owner=%s""",
-            (key, owner, _ts(until), _ts(now), replacing),
-        ) == 1
+        return self._write(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), replacing)) == 1
+
+    def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
+                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
+        def work(cur: psycopg.Cursor) -> list[tuple[bool, tuple[str, str | None, int] | None]]:
+            out: dict[int, tuple[bool, tuple[str, str | None, int] | None]] = {}
+            for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):  # key order: no lock cycles
+                key, story_id, channel, outlets = claims[at]
+                if cur.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), None)).rowcount != 1:
+                    out[at] = (False, None)
+                    continue
+                row = cur.execute("SELECT state, ref, outlets FROM alerts WHERE story_id=%s AND channel=%s",
+                                  (story_id, channel)).fetchone()  # fmt: skip
+                if row is None:
+                    cur.execute("""INSERT INTO alerts VALUES (%s, %s, NULL, %s, 'pending', EXTRACT(EPOCH FROM now()))
+                                   ON CONFLICT (story_id, channel) DO NOTHING""", (story_id, channel, outlets))
+                out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
+            return [out[at] for at in range(len(claims))]
+
+        return self._run(work, "claim alerts")
+
+    def settle_alerts(self, sent: Sequence[tuple[str, str, str, int]], unsent: Sequence[tuple[str, str]],
+                      leases: Sequence[str], owner: str) -> None:
+        def work(cur: psycopg.Cursor) -> None:
+            if sent:
+                cur.executemany("""INSERT INTO alerts VALUES (%s, %s, %s, %s, 'sent', EXTRACT(EPOCH FROM now()))
+                                   ON CONFLICT (story_id, channel) DO UPDATE SET ref=excluded.ref,
+                                   outlets=excluded.outlets, state=excluded.state, updated_at=excluded.updated_at""",
+                                list(sent))  # fmt: skip
+            if unsent:
+                cur.executemany("""DELETE FROM alerts WHERE story_id=%s AND channel=%s AND state='pending'
+                                   AND ref IS NULL""", list(unsent))  # fmt: skip
+            if leases:
+                cur.executemany("DELETE FROM leases WHERE key=%s AND owner=%s", [(key, owner) for key in leases])
+
+        self._run(work, "settle alerts")
 
     def lease_holder(self, key: str) -> str | None:
         rows = self._read("SELECT owner FROM leases WHERE key=%s", (key,))

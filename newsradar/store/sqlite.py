@@ -192,6 +192,11 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
+# Take a lease: a new one, one ``owner`` holds already, one that ran out, or the known-dead holder's (``replacing``).
+_TAKE_LEASE = """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
+                 until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=? OR leases.owner=?"""
+
+
 class SqliteStore(StateStore):
     """Durable pipeline state in a SQLite file. Thread-safe (one connection behind a lock)."""
 
@@ -411,11 +416,33 @@ class SqliteStore(StateStore):
 
     def take_lease(self, key: str, owner: str, until: datetime, now: datetime, replacing: str | None = None) -> bool:
         with self._transaction(durable=False) as conn:  # see _fsync: a lease need not outlive a power loss
-            return conn.execute(
-                """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
-                   until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=? OR leases.owner=?""",
-                (key, owner, _ts(until), _ts(now), replacing),
-            ).rowcount == 1
+            return conn.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), replacing)).rowcount == 1
+
+    def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
+                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
+        out: dict[int, tuple[bool, tuple[str, str | None, int] | None]] = {}
+        with self._transaction() as conn:  # durable: each 'pending' is on disk before its post
+            for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):
+                key, story_id, channel, outlets = claims[at]
+                if conn.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), None)).rowcount != 1:
+                    out[at] = (False, None)
+                    continue
+                row = conn.execute("SELECT state, ref, outlets FROM alerts WHERE story_id=? AND channel=?",
+                                   (story_id, channel)).fetchone()  # fmt: skip
+                if row is None:
+                    conn.execute("INSERT INTO alerts VALUES (?, ?, NULL, ?, 'pending', strftime('%s','now'))",
+                                 (story_id, channel, outlets))  # fmt: skip
+                out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
+        return [out[at] for at in range(len(claims))]
+
+    def settle_alerts(self, sent: Sequence[tuple[str, str, str, int]], unsent: Sequence[tuple[str, str]],
+                      leases: Sequence[str], owner: str) -> None:
+        with self._transaction(durable=False) as conn:  # durable at the notifier's sync, as a 'sent' record
+            conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, 'sent', strftime('%s','now'))",
+                             sent)  # fmt: skip
+            conn.executemany("DELETE FROM alerts WHERE story_id=? AND channel=? AND state='pending' AND ref IS NULL",
+                             unsent)  # fmt: skip
+            conn.executemany("DELETE FROM leases WHERE key=? AND owner=?", [(key, owner) for key in leases])
 
     def lease_holder(self, key: str) -> str | None:
         rows = self._read("SELECT owner FROM leases WHERE key=?", (key,))

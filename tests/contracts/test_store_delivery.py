@@ -181,3 +181,44 @@ def test_relaxed_sent_records_and_leases_are_seen_at_once_and_sync_keeps_durable
     assert other.take_lease("alert:s1:#news", "you", T0 + timedelta(minutes=2), T0)
     if isinstance(store, SqliteStore):  # how SQLite does it: one connection, FULL outside the relaxed writes
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_batch_of_first_alerts_is_claimed_and_settled_in_one_go(opener: Opener):
+    """claim_alerts takes each lease and records 'pending' only where the alert has no record; settle_alerts
+    records the sent ones, forgets the untried ones' 'pending' (never anyone else's record), frees the leases."""
+    store, other = opener(), opener()
+    store.record_alert("old", "#news", "sent", "C1/1.0", 2)
+    assert other.take_lease("alert:busy:#news", "you", T0 + LEASE, T0)
+    claims = [(f"alert:{sid}:#news", sid, "#news", 3) for sid in ("a", "old", "busy", "b", "c")]
+    got = store.claim_alerts(claims, "me", T0 + LEASE, T0)
+    assert got == [(True, None), (True, ("sent", "C1/1.0", 2)), (False, None), (True, None), (True, None)]
+    assert [other.alert(sid, "#news") for sid in ("a", "old", "busy", "b")] == [
+        ("pending", None, 3), ("sent", "C1/1.0", 2), None, ("pending", None, 3)]
+    assert not other.take_lease("alert:a:#news", "you", T0 + LEASE, T0)  # held by the batch
+    store.record_alert("c", "#news", "pending", "release", 3)  # a release's claim: not the batch's to forget
+    store.settle_alerts([("a", "#news", "C1/2.0", 3)], [("b", "#news"), ("c", "#news")],
+                        ["alert:a:#news", "alert:old:#news", "alert:b:#news", "alert:c:#news", "alert:busy:#news"],
+                        "me")  # fmt: skip
+    assert other.alert("a", "#news") == ("sent", "C1/2.0", 3) and other.alert("b", "#news") is None
+    assert other.alert("c", "#news") == ("pending", "release", 3)
+    assert all(other.take_lease(f"alert:{sid}:#news", "you", T0 + LEASE, T0) for sid in ("a", "old", "b", "c"))
+    assert other.lease_holder("alert:busy:#news") == "you"  # not the batch's lease: untouched
+    assert store.claim_alerts([], "me", T0 + LEASE, T0) == []
+    store.settle_alerts([], [], [], "me")
+
+
+def test_racing_batches_claim_each_first_alert_once(opener: Opener):
+    """Notifiers on several hosts claiming overlapping batches at once, in different orders: each alert's lease
+    and 'pending' record go to exactly one of them, and none waits on another forever."""
+    stores = [opener() for _ in range(4)]
+    ids = [f"s{i:02d}" for i in range(30)]
+
+    def claim(store: StateStore, k: int) -> list[str]:
+        mine = ids[k * 5:] + ids[: k * 5] if k % 2 else list(reversed(ids))
+        got = store.claim_alerts([(f"alert:{sid}:#news", sid, "#news", 1) for sid in mine], f"owner-{k}",
+                                 T0 + LEASE, T0)  # fmt: skip
+        return [sid for sid, (taken, before) in zip(mine, got, strict=True) if taken and before is None]
+
+    won = race(stores, claim)
+    assert sorted(sid for mine in won for sid in mine) == ids
+    assert all(stores[0].alert(sid, "#news") == ("pending", None, 1) for sid in ids)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import time
+from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +15,9 @@ import pytest
 
 from newsradar.errors import PermanentError, TransientError
 from newsradar.settings import Settings
-from newsradar.store import Store
+from newsradar.store import StateStore, Store
 from notifiers.slack import SlackNotifier
+from tests.notifiers.conftest import race
 from tests.notifiers.stories import OUTLETS, make_story, settings, update
 from tests.servers.slack import TOKEN, SlackStandIn
 
@@ -262,3 +266,52 @@ def test_webhook_revoked_is_permanent_without_the_url(tmp_path: Path, slack_serv
     with pytest.raises(PermanentError) as caught:
         send(notifier, make_story())
     assert "$SLACK_WEBHOOK_URL" in str(caught.value) and "webhooksecret0000" not in str(caught.value)
+
+
+def test_a_batch_stopped_by_a_failure_sends_each_first_alert_once_on_the_retry(
+    tmp_path: Path, slack_server: SlackStandIn, store: Store
+) -> None:
+    """Five first alerts in one flush, and Slack fails the third: the two before it are sent, the third stays
+    'pending' (a failed call may still have posted: its channel's history decides), the two after it were never
+    tried and are claimed afresh. The retried flush posts the other three, each once; no lease is left behind."""
+    notifier = bot(tmp_path, slack_server, store)
+    stories = [make_story(f"s{i}") for i in range(5)]
+    slack_server.fail_next(1, "500", after=2)
+    with pytest.raises(TransientError):
+        send(notifier, *stories)
+    states = [(store.alert(s.id, "#news-radar") or ("none",))[0] for s in stories]
+    assert states == ["sent", "sent", "pending", "none", "none"]
+    notifier.flush()  # the runner's retry: the undelivered stories are still buffered
+    assert story_ids(slack_server, "#news-radar") == [s.id for s in stories] and len(slack_server.posts) == 5
+    assert len([c for c in slack_server.calls if c.method == "conversations.history"]) == 1  # the uncertain one
+    now = datetime.now(timezone.utc)
+    assert all(store.take_lease(f"alert:{s.id}:#news-radar", "another", now + timedelta(minutes=5), now)
+               for s in stories)  # fmt: skip
+    notifier.flush()
+    assert len(slack_server.posts) == 5
+
+
+def test_two_notifiers_flushing_the_same_first_alerts_post_each_once(
+    tmp_path: Path, two_stores: tuple[StateStore, StateStore], slack_server: SlackStandIn
+) -> None:
+    """Two notifiers (hosts) on one state, each with the same 45 first alerts (three batches): every alert is
+    posted once. One that meets the other's lease gets a TransientError and retries, as the runner does."""
+    notifiers = [SlackNotifier(slack_settings(tmp_path, slack_server), s, token=TOKEN) for s in two_stores]
+    stories = [make_story(f"s{i:02d}") for i in range(45)]
+    for notifier in notifiers:
+        for story in stories:
+            notifier.add(update(story))
+
+    def flush(notifier: SlackNotifier) -> int:
+        for attempt in range(100):
+            try:
+                notifier.flush()
+                return attempt
+            except TransientError:
+                time.sleep(0.02)
+        raise AssertionError("never flushed")
+
+    race(*(partial(flush, n) for n in notifiers))
+    assert sorted(story_ids(slack_server, "#news-radar")) == [s.id for s in stories]
+    assert len(slack_server.posts) == 45
+    assert all(two_stores[1].alert(s.id, "#news-radar")[0] == "sent" for s in stories)  # type: ignore[index]

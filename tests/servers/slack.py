@@ -89,11 +89,12 @@ class SlackStandIn:
         self.webhook_url = ""
 
     # -- test controls -----------------------------------------------------------------------
-    def fail_next(self, count: int, kind: str, retry_after: float = 1.0) -> None:
-        """Answer the next ``count`` calls with ``kind`` (one of FAILURES) instead of doing them."""
+    def fail_next(self, count: int, kind: str, retry_after: float = 1.0, after: int = 0) -> None:
+        """Answer the next ``count`` calls with ``kind`` (one of FAILURES) instead of doing them; with ``after``,
+        the calls after the next ``after`` ones (those are done as usual)."""
         assert kind in FAILURES, kind
         with self.lock:
-            self._failures += [(kind, retry_after)] * count
+            self._failures += [("", 0.0)] * after + [(kind, retry_after)] * count
 
     def refuse(self, method: str, error: str = "missing_scope") -> None:
         """Answer every call of ``method`` with ``error`` from now on (a bot token lacking that scope)."""
@@ -143,8 +144,8 @@ class SlackStandIn:
             call = Call(method, params, time.monotonic())
             self.calls.append(call)
             delay = self._delays.pop(0) if self._delays else 0.0
-            if self._failures:
-                kind, retry_after = self._failures.pop(0)
+            kind, retry_after = self._failures.pop(0) if self._failures else ("", 0.0)
+            if kind:
                 call.outcome = kind
                 return (*_failure(kind, retry_after), delay)
             if method != "webhook" and token != TOKEN:
