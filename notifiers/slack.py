@@ -68,7 +68,10 @@ _GLOBAL = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "t
            "no_permission", "missing_scope", "not_allowed_token_type", "org_login_required",
            "ekm_access_denied", "invalid_token", "no_service", "no_team", "team_disabled", "action_prohibited"}
 ALERT_LEASE = timedelta(minutes=2)  # longer than one post with its retries; a dead poster's lease runs out
-POST_BATCH = 20  # first alerts claimed in one commit (fewer when min_interval would stretch them past the lease)
+POST_BATCH = 20  # first alerts claimed in one commit...
+# ...but no more than min_interval lets go out in this many seconds: a crash mid-batch leaves the untried ones
+# 'pending', and each is then looked up in its channel's history before it is posted again.
+BATCH_SECONDS = 5.0
 _MESSAGE_GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
 DEFAULT_ONE_BY_ONE = 3
 
@@ -293,10 +296,10 @@ class SlackNotifier:
         return failures
 
     def _batch_size(self) -> int:
-        """First alerts claimed at once: their posts must end well within the lease at min_interval apart."""
+        """First alerts claimed at once: POST_BATCH, or what min_interval lets out in BATCH_SECONDS (well within
+        the lease; with Slack's own pace of one a second per channel, 5)."""
         interval = self._slack.min_interval
-        room = ALERT_LEASE.total_seconds() / 4
-        return max(1, min(POST_BATCH, int(room / interval) if interval > 0 else POST_BATCH))
+        return max(1, min(POST_BATCH, int(BATCH_SECONDS / interval) if interval > 0 else POST_BATCH))
 
     def _post(self, story: Story, channel: str, claimed: bool = False) -> None:
         """Post a first alert; ``claimed``: a release's claim already recorded it 'pending' (keep its time)."""

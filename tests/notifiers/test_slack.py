@@ -315,3 +315,13 @@ def test_two_notifiers_flushing_the_same_first_alerts_post_each_once(
     assert sorted(story_ids(slack_server, "#news-radar")) == [s.id for s in stories]
     assert len(slack_server.posts) == 45
     assert all(two_stores[1].alert(s.id, "#news-radar")[0] == "sent" for s in stories)  # type: ignore[index]
+
+
+def test_a_batch_of_first_alerts_holds_what_min_interval_lets_out_in_a_few_seconds(
+    tmp_path: Path, slack_server: SlackStandIn, store: Store
+) -> None:
+    """A crash mid-batch leaves its untried alerts 'pending' (each then looked up in the channel's history), so at
+    Slack's own pace a batch is a few seconds of posts, not POST_BATCH of them."""
+    sizes = {interval: bot(tmp_path, slack_server, store, min_interval=interval)._batch_size()
+             for interval in (0, 0.1, 1.0, 10.0)}  # fmt: skip
+    assert sizes == {0: 20, 0.1: 20, 1.0: 5, 10.0: 1}
