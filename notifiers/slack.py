@@ -172,22 +172,17 @@ class SlackNotifier:
                 story = self._buffer[story_id].story
                 deferred = len(firsts)
                 for channel in self.channels(story):
-                    try:
-                        self._deliver(story, channel, firsts=firsts)
-                    except _ChannelFailed as exc:
-                        log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
-                        failures.append(str(exc))
+                    self._deliver_one(story, channel, failures, firsts)
                 if len(firsts) == deferred:
                     del self._buffer[story_id]
             size = self._batch_size()
+            last = {story.id: at // size for at, (story, _) in enumerate(firsts)}  # batch of each story's last channel
             for start in range(0, len(firsts), size):
                 batch = firsts[start : start + size]
                 failures += self._post_batch(batch)
-                done = {story.id for story, _ in batch}
-                for story, _ in firsts[start + size :]:
-                    done.discard(story.id)  # another of its channels is in a later batch
-                for story_id in done:
-                    self._buffer.pop(story_id, None)
+                for story, _ in batch:
+                    if last[story.id] == start // size:
+                        self._buffer.pop(story.id, None)
         finally:
             self._sync()
         if failures:
@@ -200,6 +195,15 @@ class SlackNotifier:
         self._buffer.clear()
 
     # -- delivery ---------------------------------------------------------------------------
+    def _deliver_one(self, story: Story, channel: str, failures: list[str],
+                     firsts: list[tuple[Story, str]] | None = None) -> None:  # fmt: skip
+        """``_deliver``, with a failure of this channel alone logged and added to ``failures``."""
+        try:
+            self._deliver(story, channel, firsts=firsts)
+        except _ChannelFailed as exc:
+            log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
+            failures.append(str(exc))
+
     def _deliver(self, story: Story, channel: str, releasing: bool = False,
                  firsts: list[tuple[Story, str]] | None = None) -> None:  # fmt: skip
         """Post, edit or hold one story in one channel, as its outbox record says; a first alert is appended to
@@ -288,11 +292,7 @@ class SlackNotifier:
             self._unsynced = True
         for (story, channel), (taken, before) in zip(batch, claimed, strict=True):
             if not taken or before is not None:
-                try:
-                    self._deliver(story, channel)
-                except _ChannelFailed as exc:
-                    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
-                    failures.append(str(exc))
+                self._deliver_one(story, channel, failures)
         return failures
 
     def _batch_size(self) -> int:

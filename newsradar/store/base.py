@@ -16,9 +16,10 @@ records and memberships together, fenced by the writer's claim.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from newsradar.events import Article, Story
 
@@ -55,6 +56,28 @@ def in_runs(writes: Sequence[StoryWrite]) -> Iterator[StoryWrite | list[StoryWri
         yield write
     if run:
         yield run
+
+
+AlertRecord = tuple[str, str | None, int]  # (state, ref, outlets shown) of one (story, channel) alert
+
+
+def claim_each(execute: Callable[[str, tuple[Any, ...]], Any], sql: tuple[str, str, str],
+               claims: Sequence[tuple[str, str, str, int]], owner: str, until: float, now: float
+               ) -> list[tuple[bool, AlertRecord | None]]:  # fmt: skip
+    """``StateStore.claim_alerts`` inside a transaction the caller holds, for either store: ``execute`` runs one
+    statement in it, ``sql`` is the store's own (take a lease, read an alert, record it 'pending')."""
+    take, read, pending = sql
+    out: dict[int, tuple[bool, AlertRecord | None]] = {}
+    for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):  # key order: no two wait in a cycle
+        key, story_id, channel, outlets = claims[at]
+        if execute(take, (key, owner, until, now, None)).rowcount != 1:
+            out[at] = (False, None)
+            continue
+        row = execute(read, (story_id, channel)).fetchone()
+        if row is None:
+            execute(pending, (story_id, channel, outlets))
+        out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
+    return [out[at] for at in range(len(claims))]
 
 
 def latest(run: Sequence[StoryWrite]) -> list[Story]:
@@ -228,7 +251,7 @@ class StateStore(ABC):
 
     @abstractmethod
     def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
-                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
+                     ) -> list[tuple[bool, AlertRecord | None]]:  # fmt: skip
         """Claim many first alerts in one durable transaction. For each (lease key, story id, channel, outlets):
         take the lease as ``take_lease`` does (no ``replacing``); where it was taken and the alert has no record,
         record it 'pending' with ``outlets``. Returns, per claim in order, whether the lease was taken and the

@@ -28,6 +28,7 @@ from newsradar.errors import ConfigError, StateError, TransientError
 from newsradar.events import Article, Story
 from newsradar.settings import StateSettings, secret
 from newsradar.store.base import (
+    AlertRecord,
     GroupingDecision,
     GroupingRow,
     PollState,
@@ -37,6 +38,7 @@ from newsradar.store.base import (
     StateStore,
     StoryCopy,
     StoryWrite,
+    claim_each,
     in_runs,
     latest,
 )
@@ -185,6 +187,10 @@ def _decision_marks(cur: psycopg.Cursor, d: GroupingDecision) -> None:
 _TAKE_LEASE = """INSERT INTO leases VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE
                  SET owner=excluded.owner, until=excluded.until
                  WHERE leases.owner=excluded.owner OR leases.until<=%s OR leases.owner=%s"""
+# claim_each's statements: take an alert's lease, read its record, record it 'pending'.
+_CLAIM_ALERT = (_TAKE_LEASE, "SELECT state, ref, outlets FROM alerts WHERE story_id=%s AND channel=%s",
+                """INSERT INTO alerts VALUES (%s, %s, NULL, %s, 'pending', EXTRACT(EPOCH FROM now()))
+                   ON CONFLICT (story_id, channel) DO NOTHING""")
 
 
 class PostgresStore(StateStore):
@@ -412,23 +418,9 @@ class PostgresStore(StateStore):
         return self._write(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), replacing)) == 1
 
     def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
-                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
-        def work(cur: psycopg.Cursor) -> list[tuple[bool, tuple[str, str | None, int] | None]]:
-            out: dict[int, tuple[bool, tuple[str, str | None, int] | None]] = {}
-            for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):  # key order: no lock cycles
-                key, story_id, channel, outlets = claims[at]
-                if cur.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), None)).rowcount != 1:
-                    out[at] = (False, None)
-                    continue
-                row = cur.execute("SELECT state, ref, outlets FROM alerts WHERE story_id=%s AND channel=%s",
-                                  (story_id, channel)).fetchone()  # fmt: skip
-                if row is None:
-                    cur.execute("""INSERT INTO alerts VALUES (%s, %s, NULL, %s, 'pending', EXTRACT(EPOCH FROM now()))
-                                   ON CONFLICT (story_id, channel) DO NOTHING""", (story_id, channel, outlets))
-                out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
-            return [out[at] for at in range(len(claims))]
-
-        return self._run(work, "claim alerts")
+                     ) -> list[tuple[bool, AlertRecord | None]]:  # fmt: skip
+        return self._run(lambda cur: claim_each(cur.execute, _CLAIM_ALERT, claims, owner, _ts(until), _ts(now)),
+                         "claim alerts")  # fmt: skip
 
     def settle_alerts(self, sent: Sequence[tuple[str, str, str, int]], unsent: Sequence[tuple[str, str]],
                       leases: Sequence[str], owner: str) -> None:

@@ -22,6 +22,7 @@ from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, Story
 from newsradar.sqlite_sync import without_fsync
 from newsradar.store.base import (
+    AlertRecord,
     GroupingDecision,
     GroupingRow,
     PollState,
@@ -31,6 +32,7 @@ from newsradar.store.base import (
     StateStore,
     StoryCopy,
     StoryWrite,
+    claim_each,
     in_runs,
     latest,
 )
@@ -195,6 +197,9 @@ def _dt(value: float | None) -> datetime | None:
 # Take a lease: a new one, one ``owner`` holds already, one that ran out, or the known-dead holder's (``replacing``).
 _TAKE_LEASE = """INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner=excluded.owner,
                  until=excluded.until WHERE leases.owner=excluded.owner OR leases.until<=? OR leases.owner=?"""
+# claim_each's statements: take an alert's lease, read its record, record it 'pending'.
+_CLAIM_ALERT = (_TAKE_LEASE, "SELECT state, ref, outlets FROM alerts WHERE story_id=? AND channel=?",
+                "INSERT INTO alerts VALUES (?, ?, NULL, ?, 'pending', strftime('%s','now'))")
 
 
 class SqliteStore(StateStore):
@@ -419,21 +424,9 @@ class SqliteStore(StateStore):
             return conn.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), replacing)).rowcount == 1
 
     def claim_alerts(self, claims: Sequence[tuple[str, str, str, int]], owner: str, until: datetime, now: datetime
-                     ) -> list[tuple[bool, tuple[str, str | None, int] | None]]:  # fmt: skip
-        out: dict[int, tuple[bool, tuple[str, str | None, int] | None]] = {}
+                     ) -> list[tuple[bool, AlertRecord | None]]:  # fmt: skip
         with self._transaction() as conn:  # durable: each 'pending' is on disk before its post
-            for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):
-                key, story_id, channel, outlets = claims[at]
-                if conn.execute(_TAKE_LEASE, (key, owner, _ts(until), _ts(now), None)).rowcount != 1:
-                    out[at] = (False, None)
-                    continue
-                row = conn.execute("SELECT state, ref, outlets FROM alerts WHERE story_id=? AND channel=?",
-                                   (story_id, channel)).fetchone()  # fmt: skip
-                if row is None:
-                    conn.execute("INSERT INTO alerts VALUES (?, ?, NULL, ?, 'pending', strftime('%s','now'))",
-                                 (story_id, channel, outlets))  # fmt: skip
-                out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
-        return [out[at] for at in range(len(claims))]
+            return claim_each(conn.execute, _CLAIM_ALERT, claims, owner, _ts(until), _ts(now))
 
     def settle_alerts(self, sent: Sequence[tuple[str, str, str, int]], unsent: Sequence[tuple[str, str]],
                       leases: Sequence[str], owner: str) -> None:
