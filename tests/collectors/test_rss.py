@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -480,3 +483,35 @@ def test_a_feed_with_absolute_references_only_gives_the_items_it_gave_with_the_d
                                  resolve_relative_uris=False)  # fmt: skip
     assert [i.url for i in fast] == [e.link for e in reference.entries]
     assert [i.guid for i in fast] == [e.id for e in reference.entries]
+
+
+def test_feeds_polled_side_by_side_are_parsed_one_at_a_time(
+    http_server: HttpServer, fetcher: Fetcher, store: Store, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sweep threads fetch side by side but parse in turn (feedparser holds the GIL: side by side is no faster, and
+    every feed would come out at the end together); each feed's items are all there either way."""
+    inside, most = 0, 0
+    guard = threading.Lock()
+    parse = feedparser.parse
+
+    def watched(*args: object, **kwargs: object) -> object:
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)  # wide enough for another thread's parse to start meanwhile, were it allowed
+        try:
+            return parse(*args, **kwargs)
+        finally:
+            with guard:
+                inside -= 1
+
+    monkeypatch.setattr(feedparser, "parse", watched)
+    polls = []
+    for k in range(4):
+        http_server.add(f"/feed{k}.xml", fixture_bytes("feed_utf8.xml"), headers=XML)
+        polls.append(collector(http_server, fetcher, store, f"/feed{k}.xml", name=f"feed{k}"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        batches = list(pool.map(lambda rss: rss.collect(now), polls))
+    assert most == 1
+    assert [len(b.items) for b in batches] == [3, 3, 3, 3]
