@@ -58,11 +58,12 @@ def config_path(arg: str | None) -> str:
 
 # -- commands ----------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from newsradar.daemon import Daemon
+
     if args.role == "all" and settings.processor.own_process:
         from newsradar.processor_process import start_early
 
         start_early(settings, forever=not args.once)
-    from newsradar.daemon import Daemon
 
     daemon = Daemon(settings, role=args.role, shard=args.shard)
     if not args.once:

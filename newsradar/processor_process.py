@@ -17,7 +17,9 @@ module's reports:
 
 Nothing can be lost or doubled by the split: each stage commits its offsets only after its effects are durable,
 wherever it runs. A child that dies is restarted by the daemon (its uncommitted batch is redelivered to the new
-one); a child whose daemon died ends itself. Spawned, not forked: the daemon already runs threads.
+one); a child whose daemon died ends itself. The first child is forked before the daemon starts any thread
+(``start_early``: it inherits the modules imported so far); a restarted one is spawned, as the daemon then runs
+threads.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from newsradar.errors import NewsradarError
 from newsradar.metrics import ComponentDelta, Metrics, merge_metrics
@@ -104,8 +106,14 @@ def add_report(metrics: Metrics, deltas: dict[str, ComponentDelta], observed: li
 
 
 # -- the child ---------------------------------------------------------------------------------------------
-def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.connection.Connection) -> None:
-    """The processor role in this process: follow the daemon's sweep, drain, then (``forever``) run on."""
+def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.connection.Connection,
+           inherited: multiprocessing.connection.Connection | None = None) -> None:  # fmt: skip
+    """The processor role in this process: follow the daemon's sweep, drain, then (``forever``) run on.
+
+    ``inherited``: the daemon's end of the pipe, which a forked child holds a copy of and closes here.
+    """
+    if inherited is not None:
+        inherited.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon too, which tells us to stop
     # SIGTERM (systemd stops the whole unit, a stray kill): finish the batch in hand, commit it and end; one that
     # comes while this process still starts is kept for the daemon below, not the default death
@@ -165,14 +173,17 @@ def _child(settings: Settings, level: str, forever: bool, conn: multiprocessing.
     send("closed", *metrics.take())
 
 
-def _spawn_child(settings: Settings, forever: bool) -> tuple[Any, multiprocessing.connection.Connection]:
-    """Start a child process; returns it and our end of its pipe."""
-    context = multiprocessing.get_context("spawn")
+def _spawn_child(settings: Settings, forever: bool, method: Literal["spawn", "fork"] = "spawn"
+                 ) -> tuple[Any, multiprocessing.connection.Connection]:  # fmt: skip
+    """Start a child process (``method``: a multiprocessing start method); returns it and our end of its pipe."""
+    context = multiprocessing.get_context("fork") if method == "fork" else multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=True)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    # A forked child holds a copy of our end too: it closes it first, or our death would never reach it as EOF.
+    inherited = ours if method == "fork" else None
     # daemonic: should this process end without stopping it (an error before the daemon adopted it), it goes too
-    process = context.Process(target=_child, args=(settings, level, forever, theirs), name="newsradar-processor",
-                              daemon=True)  # fmt: skip
+    process = context.Process(target=_child, args=(settings, level, forever, theirs, inherited),
+                              name="newsradar-processor", daemon=True)  # fmt: skip
     process.start()
     theirs.close()  # the child holds it; EOF on ours means the child ended
     return process, ours
@@ -182,14 +193,20 @@ _early: list[tuple[Settings, bool, Any, multiprocessing.connection.Connection]] 
 
 
 def start_early(settings: Settings, forever: bool) -> None:
-    """Spawn the child now, before this process imports the daemon's modules (about 0.6 s).
+    """Start the child now, before the daemon opens its stores and starts its threads; ``ProcessorProcess.start``
+    adopts it.
 
-    The child's own start (its imports, its stages) then runs on the other core meanwhile and it is ready when
-    the sweep's first items arrive. The daemon's ``ProcessorProcess.start`` adopts it.
+    Forked, where it can be: this process has imported the daemon's modules and runs no thread yet, so a fork
+    is safe and the child inherits them (a spawned child would import them again, about 0.4 s of a core, and
+    start a resource tracker beside it). Its own start (the extraction and grouping modules, its stages)
+    then runs on the other core while the daemon starts its sweep. Children started later (a restart) are
+    spawned: by then the daemon runs threads.
     """
     if not _early:
         atexit.register(_end_unadopted)
-    _early.append((settings, forever, *_spawn_child(settings, forever)))
+    # no thread but this one: a fork copies no lock another thread holds
+    fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    _early.append((settings, forever, *_spawn_child(settings, forever, "fork" if fork else "spawn")))
 
 
 def _end_unadopted() -> None:

@@ -42,16 +42,22 @@ def _config(tmp_path: Path, http_server, slack_server) -> Path:
 
 
 def _processor_processes(pid: int) -> list[int]:
-    """Children of ``pid`` that run a spawned multiprocessing target (not its resource tracker)."""
+    """Children of ``pid`` that run its processor stages: the first one forked (the daemon's own command line),
+    a restarted one spawned (a multiprocessing target, not a resource tracker)."""
+    own = _cmdline(pid)
     found = []
     for child in sorted(children(pid)):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+        cmdline = _cmdline(child)
+        if cmdline and (cmdline == own or (b"spawn_main" in cmdline and b"resource_tracker" not in cmdline)):
             found.append(child)
     return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_once_in_two_processes_alerts_every_story_once_and_counts_every_stage(tmp_path, http_server, slack_server):
@@ -77,8 +83,9 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
     try:
         wait_for(lambda: bool(_processor_processes(daemon.pid)) or daemon.poll() is not None, 60, "the child")
         first = _processor_processes(daemon.pid)[0]
-        # Once its first line is logged the child handles SIGTERM (before, the interpreter that spawn starts is
-        # still loading our modules: the default action ends it, "without a word", and it is restarted as well)
+        assert _cmdline(first) == _cmdline(daemon.pid)  # forked before the daemon's threads: modules inherited
+        # Once its first line is logged the child handles SIGTERM (before, it is still loading the extraction and
+        # grouping modules: the default action ends it, "without a word", and it is restarted as well)
         wait_for(lambda: "[processor]" in output(daemon, tail=100_000), 60, "the child to start",
                  lambda: output(daemon))  # fmt: skip
         time.sleep(random.uniform(0.0, 1.5))  # loading its stages, mid-batch or done: each must come out the same
@@ -89,6 +96,7 @@ def test_a_killed_processor_process_is_started_again_and_nothing_is_lost_or_doub
         wait_for(lambda: len(slack_server.messages("#news")) >= len(DISTINCT) + 1, 120, "every alert",
                  lambda: output(daemon))  # fmt: skip
         second = [p for p in _processor_processes(daemon.pid) if p != first][0]
+        assert b"spawn_main" in _cmdline(second)  # a restart is spawned: the daemon runs threads by then
         time.sleep(1.0)  # anything doubled would be posted by now
     finally:
         returncode = stop(daemon)
