@@ -25,6 +25,7 @@ from typing import Any
 from newsradar import events
 from newsradar.bus.base import Bus, Consumer, Delivery
 from newsradar.liveness import alive
+from newsradar.sqlite_open import connect
 from newsradar.sqlite_sync import without_fsync
 
 _SCHEMA = """
@@ -45,12 +46,10 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # publish returns only once the WAL is on disk
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+def _connect(path: Path, schema: str = "") -> sqlite3.Connection:
+    """A connection to the bus file (publish returns only once the log is on disk; processes opening a fresh
+    file together all come up: sqlite_open.connect)."""
+    return connect(path, schema)
 
 
 _HOST = socket.gethostname()
@@ -84,8 +83,7 @@ class EmbeddedBus(Bus):
         self.default_partitions = default_partitions
         self.session_timeout = session_timeout
         self._lock = threading.Lock()
-        self._conn = _connect(self.path)
-        self._conn.executescript(_SCHEMA)
+        self._conn = _connect(self.path, _SCHEMA)
 
     def ensure_topics(self, partitions: dict[str, int]) -> None:
         with self._lock:

@@ -8,10 +8,8 @@ whole batch in one (``commit_grouping``).
 from __future__ import annotations
 
 import json
-import random
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from newsradar import events
 from newsradar.errors import StateError, TransientError
 from newsradar.events import Article, Story
+from newsradar.sqlite_open import connect
 from newsradar.sqlite_sync import without_fsync
 from newsradar.store.base import (
     AlertRecord,
@@ -151,34 +150,14 @@ def _record_decision(conn: sqlite3.Connection, d: GroupingDecision) -> None:
         conn.execute("INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?)", (other, d.story_id, d.article_id, d.t))
 
 
-def _open(path: Path, patience: float = 30.0) -> sqlite3.Connection:
-    """A connection with WAL, synchronous=FULL and the schema in place.
-
-    Processes starting together on a fresh file race to switch it to WAL and create the tables; SQLite
-    answers the loser "database is locked" at once, without waiting (the lock is being upgraded): try
-    again for up to ``patience`` seconds before calling it a failure.
-    """
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"state store {path}: cannot open: {exc}") from exc
-        try:
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA + _SCHEMA_ISSUE_17 + _SCHEMA_18)
-            return conn
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise StateError(f"state store {path}: cannot open: {exc}") from exc
-            time.sleep(random.uniform(0.01, 0.1))
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StateError(f"state store {path}: cannot open: {exc}") from exc
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection with WAL, synchronous=FULL and the schema in place (sqlite_open.connect: processes starting
+    together on a fresh file all come up)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return connect(path, _SCHEMA + _SCHEMA_ISSUE_17 + _SCHEMA_18)
+    except (OSError, sqlite3.Error) as exc:
+        raise StateError(f"state store {path}: cannot open: {exc}") from exc
 
 
 def _quota_horizon(now: datetime) -> str:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -432,3 +433,28 @@ def test_kafka_event_over_the_size_limit_is_a_permanent_error_naming_the_topic(k
         bus.publish(TOPIC, "k", item("big", 1))  # the bus stays usable
     finally:
         bus.close()
+
+
+def test_embedded_processes_opening_a_fresh_bus_file_together_all_come_up(tmp_path: Path) -> None:
+    """A daemon and its processor process open the bus file at the same moment: the one that loses the race to
+    switch a fresh file to WAL is told "database is locked" at once, and must try again rather than fail."""
+    for round_no in range(10):  # the race is lost only some of the time: several fresh files
+        path, errors = tmp_path / f"fresh{round_no}.db", []
+        barrier = threading.Barrier(8)
+
+        def open_one(path: Path = path, errors: list[Exception] = errors, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                bus = EmbeddedBus(path)
+                consumer = bus.consumer([TOPIC], "g")
+                consumer.close()
+                bus.close()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
