@@ -302,7 +302,8 @@ class Daemon:
             if scheduler.running:
                 scheduler.shutdown(wait=True)  # in-flight polls finish; no new ones start
             for thread in threads:
-                thread.join(timeout=60)
+                if thread.ident is not None:  # started: a first sweep that failed comes before the threads
+                    thread.join(timeout=60)
             self.close()
         failures = [r.failure for r in self.runners if r.failure is not None]
         if failures:
