@@ -204,9 +204,17 @@ def start_early(settings: Settings, forever: bool) -> None:
     """
     if not _early:
         atexit.register(_end_unadopted)
-    # no thread but this one: a fork copies no lock another thread holds
-    fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    fork = "fork" in multiprocessing.get_all_start_methods() and _only_thread()
     _early.append((settings, forever, *_spawn_child(settings, forever, "fork" if fork else "spawn")))
+
+
+def _only_thread() -> bool:
+    """Whether this process runs no thread but the calling one, Python's or a library's own (then a fork copies no
+    lock that another thread holds). Linux tells it in /proc; elsewhere the answer is no."""
+    try:
+        return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _end_unadopted() -> None:

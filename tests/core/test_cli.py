@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,13 @@ def test_classify_passes_a_malformed_line_through_as_an_error_row_and_goes_on(tm
     assert out[3]["line"] == 5 and "not valid JSON" in out[3]["error"]
     assert f"{path}: line 2 (id 'b'): 'published' '2026-12-01T9:00:00+09:00' is not an ISO 8601 time" in result.stderr
     assert "line 3: missing field 'id'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_command_starts_no_blas_threads_and_its_processor_child_can_be_forked() -> None:
+    """numpy's OpenBLAS pool would spin on the other core at import; with none, a process that imported the command
+    and numpy runs one thread (what start_early checks before it forks)."""
+    script = ("import newsradar.cli, numpy, os; from newsradar.processor_process import _only_thread; "
+              "print(len(os.listdir('/proc/self/task')), _only_thread())")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["1", "True"]
