@@ -16,13 +16,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from collectors.naver import scheduled_interval
 from collectors.pacing import Pacer
@@ -36,6 +31,9 @@ from newsradar.runner import StageRunner, backoff
 from newsradar.settings import Settings
 from newsradar.store import open_store
 from newsradar.sweep import SweepPool
+
+if TYPE_CHECKING:  # apscheduler is imported where the daemon schedules: run --once needs none of it (~60 ms)
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +162,8 @@ class Daemon:
         scheduler = self._scheduler
         if previous is not None and abs(state.interval - previous) > 0.05 * previous and scheduler is not None \
                 and scheduler.running:  # fmt: skip
+            from apscheduler.triggers.interval import IntervalTrigger
+
             source = next(s for s in self.settings.sources if s.name == name)
             try:
                 scheduler.reschedule_job(f"poll:{name}",
@@ -278,6 +278,8 @@ class Daemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.request_stop())
+        from apscheduler.schedulers.background import BackgroundScheduler
+
         scheduler = self._scheduler = BackgroundScheduler(timezone=ZoneInfo(self.settings.timezone))
         threads = [
             threading.Thread(target=r.run, name=f"stage-{r.stage.name}", daemon=True) for r in self.runners
@@ -364,6 +366,9 @@ class Daemon:
             self.processor_process.request_stop()
 
     def _schedule(self, scheduler: BackgroundScheduler) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
         if self.collect is not None:
             for source in self.settings.sources:
                 if source.name not in self.collect.collectors:
@@ -439,6 +444,8 @@ class Daemon:
             self.metrics.error("digest", f"{type(exc).__name__}: {exc}")
             log.warning("digest failed (transient), retrying in %.0fs: %s", delay, exc)
             if self._scheduler is not None and self._scheduler.running and not self.stop.is_set():
+                from apscheduler.triggers.date import DateTrigger
+
                 self._scheduler.add_job(self.send_digest, DateTrigger(utcnow() + timedelta(seconds=delay)),
                                         id="digest-retry", replace_existing=True)
             return
