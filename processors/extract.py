@@ -15,7 +15,6 @@ import logging
 import re
 from datetime import datetime
 
-import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from newsradar.dates import SEOUL, parse_time
@@ -373,6 +372,9 @@ def _container_text(tree: LexborHTMLParser, selectors: list[str], title: str) ->
 
 
 def _trafilatura_text(page: str, url: str, title: str) -> str:
+    # Imported on the first page it reads (~0.2 s of CPU): feeds and search APIs give summaries, never pages.
+    import trafilatura
+
     text = trafilatura.extract(
         page,
         url=url or None,
