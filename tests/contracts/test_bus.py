@@ -6,13 +6,13 @@ Group timings are short so hand-overs take about a second, not the production te
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +28,7 @@ from newsradar.bus.embedded import EmbeddedBus
 from newsradar.bus.kafka import KafkaBus
 from newsradar.errors import ConfigError, PermanentError, TransientError
 from newsradar.events import Article, Match, RawItem, Story, StoryUpdate, stable_id
+from tests.concurrency import race
 
 REPO = Path(__file__).resolve().parents[2]
 KST = timezone(timedelta(hours=9))
@@ -438,23 +439,11 @@ def test_kafka_event_over_the_size_limit_is_a_permanent_error_naming_the_topic(k
 def test_embedded_processes_opening_a_fresh_bus_file_together_all_come_up(tmp_path: Path) -> None:
     """A daemon and its processor process open the bus file at the same moment: the one that loses the race to
     switch a fresh file to WAL is told "database is locked" at once, and must try again rather than fail."""
-    for round_no in range(10):  # the race is lost only some of the time: several fresh files
-        path, errors = tmp_path / f"fresh{round_no}.db", []
-        barrier = threading.Barrier(8)
 
-        def open_one(path: Path = path, errors: list[Exception] = errors, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                bus = EmbeddedBus(path)
-                consumer = bus.consumer([TOPIC], "g")
-                consumer.close()
-                bus.close()
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                errors.append(exc)
+    def open_one(path: Path) -> None:
+        bus = EmbeddedBus(path)
+        bus.consumer([TOPIC], "g").close()
+        bus.close()
 
-        threads = [threading.Thread(target=open_one) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+    for round_no in range(30):  # the race is lost only some of the time: several fresh files
+        race(*[functools.partial(open_one, tmp_path / f"fresh{round_no}.db")] * 8)  # an error in any fails the test

@@ -19,6 +19,7 @@ from newsradar.errors import PermanentError, StateError, TransientError
 from newsradar.events import Article, Story
 from newsradar.store import GroupingDecision, SqliteStore, StateStore, StoryWrite
 from newsradar.store.postgres import PostgresStore
+from tests.concurrency import race
 from tests.servers.postgres import running_server
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
@@ -322,21 +323,8 @@ def test_read_only_sqlite_file_is_a_loud_permanent_error(tmp_path: Path):
 
 def test_processes_opening_a_fresh_sqlite_file_together_all_come_up(tmp_path: Path):
     """The issue's "database is locked" at start: eight openers racing on a file that does not exist yet."""
-    path, errors, barrier = tmp_path / "fresh.db", [], threading.Barrier(8)
-
-    def open_one() -> None:
-        barrier.wait()
-        try:
-            SqliteStore(path).close()
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    path = tmp_path / "fresh.db"
+    race(*[lambda: SqliteStore(path).close()] * 8)  # an error in any of them fails the test
 
 
 def test_a_postgres_server_going_away_is_transient_and_its_return_is_picked_up():
