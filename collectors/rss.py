@@ -94,6 +94,7 @@ def _outlet(source: SourceSettings, entry: Any, title: str, feed_title: str, agg
     """The outlet of an entry (see ``_headline_and_outlet``)."""
     return _headline_and_outlet(source, entry, title, feed_title, aggregator)[1]
 
+
 # One feed is parsed at a time in a process. feedparser is Python through and through: under the GIL, sweep
 # threads parsing side by side take as long as one after the other, and all their feeds come out at the end
 # together. One after the other, the first feed's items are published, and on their way down the pipeline,
