@@ -360,7 +360,8 @@ class Daemon:
             log.error("source alerts not sent: %s", exc)
 
     def request_stop(self) -> None:
-        log.info("stop requested: finishing work in hand")
+        if not self.stop.is_set():  # a processor process is told twice: when asked, and when the daemon closes
+            log.info("stop requested: finishing work in hand")
         self.stop.set()
         if self.processor_process is not None:
             self.processor_process.request_stop()
