@@ -27,7 +27,9 @@ HEAD_CAP, WORDS_CAP, BIGRAM_CAP = (10, 10), (16, 12), (8, 0)
 POST_HEAD, POST_WORDS = (12, 6), (12, 2)
 FIGURE_CAP, SUBJECT_CAP = 6, 8
 SKETCH_K = 24  # smallest shingle hashes kept to estimate how much of a text another contains
-COMMON_SHINGLE = 8  # a shingle among the smallest of this many texts in the window is boilerplate: not sketched
+# A shingle among the smallest of this many texts in the window (beyond what collisions in the count table add,
+# Rarity.shingle_noise) is boilerplate: not sketched.
+COMMON_SHINGLE = 8
 SHINGLE_SALT = 0x5BD1E995
 REACH_SHIFT = 18  # a sample's reach is kept as its largest hash >> this (a byte: SAMPLE_BELOW is 1 << 26)
 VERSION = 4  # of the recorded bytes: a record of another version is not replayed
@@ -71,13 +73,19 @@ def sample_reach(sample: np.ndarray) -> int:
     return min(255, int(sample.max()) >> REACH_SHIFT)
 
 
+def common_shingle(rarity: Rarity) -> int:
+    """The count in the window's shingle table from which a shingle is boilerplate (COMMON_SHINGLE texts above the
+    table's collision noise), a whole number, as the compiled core compares it."""
+    return COMMON_SHINGLE + int(rarity.shingle_noise())
+
+
 def choose(features: Features, t: int, rarity: Rarity) -> Signature:
     """The signature of a new article at time ``t`` (whole seconds), with the window's frequencies as they are."""
     packed = features.packed()
     head, text_words = packed.head.tolist(), packed.text.tolist()
     head_df, words_df = rarity.word_df(packed.head).tolist(), rarity.word_df(packed.text).tolist()
     pool = features.pool
-    sketch = pool[rarity.shingle_df(pool) < COMMON_SHINGLE][:SKETCH_K]
+    sketch = pool[rarity.shingle_df(pool) < common_shingle(rarity)][:SKETCH_K]
     r = int(features.long)  # 0: a headline or snippet, 1: a long text
     keys = _rarest(head, head_df, POST_HEAD[r]) + _rarest(text_words, words_df, POST_WORDS[r])
     head_figures = features.head_figures.tolist()
@@ -109,11 +117,12 @@ def choose_encoded(features: Features, t: int, rarity: Rarity) -> bytes:
         return encode(choose(features, t, rarity))
     p = features.packed()
     r = int(features.long)
+    common = common_shingle(rarity)
     return core.choose(p.head, p.text, p.everything, p.bigrams, p.figures, features.head_figures, p.subject,
                        features.pool, features.sample, rarity.words, rarity.bigrams, rarity.shingles, t,
                        features.outlet, features.size,
                        _FLAG_TEXT * features.has_text | _FLAG_ROUNDUP * features.roundup,
-                       (HEAD_CAP[r], WORDS_CAP[r], BIGRAM_CAP[r], FIGURE_CAP, SUBJECT_CAP, SKETCH_K, COMMON_SHINGLE,
+                       (HEAD_CAP[r], WORDS_CAP[r], BIGRAM_CAP[r], FIGURE_CAP, SUBJECT_CAP, SKETCH_K, common,
                         POST_HEAD[r], POST_WORDS[r], SHINGLE_SALT, VERSION, shingles.SAMPLE_CAP,
                         REACH_SHIFT))  # fmt: skip
 

@@ -54,6 +54,7 @@ from processors.grouping import (
 from processors.grouping.candidates import Found
 from processors.grouping.features import Features
 from processors.grouping.index import Index, whole_seconds
+from processors.grouping.rarity import Rarity
 from processors.grouping.signature import Signature
 from tests.processors.grouping.helpers import core_on
 
@@ -308,6 +309,25 @@ def test_signatures_chosen_by_the_core_are_pythons_as_the_window_fills(name: str
         with core_on(True):
             index.add_encoded(_id(a), fast, index.new_story("s-" + a.id))
     assert index.slots == len(articles)
+
+
+def test_a_crowded_shingle_table_leaves_sketches_whole_in_the_core_and_in_python() -> None:
+    """With a few hundred thousand texts in the window, collisions put several counts in every counter of the shingle
+    table: a text's own shingles must still be sketched (only what many texts carry is boilerplate), alike in both."""
+    rarity = Rarity(WEEK)
+    rng = np.random.default_rng(5)
+    empty32, empty16 = np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint16)
+    for _ in range(2000):  # as 200,000 texts' 64 smallest shingles: ~12 counts a counter
+        rarity.count(empty32, empty16, rng.integers(0, 2**32, 6400, dtype=np.uint64).astype(np.uint32))
+    text = "\n\n".join(f"포항시 {k}번째 문단은 이차전지 특화단지 {k * 7}곳의 준공 일정을 새로 밝혔다." for k in range(30))
+    feats = features.extract("포항 이차전지 특화단지 준공", text, "경북일보")
+    fast, slow = twice(signature.choose_encoded, feats, 1_780_000_000, rarity)
+    assert fast == slow
+    assert len(signature.decode(fast).sketch) == signature.SKETCH_K
+    boilerplate = feats.pool[:3]  # what hundreds of texts carry is left out still
+    rarity.shingles[boilerplate & np.uint32((1 << 20) - 1)] += 300
+    assert not set(signature.decode(signature.choose_encoded(feats, 1_780_000_000, rarity)).sketch.tolist()) & set(
+        boilerplate.tolist())
 
 
 @pytest.mark.parametrize("name", DEV_SETS)
