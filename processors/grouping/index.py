@@ -197,6 +197,7 @@ class Index:
             slot = records.n
             records.n += 1
             r.docs += 1
+            r.counted_pool(signature.pooled(encoded))
             self.postings.added(keys)
             self._indexed(id_hash, slot, t)
         self.passages.add(slot, t, sample, bound, self.clock)

@@ -18,7 +18,6 @@ WORD_BITS = 20  # 2**20 word counters (4 MB), and as many shingle counters
 PRIOR_DOCS = 20  # pseudo-documents added to the count, so that in a young index not every word looks unique
 COMMON_FLOOR, COMMON_SHARE = 64, 0.01  # a word in more articles than 64 + 1% of the window finds no candidates
 _DECAY_STEPS = 4  # counts lose a quarter of their weight every window / 4
-_NOISE_EVERY = 1024.0  # documents between two sums of the shingle table (its collision noise, ``shingle_noise``)
 _WORD_MASK = np.uint32((1 << WORD_BITS) - 1)
 
 
@@ -32,7 +31,7 @@ class Rarity:
         self.shingles = np.zeros(1 << WORD_BITS, dtype=np.float32)
         self.docs = 0.0
         self.epoch: int | None = None
-        self._noise_at, self._noise = -_NOISE_EVERY, 0.0  # docs at the last sum of the shingle table, and its noise
+        self.shingle_mass = 0.0  # shingles counted, decayed as the counts are (what the table holds, collisions aside)
 
     def advance(self, t: float) -> None:
         """Decay the counts to time ``t`` (nothing if ``t`` is in the current quarter window or before it)."""
@@ -49,6 +48,7 @@ class Rarity:
         self.bigrams *= factor
         self.shingles *= factor
         self.docs *= float(factor)
+        self.shingle_mass *= float(factor)
 
     def count(self, words: np.ndarray, bigrams: np.ndarray, pool: np.ndarray) -> None:
         """Count one article's distinct word and bigram hashes and its smallest shingles (``advance`` first).
@@ -61,6 +61,11 @@ class Rarity:
         self.bigrams[bigrams] += 1
         self.shingles[pool & _WORD_MASK] += 1
         self.docs += 1
+        self.shingle_mass += len(pool)
+
+    def counted_pool(self, n: int) -> None:
+        """``n`` smallest shingles were counted in the table by the compiled core (Index.add_encoded)."""
+        self.shingle_mass += n
 
     def word_df(self, hashes: np.ndarray) -> np.ndarray:
         return self.words[hashes & _WORD_MASK]
@@ -81,13 +86,11 @@ class Rarity:
 
         Each text counts its 64 smallest shingles (shingles.POOL) in 2**20 counters: past ~100,000 texts in the
         window the counters average several counts each, and from ~250,000 on every shingle looked common
-        (signature.COMMON_SHINGLE) and sketches came out empty. The table is summed every ``_NOISE_EVERY``
-        documents (a millisecond), not per article.
+        (signature.COMMON_SHINGLE) and sketches came out empty. The mean comes from ``shingle_mass``, kept as the
+        counts are: a stand-by that replays the same records gets the same noise, so it chooses the same sketches.
         """
-        if abs(self.docs - self._noise_at) >= _NOISE_EVERY:
-            mean = float(self.shingles.sum(dtype=np.float64)) / len(self.shingles)
-            self._noise_at, self._noise = self.docs, mean + 3.0 * math.sqrt(mean)
-        return self._noise
+        mean = self.shingle_mass / len(self.shingles)
+        return mean + 3.0 * math.sqrt(mean)
 
     def common_df(self) -> float:
         """The document frequency from which a word is too common to find candidates with."""

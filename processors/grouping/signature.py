@@ -138,6 +138,11 @@ def encode(sig: Signature) -> bytes:
     return head + body + b"".join(np.asarray(a, dtype="<u2").tobytes() for a in arrays16)
 
 
+def pooled(blob: bytes | memoryview) -> int:
+    """How many smallest shingles the encoded signature counted in the window's frequencies (its ``counted`` pool)."""
+    return int(_HEADER.unpack_from(blob)[11])
+
+
 def encoded_size(blob: bytes) -> int:
     """How many bytes of ``blob`` the encoded signature takes (a trailer may follow: passages.encode);
     ValueError when the header is unreadable."""

@@ -264,7 +264,7 @@ def index_state(index: Index) -> dict[str, Any]:
         "flat16": index.flat16.view().tolist(), "last": index.last.tolist(), "first": index.first.tolist(),
         "members_n": index.members_n.tolist(), "story_ids": [index.story_id(s) for s in range(index.stories)],
         "rarity": [getattr(index.rarity, n).tobytes() for n in ("words", "bigrams", "shingles")],
-        "docs": index.rarity.docs, "epoch": index.rarity.epoch, "clock": index.clock,
+        "docs": index.rarity.docs, "shingle_mass": index.rarity.shingle_mass, "epoch": index.rarity.epoch, "clock": index.clock,
         "postings": [a.tolist() for a in (index.postings.keys, index.postings.vals, index.postings.starts)],
         "pending": [pending.n, *(a[: pending.n].tolist() for a in (pending.keys, pending.vals, pending.chain)),
                     pending.heads.tobytes()],
