@@ -110,6 +110,13 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+
+def _failed(story: Story, channel: str, exc: Exception, failures: list[str]) -> None:
+    """A channel's failure for one story: logged, and kept for the flush to report (the other channels go on)."""
+    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
+    failures.append(str(exc))
+
+
 class SlackNotifier:
     """AlertSink posting to Slack through a bot token (Web API) or an incoming webhook."""
 
@@ -201,8 +208,7 @@ class SlackNotifier:
         try:
             self._deliver(story, channel, firsts=firsts)
         except _ChannelFailed as exc:
-            log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
-            failures.append(str(exc))
+            _failed(story, channel, exc, failures)
 
     def _deliver(self, story: Story, channel: str, releasing: bool = False,
                  firsts: list[tuple[Story, str]] | None = None) -> None:  # fmt: skip
@@ -283,8 +289,7 @@ class SlackNotifier:
                 try:
                     sent.append((story.id, channel, self._send(story, channel), story.carried_by))
                 except _ChannelFailed as exc:
-                    log.error("slack: story %s not delivered to %s: %s", story.id, channel, exc)
-                    failures.append(str(exc))
+                    _failed(story, channel, exc, failures)
         finally:
             untried = [(batch[at][0].id, batch[at][1]) for at in mine[tried:]]
             self._store.settle_alerts(sent, untried, [key for key, (taken, _) in zip(keys, claimed, strict=True)

@@ -46,12 +46,6 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
-def _connect(path: Path, schema: str = "") -> sqlite3.Connection:
-    """A connection to the bus file (publish returns only once the log is on disk; processes opening a fresh
-    file together all come up: sqlite_open.connect)."""
-    return connect(path, schema)
-
-
 _HOST = socket.gethostname()
 
 
@@ -83,7 +77,7 @@ class EmbeddedBus(Bus):
         self.default_partitions = default_partitions
         self.session_timeout = session_timeout
         self._lock = threading.Lock()
-        self._conn = _connect(self.path, _SCHEMA)
+        self._conn = connect(self.path, _SCHEMA)  # publish returns once the log is on disk (sqlite_open)
 
     def ensure_topics(self, partitions: dict[str, int]) -> None:
         with self._lock:
@@ -168,7 +162,7 @@ class EmbeddedConsumer(Consumer):
         self.topics = topics
         self.group = group
         self.member = uuid.uuid4().hex
-        self._conn = _connect(bus.path)
+        self._conn = connect(bus.path)
         # Partition counts never change once a topic exists: read once, here, on this consumer's own connection
         # (never inside the rebalance transaction, never on the bus's connection that publishers share).
         self._partitions = {topic: _partitions(self._conn, topic, bus.default_partitions) for topic in topics}

@@ -67,17 +67,16 @@ def claim_each(execute: Callable[[str, tuple[Any, ...]], Any], sql: tuple[str, s
     """``StateStore.claim_alerts`` inside a transaction the caller holds, for either store: ``execute`` runs one
     statement in it, ``sql`` is the store's own (take a lease, read an alert, record it 'pending')."""
     take, read, pending = sql
-    out: dict[int, tuple[bool, AlertRecord | None]] = {}
+    out: list[tuple[bool, AlertRecord | None]] = [(False, None)] * len(claims)
     for at in sorted(range(len(claims)), key=lambda i: claims[i][0]):  # key order: no two wait in a cycle
         key, story_id, channel, outlets = claims[at]
         if execute(take, (key, owner, until, now, None)).rowcount != 1:
-            out[at] = (False, None)
             continue
         row = execute(read, (story_id, channel)).fetchone()
         if row is None:
             execute(pending, (story_id, channel, outlets))
         out[at] = (True, None if row is None else (row[0], row[1], int(row[2])))
-    return [out[at] for at in range(len(claims))]
+    return out
 
 
 def latest(run: Sequence[StoryWrite]) -> list[Story]:
